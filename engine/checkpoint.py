@@ -1,0 +1,59 @@
+"""Checkpoints: plain dicts of tensors and JSON-able values, written atomically.
+
+Nothing is pickled beyond what `torch.load(weights_only=True)` accepts, so loading a
+checkpoint a user hands us can run no code. Each checkpoint carries its config.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CKPT_RE = re.compile(r"step_(\d+)\.pt$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable or not one of ours."""
+
+
+def save_atomic(obj: dict[str, Any], path: Path) -> None:
+    """Write to a temporary file, fsync, then rename: a kill -9 never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    if not Path(path).is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from exc
+    if not isinstance(obj, dict) or "format" not in obj:
+        raise CheckpointError(f"{path}: not a SMASH Explorer checkpoint")
+    return obj
+
+
+def step_checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every complete step checkpoint in `folder`, oldest first."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for p in folder.iterdir():
+        m = CKPT_RE.search(p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def step_path(folder: Path, step: int) -> Path:
+    return folder / f"step_{step:08d}.pt"

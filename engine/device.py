@@ -1,0 +1,35 @@
+"""Run-time device choice: CUDA when present (bf16 autocast, channels_last), else every CPU core."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+
+def pick_device(pref: str = "auto") -> torch.device:
+    """`auto` picks CUDA when available; on the CPU, use all cores."""
+    if pref == "auto":
+        pref = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(pref)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {pref!r} was asked for but CUDA is not available")
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+    else:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return device
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; nothing on the CPU (fp32 keeps CPU results exact)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format

@@ -1,0 +1,100 @@
+"""The HyperNet: give it an encoded architecture, get the weights of its 1x1 bottlenecks.
+
+A fully convolutional DenseNet of weight-normalised 3x3 convs with LeakyReLU and no
+batch norm runs over the (noise + encoding, rows, columns) grid. Each output cell holds
+a (row_units x unit) x (col_units x unit) block of the 1x1 weight matrix, so the grid
+reshapes into one big matrix from which every layer cuts its own weights. With
+`generate = "bottleneck+ops"` it also emits, per layer, a scale for every output
+channel of every op conv, applied to the op's freely learned weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.config import HyperNetConfig, SpaceConfig
+from engine.encoding import SLOTS, EncodingLayout, LayerSpan
+
+
+class WNConv2d(nn.Module):
+    """Conv with weight normalisation per output channel (direction v, gain g), no bias."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int):
+        super().__init__()
+        self.v = nn.Parameter(torch.empty(c_out, c_in, kernel, kernel))
+        nn.init.orthogonal_(self.v.view(c_out, -1))
+        self.g = nn.Parameter(torch.ones(c_out, 1, 1, 1))
+        self.pad = kernel // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.g * self.v / self.v.flatten(1).norm(dim=1).clamp_min(1e-8).view(-1, 1, 1, 1)
+        return F.conv2d(x, w, padding=self.pad)
+
+
+@dataclass
+class Generated:
+    """Weights for one architecture: its 1x1s, and per-layer op channel scales if generated."""
+
+    bottlenecks: list[torch.Tensor]
+    op_scales: list[torch.Tensor] | None
+
+
+class HyperNet(nn.Module):
+    def __init__(self, space: SpaceConfig, cfg: HyperNetConfig):
+        super().__init__()
+        self.space, self.cfg = space, cfg
+        self.layout = EncodingLayout(space, cfg)
+        self.cell = (self.layout.row_ch, self.layout.col_ch)
+        self.n_w = self.cell[0] * self.cell[1]
+        self.n_ops = SLOTS * space.max_units * space.unit if cfg.generate == "bottleneck+ops" else 0
+        ch = cfg.noise_channels + self.layout.channels
+        body: list[nn.Module] = [WNConv2d(ch, cfg.stem, 3)]
+        ch = cfg.stem
+        self._dense: list[bool] = [False]
+        for stage, (growth, n) in enumerate(zip(cfg.growth, cfg.layers, strict=True)):
+            for _ in range(n):
+                body.append(WNConv2d(ch, growth, 3))
+                self._dense.append(True)
+                ch += growth
+            if stage + 1 < len(cfg.growth):
+                body.append(WNConv2d(ch, ch // 2, 3))
+                self._dense.append(False)
+                ch //= 2
+        self.body = nn.ModuleList(body)
+        self.head = WNConv2d(ch, self.n_w + self.n_ops, 1)
+
+    def forward(self, grid: torch.Tensor) -> torch.Tensor:
+        """(B, noise + encoding channels, R, T) -> (B, weight channels, R, T)."""
+        h = self.body[0](grid)
+        for conv, dense in zip(self.body[1:], self._dense[1:], strict=True):
+            out = conv(F.leaky_relu(h, 0.02))
+            h = torch.cat([h, out], 1) if dense else out
+        return self.head(F.leaky_relu(h, 0.02))
+
+    def generate(self, enc: torch.Tensor, spans: list[LayerSpan],
+                 noise: torch.Tensor) -> Generated:
+        """Weights of every layer of one architecture from its encoding and a noise draw."""
+        grid = torch.cat([noise, enc], 0).unsqueeze(0)
+        out = self(grid)[0]
+        rows, cols = out.shape[1:]
+        rc, cc = self.cell
+        # (rc*cc, R, T) -> (R*rc, T*cc): cell (r, t) becomes block [r*rc:(r+1)*rc, t*cc:(t+1)*cc].
+        w = out[: self.n_w].view(rc, cc, rows, cols).permute(2, 0, 3, 1).reshape(rows * rc, cols * cc)
+        bottlenecks = []
+        for s in spans:
+            m = w[: s.n_out, s.col0 * cc: s.col0 * cc + s.n_in]
+            m = m / m.norm().clamp_min(1e-8)
+            bottlenecks.append(m.view(s.n_out, s.n_in, 1, 1))
+        op_scales = None
+        if self.n_ops:
+            ops = out[self.n_w:]
+            op_scales = [
+                1.0 + torch.tanh(ops[:, : s.rows, s.col0: s.col0 + s.cols].mean(dim=(1, 2)))
+                .view(SLOTS, -1)
+                for s in spans
+            ]
+        return Generated(bottlenecks, op_scales)

@@ -1,0 +1,53 @@
+"""Workdir layout and run identity.
+
+A workdir holds one store (`smash.duckdb`) and one folder per run with its
+checkpoints, logs and retrained models. A run's id is derived from its config, so
+running the same command again continues the same run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+from engine.config import Config
+
+PACKAGE_VERSION = "0.1.0"
+
+
+def run_id_for(cfg: Config) -> str:
+    digest = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", cfg.name).strip("-") or "run"
+    return f"{slug}-{digest}"
+
+
+def run_dir(workdir: Path, run_id: str) -> Path:
+    return Path(workdir) / run_id
+
+
+def checkpoint_dir(workdir: Path, run_id: str) -> Path:
+    return run_dir(workdir, run_id) / "checkpoints"
+
+
+def retrain_dir(workdir: Path, retrain_id: str) -> Path:
+    return Path(workdir) / "retrains" / retrain_id
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Package version plus the git commit of the source tree when there is one."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        if out.returncode == 0 and out.stdout.strip():
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5)
+            flag = "+dirty" if dirty.stdout.strip() else ""
+            return f"{PACKAGE_VERSION}+g{out.stdout.strip()}{flag}"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return PACKAGE_VERSION

@@ -1,0 +1,81 @@
+"""Shared fixtures: tiny configs on synthetic data, so engine tests run in seconds on a CPU."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.config import Config, HyperNetConfig, SpaceConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny_space(**kw) -> SpaceConfig:
+    base = dict(unit=4, max_units=4, bank_units=(1, 2), blocks=2, stem_channels=16, depth=2,
+                kernels=(3, 5, 7), max_dilation=3, groups=(1, 2, 4))
+    base.update(kw)
+    return SpaceConfig(**base)
+
+
+def tiny_hyper(**kw) -> HyperNetConfig:
+    base = dict(row_units=2, col_units=2, stem=4, growth=(4, 4), layers=(1, 1))
+    base.update(kw)
+    return HyperNetConfig(**base)
+
+
+def tiny_config(**sections) -> Config:
+    raw = {
+        "name": "tiny", "seed": 0, "device": "cpu",
+        "data": {"dataset": "synthetic", "limit_train": 600, "limit_test": 200, "val_size": 100,
+                 "crop_padding": 2},
+        "space": {"unit": 4, "max_units": 4, "bank_units": [1, 2], "blocks": 2, "stem_channels": 8,
+                  "depth": 2, "kernels": [3, 5], "max_dilation": 2, "groups": [1, 2, 4]},
+        "hypernet": {"row_units": 2, "col_units": 2, "stem": 4, "growth": [4, 4], "layers": [1, 1]},
+        "train": {"steps": 12, "batch_size": 16, "log_every": 3, "checkpoint_every": 6},
+        "score": {"archs": 4, "draws": 2, "val_images": 50, "batch_size": 50, "perturb": 2, "chain": 2},
+        "retrain": {"epochs": 2, "batch_size": 16, "max_steps_per_epoch": 5},
+    }
+    for name, values in sections.items():
+        raw[name] = {**raw.get(name, {}), **values} if isinstance(values, dict) else values
+    return Config.from_dict(raw)
+
+
+@pytest.fixture
+def cfg() -> Config:
+    return tiny_config()
+
+
+def write_config(path: Path, cfg: Config) -> Path:
+    """Write `cfg` as TOML (flat sections of scalars and lists are all we need)."""
+    lines = []
+    d = cfg.to_dict()
+    for k, v in d.items():
+        if not isinstance(v, dict):
+            lines.append(f"{k} = {_toml(v)}")
+    for k, v in d.items():
+        if isinstance(v, dict):
+            lines.append(f"\n[{k}]")
+            lines += [f"{kk} = {_toml(vv)}" for kk, vv in v.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _toml(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return repr(v)
+
+
+def run_smash(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real `smash` entry point in a subprocess."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=timeout)

@@ -1,0 +1,47 @@
+from pathlib import Path
+
+import pytest
+
+from engine.config import Config, ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name", ["smoke", "demo", "cifar10", "cifar100"])
+def test_shipped_configs_load(name):
+    cfg = load_config(ROOT / "configs" / f"{name}.toml")
+    assert Config.from_dict(cfg.to_dict()) == cfg
+
+
+def test_round_trip_and_replace():
+    cfg = Config()
+    assert Config.from_dict(cfg.to_dict()) == cfg
+    assert cfg.replace(train={"steps": 7}).train.steps == 7
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("[space]\nbogus = 1\n", "unknown key 'bogus' in [space]"),
+    ("[space]\nunit = 'eight'\n", "[space].unit"),
+    ("[space]\ngroups = [1, 3]\n", "[space].groups"),
+    ("[data]\ndataset = 'mnist'\n", "[data].dataset"),
+    ("[train]\nbatch_size = 1\n", "[train].batch_size"),
+    ("[space]\nbudget = [0.9, 0.5]\n", "[space].budget"),
+    ("[space]\nkernels = [3, 4]\n", "[space].kernels"),
+    ("device = 'tpu'\n", "device"),
+    ("[hypernet]\ngenerate = 'everything'\n", "[hypernet].generate"),
+    ("colour = 'blue'\n", "unknown key 'colour'"),
+    ("[train\n", "not valid TOML"),
+])
+def test_bad_configs_name_the_setting(tmp_path, text, needle):
+    p = tmp_path / "bad.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    msg = str(info.value)
+    assert needle in msg
+    assert "\n" not in msg
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")

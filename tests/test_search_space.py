@@ -1,0 +1,105 @@
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from engine.config import PATH_SHAPES
+from engine.search_space import Arch, ArchError, annealed, check_arch, max_dilation, mutate, sample_arch
+from tests.conftest import tiny_space
+
+
+def sample_many(space, n, seed=0, progress=1.0):
+    rng = np.random.default_rng(seed)
+    return [sample_arch(space, rng, progress) for _ in range(n)]
+
+
+def test_sampling_is_deterministic_per_seed():
+    space = tiny_space()
+    a = sample_many(space, 20, seed=3)
+    b = sample_many(space, 20, seed=3)
+    c = sample_many(space, 20, seed=4)
+    assert [x.id for x in a] == [x.id for x in b]
+    assert [x.id for x in a] != [x.id for x in c]
+
+
+def test_sampled_archs_are_valid_and_round_trip():
+    space = tiny_space()
+    for arch in sample_many(space, 300, seed=1):
+        check_arch(arch, space)
+        again = Arch.from_json(arch.to_json())
+        assert again == arch and again.id == arch.id
+
+
+def test_sampling_reaches_every_value_of_every_choice():
+    space = tiny_space()
+    seen = Counter()
+    for arch in sample_many(space, 1500, seed=2):
+        for block in arch.blocks:
+            seen["bank", block.bank_units] += 1
+            for layer in block.layers:
+                seen["units", layer.units] += 1
+                seen["shape", tuple(len(p) for p in layer.paths)] += 1
+                seen["n_reads", min(len(layer.reads), 2)] += 1
+                for conv in (c for p in layer.paths for c in p):
+                    for k in conv.kernel:
+                        seen["kernel", k] += 1
+                    seen["kh,dh", conv.kernel[0], conv.dilation[0]] += 1
+                    seen["groups", conv.groups] += 1
+    for b in space.bank_units:
+        assert seen["bank", b]
+    for u in range(1, space.max_units + 1):
+        assert seen["units", u], u
+    for shape in PATH_SHAPES:
+        assert seen["shape", shape], shape
+    for k in space.kernels:
+        assert seen["kernel", k]
+        for d in range(1, max_dilation(space, k) + 1):
+            assert seen["kh,dh", k, d], (k, d)
+    for g in space.groups:
+        assert seen["groups", g]
+    assert seen["n_reads", 1] and seen["n_reads", 2]
+
+
+def test_depth_varies_and_budget_anneals():
+    space = tiny_space()
+    early = [a.n_layers for a in sample_many(space, 200, seed=5, progress=0.0)]
+    late = [a.n_layers for a in sample_many(space, 200, seed=5, progress=1.0)]
+    assert len(set(late)) > 2
+    assert np.mean(late) > np.mean(early)
+    kernels0, _ = annealed(space, 0.0)
+    assert kernels0 == (3,)
+    for arch in sample_many(space, 50, seed=6, progress=0.0):
+        assert all(k == 3 for b in arch.blocks for la in b.layers for p in la.paths for c in p for k in c.kernel)
+
+
+def test_mutate_gives_valid_neighbours():
+    space = tiny_space()
+    rng = np.random.default_rng(0)
+    arch = sample_arch(space, rng)
+    for _ in range(100):
+        nb = mutate(arch, space, rng)
+        check_arch(nb, space)
+        assert nb.id != arch.id
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda d: d["blocks"][0]["layers"][0].update(reads=[99]), "reads bank 99"),
+    (lambda d: d["blocks"][0]["layers"][0].update(paths=[]), "op layout"),
+    (lambda d: d["blocks"][0]["layers"][0]["paths"][0][0].update(kernel=[4, 3]), "odd kernels"),
+    (lambda d: d["blocks"][0]["layers"][0]["paths"][0][0].update(groups=3), "groups 3"),
+    (lambda d: d.pop("unit"), "malformed arch JSON"),
+    (lambda d: d.update(format=99), "format"),
+])
+def test_bad_arch_json_gives_one_line_error(edit, needle):
+    arch = sample_arch(tiny_space(), np.random.default_rng(0))
+    d = json.loads(arch.to_json())
+    edit(d)
+    with pytest.raises(ArchError) as info:
+        Arch.from_json(json.dumps(d))
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_not_json():
+    with pytest.raises(ArchError, match="not valid JSON"):
+        Arch.from_json("{nope")
