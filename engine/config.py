@@ -10,6 +10,7 @@ every run row.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import tomllib
 import typing
@@ -77,6 +78,8 @@ class SpaceConfig:
     """Blocks at halving resolutions, joined by transitions."""
     stem_channels: int = 64
     """Channels of the first block's input; each later block gets twice the last."""
+    stem_stride: int = 1
+    """Stride of the stem conv: 2 halves the resolution the first block runs at."""
     block_growth: float = 3.0
     """A block's banks hold at most this many times its input channels."""
     depth: int = 12
@@ -113,6 +116,7 @@ class SpaceConfig:
         _require(self.stem_channels >= big_bank and self.stem_channels % big_bank == 0,
                  f"{s}stem_channels = {self.stem_channels}; must be a multiple of the largest bank "
                  f"({max(self.bank_units)} units x {self.unit} = {big_bank} channels)")
+        _require(self.stem_stride in (1, 2), f"{s}stem_stride = {self.stem_stride}; allowed 1 or 2")
         _require(self.block_growth >= 1.5,
                  f"{s}block_growth = {self.block_growth}; must be >= 1.5 so layers have banks to write")
         _require(self.depth >= 1, f"{s}depth = {self.depth}; must be >= 1")
@@ -275,7 +279,8 @@ class Config:
                  f"device = {self.device!r}; allowed: auto, cpu, cuda, cuda:N")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON types (lists, not tuples), as stored with checkpoints and runs."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Config:

@@ -68,7 +68,8 @@ class SMASHNet(nn.Module):
         self.kmax = max(space.kernels)
         n_max = space.max_units * space.unit
         nb_max = space.max_bottleneck_channels
-        self.stem = nn.Conv2d(image_channels, space.stem_channels, 3, padding=1, bias=False)
+        self.stem = nn.Conv2d(image_channels, space.stem_channels, 3, padding=1,
+                              stride=space.stem_stride, bias=False)
         self.op_w = nn.ParameterList()
         self.op_g = nn.ParameterList()
         self.op_b = nn.ParameterList()
@@ -180,7 +181,8 @@ class ArchNet(nn.Module):
     def __init__(self, arch: Arch, image_channels: int, num_classes: int):
         super().__init__()
         self.arch = arch
-        self.stem = nn.Conv2d(image_channels, arch.stem_channels, 3, padding=1, bias=False)
+        self.stem = nn.Conv2d(image_channels, arch.stem_channels, 3, padding=1,
+                              stride=arch.stem_stride, bias=False)
         self.layers = nn.ModuleList(
             nn.ModuleList(ArchLayer(arch.layer_in(b, la), arch.layer_bottleneck(b, la),
                                     arch.layer_out(la), la) for la in block.layers)
@@ -249,6 +251,7 @@ def count_params(arch: Arch, image_channels: int, num_classes: int) -> int:
 def count_flops(arch: Arch, image_shape: tuple[int, int, int], num_classes: int) -> int:
     """Forward FLOPs (2 x multiply-adds) of convolutions and the classifier for one image."""
     c_img, h, w = image_shape
+    h, w = -(-h // arch.stem_stride), -(-w // arch.stem_stride)
     macs = c_img * arch.stem_channels * 9 * h * w
     for b, block in enumerate(arch.blocks):
         hw = h * w

@@ -55,6 +55,7 @@ class Arch:
     bottleneck: int
     stem_channels: int
     blocks: tuple[Block, ...]
+    stem_stride: int = 1
 
     # ---- derived sizes, shared by every network built from an Arch ----
     def bank_channels(self, b: int) -> int:
@@ -126,7 +127,8 @@ class Arch:
                         ) for la in b["layers"]),
                 ) for b in raw["blocks"])
             arch = cls(unit=int(raw["unit"]), bottleneck=int(raw["bottleneck"]),
-                       stem_channels=int(raw["stem_channels"]), blocks=blocks)
+                       stem_channels=int(raw["stem_channels"]), blocks=blocks,
+                       stem_stride=int(raw.get("stem_stride", 1)))
         except ArchError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
@@ -156,6 +158,8 @@ def check_arch(arch: Arch, space: SpaceConfig | None = None) -> None:
 
     if arch.unit < 1 or arch.bottleneck < 1 or arch.stem_channels < 1 or not arch.blocks:
         fail("arch needs unit, bottleneck, stem_channels >= 1 and at least one block")
+    if arch.stem_stride not in (1, 2):
+        fail(f"stem_stride {arch.stem_stride} must be 1 or 2")
     if arch.blocks[0].in_channels != arch.stem_channels:
         fail("block 0 in_channels must equal stem_channels")
     for b, block in enumerate(arch.blocks):
@@ -197,8 +201,8 @@ def check_arch(arch: Arch, space: SpaceConfig | None = None) -> None:
 
 
 def _check_in_space(arch: Arch, space: SpaceConfig) -> None:
-    if (arch.unit, arch.bottleneck, arch.stem_channels, len(arch.blocks)) != (
-            space.unit, space.bottleneck, space.stem_channels, space.blocks):
+    if (arch.unit, arch.bottleneck, arch.stem_channels, arch.stem_stride, len(arch.blocks)) != (
+            space.unit, space.bottleneck, space.stem_channels, space.stem_stride, space.blocks):
         raise ArchError("arch does not match the search space (unit, bottleneck, stem or block count)")
     for b, block in enumerate(arch.blocks):
         if block.bank_units not in space.bank_units or block.in_channels != space.block_in_channels()[b]:
@@ -287,7 +291,7 @@ def sample_arch(space: SpaceConfig, rng: np.random.Generator, progress: float = 
     """A random architecture; a pure function of (space, rng state, progress)."""
     blocks = tuple(sample_block(space, rng, b, progress) for b in range(space.blocks))
     return Arch(unit=space.unit, bottleneck=space.bottleneck,
-                stem_channels=space.stem_channels, blocks=blocks)
+                stem_channels=space.stem_channels, blocks=blocks, stem_stride=space.stem_stride)
 
 
 # ---------------------------------------------------------------- perturbation
@@ -329,7 +333,7 @@ def mutate(arch: Arch, space: SpaceConfig, rng: np.random.Generator) -> Arch:
             new_block = Block(block.bank_units, block.in_channels, tuple(layers))
         blocks = list(arch.blocks)
         blocks[b] = new_block
-        out = Arch(arch.unit, arch.bottleneck, arch.stem_channels, tuple(blocks))
+        out = Arch(arch.unit, arch.bottleneck, arch.stem_channels, tuple(blocks), arch.stem_stride)
         if out != arch:
             return out
     return arch

@@ -1,0 +1,258 @@
+"""The `smash` command: train, score, retrain and export, one thin entry point each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.checkpoint import CheckpointError
+from engine.config import Config, ConfigError, load_config
+from engine.data import DataError
+from engine.export import FORMATS, ExportError, export_arch
+from engine.search_space import Arch, ArchError
+from engine.train_hypernet import Cancelled
+from store import Store, StoreError, store_path
+
+USER_ERRORS = (ConfigError, DataError, ArchError, StoreError, CheckpointError, ExportError)
+
+
+class CLIError(ValueError):
+    """A command-line argument names something that does not exist."""
+
+
+def _store(args: argparse.Namespace) -> Store:
+    return Store(store_path(Path(args.workdir)))
+
+
+def _run_id(store: Store, args: argparse.Namespace) -> str:
+    if getattr(args, "run", None):
+        if store.get_run(args.run) is None:
+            raise CLIError(f"no run {args.run!r} in {args.workdir}")
+        return args.run
+    rid = store.latest_run_id()
+    if rid is None:
+        raise CLIError(f"no runs in {args.workdir}; start one with `smash train --config FILE`")
+    return rid
+
+
+def _run_config(store: Store, run_id: str) -> Config:
+    return Config.from_dict(store.get_run(run_id)["config"])
+
+
+def _resolve_arch(store: Store, run_id: str, ref: str) -> Arch:
+    """`best` (top SMASH score), an arch id of the run, or a path to an arch JSON file."""
+    if ref == "best":
+        top = store.leaderboard(run_id, limit=1)
+        if top.empty:
+            raise CLIError(f"run {run_id} has no scored architectures; run `smash score` first")
+        ref = str(top.iloc[0]["arch_id"])
+    rec = store.arch(run_id, ref)
+    if rec is not None:
+        return Arch.from_dict(rec["arch"])
+    path = Path(ref)
+    if path.suffix == ".json" and path.is_file():
+        return Arch.from_json(path.read_text())
+    raise CLIError(f"no architecture {ref!r} in run {run_id} (and no such JSON file)")
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.train_hypernet import train_hypernet
+
+    cfg = load_config(args.config)
+    if args.steps:
+        cfg = cfg.replace(train={"steps": args.steps})
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    return train_hypernet(cfg, Path(args.workdir), store=_store(args), run_id=args.run,
+                          show_progress=not args.quiet)
+
+
+def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.score import score_run
+
+    store = _store(args)
+    run_id = _run_id(store, args)
+    return score_run(Path(args.workdir), store, run_id, archs=args.archs,
+                     checkpoint_step=args.checkpoint, perturbations=args.perturb,
+                     chain=args.chain, show_progress=not args.quiet)
+
+
+def cmd_retrain(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.retrain import retrain_arch
+
+    store = _store(args)
+    run_id = _run_id(store, args)
+    cfg = _run_config(store, run_id)
+    arch = _resolve_arch(store, run_id, args.arch)
+    return retrain_arch(cfg, arch, Path(args.workdir), store, run_id=run_id, epochs=args.epochs,
+                        seed=args.seed, show_progress=not args.quiet)
+
+
+def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
+    store = _store(args)
+    run_id = _run_id(store, args)
+    arch = _resolve_arch(store, run_id, args.arch)
+    model_path = None
+    if args.format != "json":
+        done = store.retrains(run_id)
+        done = done[(done["arch_id"] == arch.id) & (done["status"] == "done")] if not done.empty else done
+        if not done.empty:
+            model_path = Path(done.sort_values("finished_at").iloc[-1]["checkpoint"])
+    out = export_arch(arch, args.format, Path(args.out), model_path)
+    return {"arch_id": arch.id, "format": args.format, "out": str(out)}
+
+
+def cmd_engine(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.worker import serve
+
+    serve(Path(args.workdir), concurrency=args.jobs, poll_s=args.poll, stale_after_s=args.stale_after)
+    return {"workdir": args.workdir, "stopped": True}
+
+
+def cmd_queue(args: argparse.Namespace) -> dict[str, Any]:
+    store = _store(args)
+    if args.kind == "train":
+        load_config(args.config)  # fail now, not in the worker
+        params = {"config": str(Path(args.config).resolve())}
+        if args.score_archs:
+            params["score_archs"] = args.score_archs
+        job_id = store.enqueue_job("train", params)
+    elif args.kind == "score":
+        run_id = _run_id(store, args)
+        params = {"archs": args.archs} if args.archs else {}
+        job_id = store.enqueue_job("score", params, run_id=run_id)
+    else:
+        run_id = _run_id(store, args)
+        arch = _resolve_arch(store, run_id, args.arch)
+        if store.arch(run_id, arch.id) is None:
+            raise CLIError(f"arch {arch.id} is not part of run {run_id}; score it first")
+        params = {"epochs": args.epochs or _run_config(store, run_id).retrain.epochs, "seed": args.seed}
+        job_id = store.enqueue_job("retrain", params, run_id=run_id, arch_id=arch.id)
+    return {"job_id": job_id, "kind": args.kind}
+
+
+def cmd_dashboard(args: argparse.Namespace) -> dict[str, Any]:
+    from app.launch import dashboard_command
+
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    cmd = dashboard_command(args.workdir, port=args.port, address=args.address)
+    return {"exit_code": subprocess.call(cmd)}
+
+
+def cmd_up(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.service import up
+
+    return up(Path(args.workdir), Path(args.config), port=args.port, address=args.address,
+              score_archs=args.archs, jobs=args.jobs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="smash", description="One-shot architecture search with SMASH.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--workdir", default="./runs", help="checkpoints, logs and the store (default ./runs)")
+        sp.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    t = sub.add_parser("train", help="train a SMASH HyperNet (resumes if the run exists)")
+    common(t)
+    t.add_argument("--config", required=True, help="TOML config file")
+    t.add_argument("--run", help="run id (default: derived from the config)")
+    t.add_argument("--steps", type=int, default=0, help="override [train].steps")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("score", help="score sampled architectures with generated weights")
+    common(s)
+    s.add_argument("--run", help="run id (default: the latest run)")
+    s.add_argument("--archs", type=int, default=None, help="random architectures to score")
+    s.add_argument("--perturb", type=int, default=None, help="perturbations of the best")
+    s.add_argument("--chain", type=int, default=None, help="greedy chain steps")
+    s.add_argument("--checkpoint", type=int, default=None, help="checkpoint step (default: the latest)")
+    s.set_defaults(func=cmd_score)
+
+    r = sub.add_parser("retrain", help="train one architecture with free weights")
+    common(r)
+    r.add_argument("--run", help="run id (default: the latest run)")
+    r.add_argument("--arch", default="best", help="arch id, 'best', or an arch JSON file")
+    r.add_argument("--epochs", type=int, default=None, help="override [retrain].epochs")
+    r.add_argument("--seed", type=int, default=None)
+    r.set_defaults(func=cmd_retrain)
+
+    e = sub.add_parser("export", help="export an architecture or its trained model")
+    common(e)
+    e.add_argument("--run", help="run id (default: the latest run)")
+    e.add_argument("--arch", default="best", help="arch id, 'best', or an arch JSON file")
+    e.add_argument("--format", choices=FORMATS, default="json")
+    e.add_argument("--out", required=True, help="output file")
+    e.set_defaults(func=cmd_export)
+
+    g = sub.add_parser("engine", help="serve queued jobs (training, scoring, retraining)")
+    common(g)
+    g.add_argument("--jobs", type=int, default=1, help="jobs run at once (default 1)")
+    g.add_argument("--poll", type=float, default=1.0, help="seconds between store polls")
+    g.add_argument("--stale-after", type=float, default=60.0,
+                   help="fail a running job whose heartbeat is older than this (seconds)")
+    g.set_defaults(func=cmd_engine)
+
+    q = sub.add_parser("queue", help="queue a job for the engine")
+    qs = q.add_subparsers(dest="kind", required=True)
+    qt = qs.add_parser("train", help="queue a HyperNet training run")
+    common(qt)
+    qt.add_argument("--config", required=True)
+    qt.add_argument("--score-archs", type=int, default=0, help="score this many archs when training ends")
+    qc = qs.add_parser("score", help="queue a scoring pass")
+    common(qc)
+    qc.add_argument("--run")
+    qc.add_argument("--archs", type=int, default=None)
+    qr = qs.add_parser("retrain", help="queue final training of an architecture")
+    common(qr)
+    qr.add_argument("--run")
+    qr.add_argument("--arch", default="best")
+    qr.add_argument("--epochs", type=int, default=None)
+    qr.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=cmd_queue)
+
+    d = sub.add_parser("dashboard", help="start the Streamlit dashboard")
+    common(d)
+    d.add_argument("--port", type=int, default=None)
+    d.add_argument("--address", default=None, help="bind address (default 127.0.0.1)")
+    d.set_defaults(func=cmd_dashboard)
+
+    u = sub.add_parser("up", help="start the engine and the dashboard, and queue a run")
+    common(u)
+    u.add_argument("--config", default="configs/demo.toml")
+    u.add_argument("--archs", type=int, default=200, help="architectures to score after training")
+    u.add_argument("--port", type=int, default=None)
+    u.add_argument("--address", default=None)
+    u.add_argument("--jobs", type=int, default=1)
+    u.set_defaults(func=cmd_up)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        summary = args.func(args)
+    except (*USER_ERRORS, CLIError) as exc:
+        print(f"smash {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except Cancelled as exc:
+        print(f"smash {args.command}: cancelled: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print(f"smash {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        for k, v in summary.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Running one queued job: what each job kind does, with heartbeat, progress and cancel.
+
+`python -m engine.jobs --workdir DIR --job ID` is what the worker starts, one process
+(group) per job. A heartbeat thread writes to the store every few seconds whatever the
+job is doing, so liveness is judged by the heartbeat's age, never by a PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from engine.config import Config, load_config
+from engine.search_space import Arch
+from engine.train_hypernet import Cancelled
+from store import Store, store_path
+
+HEARTBEAT_S = 2.0
+JOB_KINDS = ("train", "score", "retrain")
+
+
+class JobError(ValueError):
+    """A job's parameters are unusable."""
+
+
+class JobContext:
+    """Progress, cancel checks and the heartbeat of one running job."""
+
+    def __init__(self, store: Store, job_id: str):
+        self.store, self.job_id = store, job_id
+        self.progress, self.message = 0.0, "starting"
+        self._cancel = False
+        self.terminated = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
+
+    def __enter__(self) -> JobContext:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                self.store.heartbeat(self.job_id, progress=self.progress, message=self.message)
+                self._cancel = self._cancel or self.store.cancel_requested(self.job_id)
+            except Exception as exc:  # a busy store must not kill the job; the next beat retries
+                print(f"heartbeat failed: {exc}", file=sys.stderr, flush=True)
+
+    def on_progress(self, fraction: float, message: str) -> None:
+        self.progress, self.message = float(fraction), message
+        print(f"[{fraction:6.1%}] {message}", flush=True)
+
+    def terminate(self, *_: object) -> None:
+        """SIGTERM from the engine: checkpoint and exit, leaving the job to be resumed."""
+        self.terminated = True
+
+    def should_stop(self) -> bool:
+        return self._cancel or self.terminated
+
+
+def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Do the work of `job`; every kind resumes from its checkpoints when run again."""
+    kind, params = job["kind"], job.get("params") or {}
+    common = dict(show_progress=False, on_progress=ctx.on_progress, should_stop=ctx.should_stop)
+    if kind == "train":
+        from engine.score import score_run
+        from engine.train_hypernet import train_hypernet
+
+        if "config" not in params:
+            raise JobError("train job needs params.config (a TOML file)")
+        cfg = load_config(params["config"])
+        summary = train_hypernet(cfg, workdir, store=store, run_id=params.get("run_id"), **common)
+        n = int(params.get("score_archs", 0))
+        if n:
+            ctx.on_progress(0.0, f"scoring {n} architectures")
+            summary["score"] = score_run(workdir, store, summary["run_id"], archs=n, **common)
+        return summary
+    if kind == "score":
+        from engine.score import score_run
+
+        if not job.get("run_id"):
+            raise JobError("score job needs a run_id")
+        return score_run(workdir, store, job["run_id"], archs=params.get("archs"),
+                         checkpoint_step=params.get("checkpoint"), **common)
+    if kind == "retrain":
+        from engine.retrain import retrain_arch
+
+        run = store.get_run(job.get("run_id") or "")
+        if run is None:
+            raise JobError(f"retrain job names unknown run {job.get('run_id')!r}")
+        rec = store.arch(job["run_id"], job.get("arch_id") or "")
+        if rec is None:
+            raise JobError(f"retrain job names unknown arch {job.get('arch_id')!r}")
+        cfg = Config.from_dict(run["config"])
+        return retrain_arch(cfg, Arch.from_dict(rec["arch"]), workdir, store, run_id=job["run_id"],
+                            epochs=params.get("epochs"), seed=params.get("seed"),
+                            job_id=job["job_id"], **common)
+    raise JobError(f"unknown job kind {kind!r}; allowed: {', '.join(JOB_KINDS)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m engine.jobs")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--job", required=True)
+    args = p.parse_args(argv)
+    workdir = Path(args.workdir)
+    store = Store(store_path(workdir))
+    job = store.get_job(args.job)
+    if job is None:
+        print(f"no job {args.job}", file=sys.stderr)
+        return 2
+    print(f"job {job['job_id']} ({job['kind']}) started at {time.strftime('%Y-%m-%d %H:%M:%S')}", flush=True)
+    with JobContext(store, job["job_id"]) as ctx:
+        signal.signal(signal.SIGTERM, ctx.terminate)
+        try:
+            result = run_job(workdir, store, job, ctx)
+        except Cancelled as exc:
+            if ctx.terminated:
+                print(f"stopped by the engine ({exc}); the job resumes on the next start", flush=True)
+                return 0
+            store.finish_job(job["job_id"], "cancelled", error=str(exc))
+            print(f"cancelled: {exc}", flush=True)
+            return 0
+        except Exception as exc:
+            traceback.print_exc()
+            store.finish_job(job["job_id"], "failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+            return 1
+    store.finish_job(job["job_id"], "done", result=result)
+    print("done", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

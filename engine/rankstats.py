@@ -1,0 +1,129 @@
+"""Does the SMASH score rank architectures like their true error? Numbers that answer it.
+
+SMASH is only useful if a cheap score (validation error with HyperNet weights) orders
+architectures the way their error after full training does. Rank correlations say how
+well the whole order agrees; top-k precision and regret say what a user who retrains
+only the k best-scored candidates loses. Lower is better for both score and truth.
+
+Retrained samples are small (tens of archs), so every number comes with a percentile
+bootstrap interval over (score, truth) pairs. numpy and scipy only: the dashboard
+imports this module and must not pull in torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy import stats
+
+Metric = Callable[[np.ndarray, np.ndarray], float]
+
+
+def _pairs(score: Sequence[float], truth: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(score, dtype=float).ravel()
+    t = np.asarray(truth, dtype=float).ravel()
+    if s.shape != t.shape:
+        raise ValueError(f"score and truth differ in length ({s.size} vs {t.size})")
+    return s, t
+
+
+def _degenerate(s: np.ndarray, t: np.ndarray) -> bool:
+    """A correlation is undefined with fewer than 2 pairs or a constant side."""
+    return s.size < 2 or np.ptp(s) == 0 or np.ptp(t) == 0
+
+
+def spearman(score: Sequence[float], truth: Sequence[float]) -> float:
+    s, t = _pairs(score, truth)
+    return float("nan") if _degenerate(s, t) else float(stats.spearmanr(s, t).statistic)
+
+
+def kendall(score: Sequence[float], truth: Sequence[float]) -> float:
+    """Kendall's tau-b, which corrects for the ties that coarse error rates produce."""
+    s, t = _pairs(score, truth)
+    return float("nan") if _degenerate(s, t) else float(stats.kendalltau(s, t).statistic)
+
+
+def pearson(score: Sequence[float], truth: Sequence[float]) -> float:
+    # Computed directly rather than through scipy: the bootstrap calls it thousands of times.
+    s, t = _pairs(score, truth)
+    if _degenerate(s, t):
+        return float("nan")
+    sc, tc = s - s.mean(), t - t.mean()
+    return float(np.clip((sc @ tc) / np.sqrt((sc @ sc) * (tc @ tc)), -1.0, 1.0))
+
+
+def _best(values: np.ndarray, k: int) -> np.ndarray:
+    # Stable sort so ties break by position, the same way every call.
+    return np.argsort(values, kind="stable")[:k]
+
+
+def _check_k(k: int, n: int) -> int:
+    if k < 1:
+        raise ValueError(f"k must be >= 1; got {k}")
+    return min(k, n)
+
+
+def top_k_precision(score: Sequence[float], truth: Sequence[float], k: int) -> float:
+    """Fraction of the k best by score that are also among the k best by truth."""
+    s, t = _pairs(score, truth)
+    if s.size == 0:
+        return float("nan")
+    k = _check_k(k, s.size)
+    return len(set(_best(s, k).tolist()) & set(_best(t, k).tolist())) / k
+
+
+def regret(score: Sequence[float], truth: Sequence[float], k: int) -> float:
+    """Best truth among the k best by score, minus the best truth overall (0 is perfect).
+
+    What retraining only the k top-scored candidates costs compared with retraining all.
+    """
+    s, t = _pairs(score, truth)
+    if s.size == 0:
+        return float("nan")
+    k = _check_k(k, s.size)
+    return float(t[_best(s, k)].min() - t.min())
+
+
+def bootstrap_ci(fn: Metric, score: Sequence[float], truth: Sequence[float], n_boot: int = 1000,
+                 level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """(estimate on the data, lower, upper): a percentile bootstrap resampling pairs.
+
+    Resamples where the metric is undefined (all pairs equal) are dropped; if none is
+    defined, the interval is (nan, nan).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1); got {level}")
+    s, t = _pairs(score, truth)
+    estimate = float(fn(s, t)) if s.size else float("nan")
+    if s.size < 2:
+        return estimate, float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, s.size, size=(n_boot, s.size))
+    draws = np.array([fn(s[i], t[i]) for i in idx], dtype=float)
+    draws = draws[np.isfinite(draws)]
+    if draws.size == 0:
+        return estimate, float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(draws, [alpha, 1 - alpha])
+    return estimate, float(lo), float(hi)
+
+
+def correlation_table(score: Sequence[float], truth: Sequence[float], k: int, n_boot: int = 1000,
+                      level: float = 0.95, seed: int = 0) -> list[dict]:
+    """One row per metric: name, estimate, interval, sample size and which way is better."""
+    s, t = _pairs(score, truth)
+    k = max(1, min(k, s.size)) if s.size else k
+    metrics: list[tuple[str, Metric, str]] = [
+        ("Spearman rho", spearman, "higher"),
+        ("Kendall tau", kendall, "higher"),
+        ("Pearson r", pearson, "higher"),
+        (f"top-{k} precision", lambda a, b: top_k_precision(a, b, k), "higher"),
+        (f"regret@{k}", lambda a, b: regret(a, b, k), "lower"),
+    ]
+    rows = []
+    for name, fn, better in metrics:
+        est, lo, hi = bootstrap_ci(fn, s, t, n_boot=n_boot, level=level, seed=seed)
+        rows.append({"metric": name, "estimate": est, "ci_low": lo, "ci_high": hi,
+                     "n": int(s.size), "better": better})
+    return rows

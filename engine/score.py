@@ -1,0 +1,163 @@
+"""SMASH scores: validation error of an Arch with HyperNet-generated weights.
+
+Each Arch is scored over several draws (fresh HyperNet noise, and a fresh validation
+shard when `val_images` is below the split size); the score is the mean error, the
+spread its standard deviation. Results stream into the store as they come, and a
+rerun skips what is already stored, so a killed scoring pass resumes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from engine import checkpoint as ckpt
+from engine.config import Config
+from engine.data import DataSplits, load_data, normalize
+from engine.device import autocast, memory_format, pick_device
+from engine.network import count_flops, count_params
+from engine.search import greedy_chain, perturb, random_archs
+from engine.search_space import Arch
+from engine.train_hypernet import Cancelled, SmashModel, load_model, step_rng, torch_gen
+from engine.workdir import checkpoint_dir
+from store import BackgroundWriter, Store
+
+
+class ScoreError(ValueError):
+    """Nothing to score: no run, or a run without checkpoints."""
+
+
+class Scorer:
+    """Scores Archs with one trained SmashModel on a fixed validation split."""
+
+    def __init__(self, model: SmashModel, data: DataSplits, device: torch.device,
+                 draws: int, val_images: int = 0, batch_size: int = 250):
+        self.model, self.device = model, device
+        self.draws, self.batch_size = draws, batch_size
+        fmt = memory_format(device)
+        self.val_x = normalize(data.val_x.to(device), data.mean, data.std).contiguous(memory_format=fmt)
+        self.val_y = data.val_y.to(device)
+        n = len(self.val_y)
+        self.shard = n if val_images <= 0 else min(val_images, n)
+        self.image_shape, self.num_classes = data.image_shape, data.num_classes
+        model.hyper.eval()
+        model.net.eval()
+
+    @torch.no_grad()
+    def errors(self, arch: Arch) -> list[float]:
+        """Validation error of each draw."""
+        hyper = self.model.hyper
+        enc, spans = hyper.layout.encode(arch)
+        enc = enc.to(self.device)
+        seed = int(arch.id[:8], 16)
+        n = len(self.val_y)
+        out = []
+        for d in range(self.draws):
+            g = torch_gen(self.model.cfg.seed, seed, 100 + d)
+            noise = torch.randn((self.model.cfg.hypernet.noise_channels, *enc.shape[1:]), generator=g)
+            start = (d * self.shard) % n
+            idx = (torch.arange(self.shard, device=self.device) + start) % n
+            wrong = 0
+            with autocast(self.device):
+                weights = hyper.generate(enc, spans, noise.to(self.device))
+                for i in range(0, self.shard, self.batch_size):
+                    j = idx[i: i + self.batch_size]
+                    logits = self.model.net(self.val_x[j], arch, weights)
+                    wrong += int((logits.argmax(1) != self.val_y[j]).sum())
+            out.append(wrong / self.shard)
+        return out
+
+    def score(self, arch: Arch) -> tuple[float, float]:
+        errs = np.asarray(self.errors(arch))
+        return float(errs.mean()), float(errs.std(ddof=1)) if len(errs) > 1 else 0.0
+
+
+def arch_row(run_id: str, arch: Arch, image_shape: tuple[int, int, int], num_classes: int) -> dict:
+    return {"run_id": run_id, "arch_id": arch.id, "arch_json": arch.to_json(),
+            "params": count_params(arch, image_shape[0], num_classes),
+            "flops": count_flops(arch, image_shape, num_classes),
+            "depth": arch.depth, "n_layers": arch.n_layers}
+
+
+def resolve_checkpoint(workdir: Path, run_id: str, step: int | None = None) -> tuple[int, Path]:
+    found = ckpt.step_checkpoints(checkpoint_dir(workdir, run_id))
+    if not found:
+        raise ScoreError(f"run {run_id} has no checkpoint in {checkpoint_dir(workdir, run_id)}; "
+                         "train it first with `smash train`")
+    if step is None:
+        return found[-1]
+    for s, p in found:
+        if s == step:
+            return s, p
+    raise ScoreError(f"run {run_id} has no checkpoint at step {step}; "
+                     f"available: {', '.join(str(s) for s, _ in found)}")
+
+
+def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = None,
+              checkpoint_step: int | None = None, perturbations: int | None = None,
+              chain: int | None = None, show_progress: bool = True,
+              on_progress: Callable[[float, str], None] | None = None,
+              should_stop: Callable[[], bool] | None = None,
+              data: DataSplits | None = None) -> dict[str, Any]:
+    """Score `archs` random Archs, perturb the best, then follow a greedy chain."""
+    step, path = resolve_checkpoint(workdir, run_id, checkpoint_step)
+    cfg = Config.from_dict(ckpt.load(path)["config"])
+    device = pick_device(cfg.device)
+    model = load_model(path, device)
+    data = data or load_data(cfg.data, cfg.seed)
+    sc = cfg.score
+    n_random = sc.archs if archs is None else archs
+    n_perturb = sc.perturb if perturbations is None else perturbations
+    n_chain = sc.chain if chain is None else chain
+    scorer = Scorer(model, data, device, sc.draws, sc.val_images, sc.batch_size)
+
+    done = store.run_scores(run_id, step)  # arch_id -> score_mean, for resume
+    total = n_random + n_perturb + n_chain + 2
+    bar = tqdm(total=total, desc=f"score {run_id}@{step}", unit="arch",
+               disable=not show_progress, dynamic_ncols=True)
+    counts = {"scored": 0, "reused": 0}
+    best: dict[str, Any] = {"score": float("inf"), "arch": None}
+    t0 = time.perf_counter()
+
+    with BackgroundWriter(store) as writer:
+        def score_fn(arch: Arch, stage: str) -> float:
+            if should_stop is not None and should_stop():
+                raise Cancelled("scoring cancelled")
+            if arch.id in done:
+                counts["reused"] += 1
+                s = done[arch.id]
+            else:
+                s, spread = scorer.score(arch)
+                writer.put("archs", [arch_row(run_id, arch, data.image_shape, data.num_classes)])
+                writer.put("scores", [{
+                    "run_id": run_id, "arch_id": arch.id, "checkpoint_step": step, "stage": stage,
+                    "score_mean": s, "score_std": spread, "draws": sc.draws,
+                    "val_images": scorer.shard}])
+                done[arch.id] = s
+                counts["scored"] += 1
+            # Ties break by arch id, as the leaderboard does, so "best" means one arch everywhere.
+            if (s, arch.id) < (best["score"], best["arch"].id if best["arch"] else ""):
+                best.update(score=s, arch=arch)
+            bar.update(1)
+            bar.set_postfix(best=f"{best['score']:.4f}")
+            if on_progress is not None:
+                on_progress(min(bar.n / total, 1.0), f"{bar.n}/{total} archs, best {best['score']:.4f}")
+            return s
+
+        for arch in random_archs(cfg.space, step_rng(cfg.seed, step, 10), n_random):
+            score_fn(arch, "random")
+        if best["arch"] is not None and (n_perturb or n_chain):
+            top, _ = perturb(best["arch"], cfg.space, step_rng(cfg.seed, step, 11), n_perturb, score_fn)
+            greedy_chain(top, cfg.space, step_rng(cfg.seed, step, 12), n_chain, score_fn)
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    return {"run_id": run_id, "checkpoint_step": step, "scored": counts["scored"],
+            "reused": counts["reused"], "best_arch": best["arch"].id if best["arch"] else None,
+            "best_score": best["score"], "seconds": round(elapsed, 2),
+            "archs_per_min": round(60 * counts["scored"] / max(elapsed, 1e-9), 2)}

@@ -1,0 +1,238 @@
+"""SMASH training: every step samples an Arch, generates its 1x1 weights, trains both.
+
+The loop reads top to bottom in phases: schedule, sample, step, log, checkpoint. Every
+random choice of step s (architecture, batch order, augmentation, HyperNet noise) is a
+pure function of (seed, s), so a run resumed from a checkpoint follows exactly the
+trajectory it would have followed uninterrupted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from engine import checkpoint as ckpt
+from engine.config import Config
+from engine.data import DataSplits, augment, batch_indices, load_data, normalize, steps_per_epoch
+from engine.device import autocast, memory_format, pick_device
+from engine.hypernet import HyperNet
+from engine.network import SMASHNet
+from engine.search_space import Arch, sample_arch
+from engine.workdir import checkpoint_dir, code_version, run_id_for
+from store import BackgroundWriter, Store
+
+CKPT_FORMAT = 1
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclass
+class SmashModel:
+    """A HyperNet and its SMASH network, with what they were built for."""
+
+    cfg: Config
+    hyper: HyperNet
+    net: SMASHNet
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    step: int = 0
+
+    def to(self, device: torch.device) -> SmashModel:
+        self.hyper.to(device)
+        self.net.to(device, memory_format=memory_format(device))
+        return self
+
+    def parameters(self):
+        return list(self.hyper.parameters()) + list(self.net.parameters())
+
+
+def build_model(cfg: Config, image_shape: tuple[int, int, int], num_classes: int) -> SmashModel:
+    torch.manual_seed(cfg.seed)
+    return SmashModel(cfg, HyperNet(cfg.space, cfg.hypernet),
+                      SMASHNet(cfg.space, image_shape[0], num_classes),
+                      tuple(image_shape), num_classes)
+
+
+def load_model(path: Path, device: torch.device | str = "cpu") -> SmashModel:
+    """Rebuild a SmashModel from a training checkpoint."""
+    state = ckpt.load(path)
+    cfg = Config.from_dict(state["config"])
+    model = build_model(cfg, tuple(state["image_shape"]), int(state["num_classes"]))
+    model.hyper.load_state_dict(state["hyper"])
+    model.net.load_state_dict(state["net"])
+    model.step = int(state["step"])
+    return model.to(torch.device(device))
+
+
+def step_rng(seed: int, step: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, stream, step])
+
+
+def torch_gen(seed: int, step: int, stream: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(int(np.random.SeedSequence([seed, stream, step]).generate_state(1)[0]))
+    return g
+
+
+def noise_for(model: SmashModel, enc: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    shape = (model.cfg.hypernet.noise_channels, *enc.shape[1:])
+    return torch.randn(shape, generator=gen)
+
+
+def forward_arch(model: SmashModel, arch: Arch, x: torch.Tensor, gen: torch.Generator,
+                 device: torch.device) -> torch.Tensor:
+    """Logits of `arch` on `x` with weights generated from one noise draw."""
+    enc, spans = model.hyper.layout.encode(arch)
+    noise = noise_for(model, enc, gen)
+    with autocast(device):
+        weights = model.hyper.generate(enc.to(device), spans, noise.to(device))
+        return model.net(x, arch, weights)
+
+
+def cosine_lr(base: float, step: int, total: int) -> float:
+    return 0.5 * base * (1 + math.cos(math.pi * step / max(total, 1)))
+
+
+def hypernet_step(model: SmashModel, opt: torch.optim.Optimizer, arch: Arch, x: torch.Tensor,
+                  y: torch.Tensor, gen: torch.Generator, device: torch.device) -> tuple[float, float]:
+    """One SMASH step; returns (loss, error) of the batch."""
+    logits = forward_arch(model, arch, x, gen, device)
+    loss = F.cross_entropy(logits.float(), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        err = (logits.argmax(1) != y).float().mean()
+    return float(loss.detach()), float(err)
+
+
+def make_optimizer(model: SmashModel) -> torch.optim.Optimizer:
+    t = model.cfg.train
+    # No weight decay on the HyperNet: its convs are weight-normalised.
+    return torch.optim.Adam(
+        [{"params": list(model.net.parameters()), "weight_decay": t.weight_decay},
+         {"params": list(model.hyper.parameters()), "weight_decay": 0.0}],
+        lr=t.lr, betas=t.betas, eps=t.eps)
+
+
+def total_steps(cfg: Config, n_train: int) -> int:
+    if cfg.train.steps:
+        return cfg.train.steps
+    return max(1, math.ceil(cfg.train.epochs * steps_per_epoch(n_train, cfg.train.batch_size)))
+
+
+class Cancelled(Exception):
+    """The job was asked to stop; the last checkpoint is kept."""
+
+
+def train_hypernet(cfg: Config, workdir: Path, *, store: Store, run_id: str | None = None,
+                   data: DataSplits | None = None, show_progress: bool = True,
+                   on_progress: ProgressFn | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Train (or resume) the run `run_id`; returns a summary."""
+    run_id = run_id or run_id_for(cfg)
+    device = pick_device(cfg.device)
+    data = data or load_data(cfg.data, cfg.seed)
+    t = cfg.train
+    n_train = len(data.train_y)
+    spe = steps_per_epoch(n_train, t.batch_size)
+    total = total_steps(cfg, n_train)
+    folder = checkpoint_dir(workdir, run_id)
+
+    model = build_model(cfg, data.image_shape, data.num_classes).to(device)
+    opt = make_optimizer(model)
+    window = {"loss": 0.0, "err": 0.0, "n": 0, "t": 0.0}
+    start = 0
+    existing = ckpt.step_checkpoints(folder)
+    if existing:
+        state = ckpt.load(existing[-1][1], map_location=device)
+        model.hyper.load_state_dict(state["hyper"])
+        model.net.load_state_dict(state["net"])
+        opt.load_state_dict(state["optim"])
+        window = dict(state["window"])
+        start = int(state["step"])
+
+    store.create_run(run_id, name=cfg.name, config=cfg.to_dict(), seed=cfg.seed,
+                     code_version=code_version(), dataset=data.name,
+                     num_classes=data.num_classes, image_shape=list(data.image_shape),
+                     steps_total=total, status="running")
+    mean, std = data.mean, data.std
+    train_x = data.train_x.to(device)
+    train_y = data.train_y.to(device)
+    fmt = memory_format(device)
+
+    def save(step: int) -> Path:
+        writer.flush()  # metrics up to this step are committed before the checkpoint exists
+        path = ckpt.step_path(folder, step)
+        ckpt.save_atomic({
+            "format": CKPT_FORMAT, "kind": "hypernet", "run_id": run_id, "step": step,
+            "config": cfg.to_dict(), "image_shape": list(data.image_shape),
+            "num_classes": data.num_classes, "hyper": model.hyper.state_dict(),
+            "net": model.net.state_dict(), "optim": opt.state_dict(), "window": window,
+        }, path)
+        store.add_checkpoint(run_id, step, str(path))
+        store.update_run(run_id, step=step)
+        return path
+
+    model.hyper.train()
+    model.net.train()
+    bar = tqdm(total=total, initial=start, desc=f"train {run_id}", unit="step",
+               disable=not show_progress, dynamic_ncols=True)
+    order, order_epoch = None, -1
+    last_loss = float("nan")
+    with BackgroundWriter(store) as writer:
+        step = start
+        while step < total:
+            if should_stop is not None and should_stop():
+                save(step)
+                raise Cancelled(f"stopped at step {step}")
+            # schedule
+            lr = cosine_lr(t.lr, step, total)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            # sample an architecture and a batch
+            arch = sample_arch(cfg.space, step_rng(cfg.seed, step, 1), progress=step / total)
+            epoch, i = divmod(step, spe)
+            if epoch != order_epoch:
+                order, order_epoch = batch_indices(n_train, t.batch_size, cfg.seed, epoch).to(device), epoch
+            idx = order[i]
+            x = augment(train_x[idx], cfg.data.crop_padding, cfg.data.flip, torch_gen(cfg.seed, step, 2))
+            x = normalize(x, mean, std).contiguous(memory_format=fmt)
+            # step
+            t0 = time.perf_counter()
+            loss, err = hypernet_step(model, opt, arch, x, train_y[idx], torch_gen(cfg.seed, step, 3), device)
+            step += 1
+            window["loss"] += loss
+            window["err"] += err
+            window["n"] += 1
+            window["t"] += time.perf_counter() - t0
+            last_loss = loss
+            bar.update(1)
+            # log
+            if step % t.log_every == 0 or step == total:
+                n = max(window["n"], 1)
+                row = {"run_id": run_id, "step": step, "loss": window["loss"] / n,
+                       "error": window["err"] / n, "lr": lr,
+                       "steps_per_s": n / max(window["t"], 1e-9), "elapsed_s": window["t"]}
+                writer.put("train_metrics", [row])
+                bar.set_postfix(loss=f"{row['loss']:.3f}", err=f"{row['error']:.3f}")
+                window = {"loss": 0.0, "err": 0.0, "n": 0, "t": 0.0}
+                if on_progress is not None:
+                    on_progress(step / total, f"step {step}/{total} loss {row['loss']:.3f}")
+            # checkpoint
+            if step % t.checkpoint_every == 0 or step == total:
+                last_path = save(step)
+        bar.close()
+    if start >= total:
+        last_path = existing[-1][1]
+    store.update_run(run_id, status="done", step=total)
+    return {"run_id": run_id, "steps": total, "resumed_from": start, "checkpoint": str(last_path),
+            "last_loss": last_loss, "device": str(device)}

@@ -1,0 +1,199 @@
+"""The engine service: claims queued jobs from the store and runs each in its own process group.
+
+One engine per workdir (a lock file says so). On start it re-queues jobs a previous
+engine left running, so they resume from their checkpoints. While serving it watches
+its children: a job whose process died without finishing is marked failed with the
+signal or exit code, a cancel is enforced if the job does not stop by itself within a
+grace period, and a job whose heartbeat went stale is failed and its process killed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from store import Store, StoreBusy, store_path
+
+PR_SET_PDEATHSIG = 1
+
+
+class EngineError(RuntimeError):
+    """The engine cannot start (another engine holds the workdir)."""
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """A job process gets SIGTERM when its engine dies, so no orphan keeps running."""
+    try:
+        ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+@dataclass
+class Child:
+    job_id: str
+    proc: subprocess.Popen
+    log: Path
+    cancel_seen_at: float | None = None
+
+
+@dataclass
+class Engine:
+    workdir: Path
+    concurrency: int = 1
+    poll_s: float = 1.0
+    stale_after_s: float = 60.0
+    cancel_grace_s: float = 10.0
+    children: dict[str, Child] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(store_path(self.workdir))
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.logs = self.workdir / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self._lock_file = None
+        self._stopping = False
+
+    # ------------------------------------------------------------ lifecycle
+    def acquire(self) -> None:
+        f = open(self.workdir / "engine.lock", "w")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            f.close()
+            raise EngineError(f"another engine is already serving {self.workdir}") from exc
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._lock_file = f
+
+    def recover(self) -> list[str]:
+        """Re-queue jobs left running by an engine that is gone; kill any leftover process."""
+        running = self.store.jobs(status="running")
+        ids = []
+        for _, job in running.iterrows():
+            pid = job.get("pid")
+            if pid is not None and pid == pid and int(pid) > 0:  # pid == pid drops NaN
+                _kill_group(int(pid), signal.SIGKILL)
+            ids.append(str(job["job_id"]))
+        if ids:
+            self.store.requeue_jobs(ids)
+        return ids
+
+    def stop(self, *_: object) -> None:
+        self._stopping = True
+
+    def serve(self, max_seconds: float | None = None) -> None:
+        """Run until stopped (SIGINT/SIGTERM); children are stopped and re-queued on exit."""
+        self.acquire()
+        resumed = self.recover()
+        if resumed:
+            print(f"engine: re-queued {len(resumed)} interrupted job(s): {', '.join(resumed)}", flush=True)
+        print(f"engine: serving {self.workdir} with {self.concurrency} slot(s)", flush=True)
+        start = time.monotonic()
+        try:
+            while not self._stopping and (max_seconds is None or time.monotonic() - start < max_seconds):
+                try:
+                    self.tick()
+                except StoreBusy as exc:
+                    print(f"engine: store busy, retrying: {exc}", flush=True)
+                time.sleep(self.poll_s)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop children (they checkpoint on SIGTERM's default exit path) and re-queue their jobs."""
+        ids = list(self.children)
+        for child in self.children.values():
+            _kill_group(child.proc.pid, signal.SIGTERM)
+        for child in self.children.values():
+            try:
+                child.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                _kill_group(child.proc.pid, signal.SIGKILL)
+                child.proc.wait()
+        self.children.clear()
+        if ids:
+            self.store.requeue_jobs(ids)
+            print(f"engine: stopped; re-queued {len(ids)} job(s) to resume next start", flush=True)
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    # ------------------------------------------------------------ one round
+    def tick(self) -> None:
+        self.reap()
+        self.enforce()
+        while len(self.children) < self.concurrency and not self._stopping:
+            job = self.store.claim_job(self.worker_id)
+            if job is None:
+                break
+            self.launch(job)
+
+    def launch(self, job: dict) -> None:
+        log = self.logs / f"{job['job_id']}.log"
+        out = open(log, "a")
+        cmd = [sys.executable, "-m", "engine.jobs", "--workdir", str(self.workdir), "--job", job["job_id"]]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, preexec_fn=_die_with_parent, env=env)
+        out.close()
+        self.children[job["job_id"]] = Child(job["job_id"], proc, log)
+        self.store.heartbeat(job["job_id"], pid=proc.pid, log_path=str(log), message="started")
+        print(f"engine: started {job['kind']} job {job['job_id']} (pid {proc.pid})", flush=True)
+
+    def reap(self) -> None:
+        """Jobs whose process exited: a job that did not record its end failed."""
+        for job_id, child in list(self.children.items()):
+            code = child.proc.poll()
+            if code is None:
+                continue
+            del self.children[job_id]
+            job = self.store.get_job(job_id)
+            if job is not None and job["status"] == "running":
+                if child.cancel_seen_at is not None:
+                    self.store.finish_job(job_id, "cancelled", error="cancelled: process stopped")
+                else:
+                    why = (f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0
+                           else f"exited with code {code}")
+                    self.store.finish_job(job_id, "failed", error=f"job process {why}; log: {child.log}")
+            print(f"engine: job {job_id} ended (exit {code})", flush=True)
+
+    def enforce(self) -> None:
+        """Cancels the job did not honour in time, and stale heartbeats."""
+        now = time.monotonic()
+        for job_id, child in self.children.items():
+            if child.cancel_seen_at is None and self.store.cancel_requested(job_id):
+                child.cancel_seen_at = now
+            if child.cancel_seen_at is not None and now - child.cancel_seen_at > self.cancel_grace_s:
+                _kill_group(child.proc.pid, signal.SIGKILL)
+        for job_id in self.store.fail_stale_jobs(self.stale_after_s):
+            child = self.children.get(job_id)
+            if child is not None:
+                _kill_group(child.proc.pid, signal.SIGKILL)
+                child.proc.wait()
+                del self.children[job_id]
+            print(f"engine: job {job_id} failed: heartbeat stale", flush=True)
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def serve(workdir: Path, concurrency: int = 1, poll_s: float = 1.0, stale_after_s: float = 60.0) -> None:
+    engine = Engine(workdir, concurrency=concurrency, poll_s=poll_s, stale_after_s=stale_after_s)
+    signal.signal(signal.SIGTERM, engine.stop)
+    signal.signal(signal.SIGINT, engine.stop)
+    engine.serve()

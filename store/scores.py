@@ -1,0 +1,309 @@
+"""Architectures, their SMASH scores, and the views the dashboard ranks them by.
+
+An arch can be scored at several HyperNet checkpoints; every view uses each arch's
+score from its latest checkpoint, so re-scoring at a later checkpoint supersedes the
+old figure without deleting it. Queries are written for 10^6 scored archs per run: the
+leaderboard lets DuckDB do a top-N, and the Pareto front is a group-min plus a running
+min over x (sort order), never a pairwise comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from .base import StoreBase, check_choice, fetch_records, utcnow
+from .rows import STAGES
+
+# Sort keys the leaderboard accepts, mapped to the SQL that implements them. The ORDER
+# BY text always comes from this table, never from the caller.
+SORT_COLUMNS = {
+    "score_mean": "score_mean",
+    "score_std": "score_std",
+    "params": "params",
+    "flops": "flops",
+    "depth": "depth",
+    "n_layers": "n_layers",
+    "test_error": "test_error",
+    "arch_id": "arch_id",
+}
+PARETO_X = ("params", "flops")
+
+_LATEST = """
+latest AS (
+    SELECT arch_id, checkpoint_step, stage, score_mean, score_std, draws
+    FROM scores WHERE run_id = $run_id
+    QUALIFY row_number() OVER (PARTITION BY arch_id ORDER BY checkpoint_step DESC) = 1
+)"""
+
+# Latest finished retrain of each arch: the "true error" the SMASH score is judged by.
+_TRUTH = """
+truth AS (
+    SELECT arch_id, arg_max(test_error, coalesce(finished_at, updated_at, created_at)) AS test_error
+    FROM retrains
+    WHERE run_id = $run_id AND status = 'done' AND test_error IS NOT NULL
+    GROUP BY arch_id
+)"""
+
+_BOARD = (
+    "WITH"
+    + _LATEST
+    + ","
+    + _TRUTH
+    + """,
+board AS (
+    SELECT l.arch_id, l.score_mean, l.score_std, l.draws, a.params, a.flops, a.depth,
+           a.n_layers, l.stage, l.checkpoint_step, t.test_error
+    FROM latest l
+    LEFT JOIN archs a ON a.run_id = $run_id AND a.arch_id = l.arch_id
+    LEFT JOIN truth t ON t.arch_id = l.arch_id
+    WHERE ($params_lo IS NULL OR a.params >= $params_lo)
+      AND ($params_hi IS NULL OR a.params <= $params_hi)
+      AND ($flops_lo IS NULL OR a.flops >= $flops_lo)
+      AND ($flops_hi IS NULL OR a.flops <= $flops_hi)
+      AND ($score_lo IS NULL OR l.score_mean >= $score_lo)
+      AND ($score_hi IS NULL OR l.score_mean <= $score_hi)
+      AND ($stages::TEXT[] IS NULL OR list_contains($stages::TEXT[], l.stage))
+)
+"""
+)
+
+_PARETO = (
+    "WITH"
+    + _LATEST
+    + """,
+points AS (
+    SELECT l.arch_id, l.score_mean,
+           CASE WHEN $x = 'params' THEN a.params ELSE a.flops END AS x
+    FROM latest l JOIN archs a ON a.run_id = $run_id AND a.arch_id = l.arch_id
+    WHERE l.score_mean IS NOT NULL AND NOT isnan(l.score_mean)
+),
+best AS (SELECT x, min(score_mean) AS best FROM points WHERE x IS NOT NULL GROUP BY x),
+front AS (
+    SELECT x, best,
+           min(best) OVER (ORDER BY x ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+    FROM best
+)
+SELECT arch_id, score_mean, x,
+       score_mean = best AND (before IS NULL OR best < before) AS on_front
+FROM points JOIN front USING (x)
+WHERE NOT $front_only OR (score_mean = best AND (before IS NULL OR best < before))
+ORDER BY x, score_mean, arch_id
+"""
+)
+
+_BULK_COLUMNS = (
+    "arch_id",
+    "checkpoint_step",
+    "stage",
+    "score_mean",
+    "score_std",
+    "draws",
+    "val_images",
+    "arch_json",
+    "params",
+    "flops",
+    "depth",
+    "n_layers",
+)
+
+
+def _range(name: str, bounds: tuple[float | None, float | None] | None) -> dict:
+    lo, hi = bounds if bounds is not None else (None, None)
+    return {f"{name}_lo": lo, f"{name}_hi": hi}
+
+
+class ScoresMixin(StoreBase):
+    def add_archs(self, rows: Sequence[dict]) -> None:
+        """Architectures by (run_id, arch_id), the arch as a dict under "arch"; re-adding is a no-op."""
+        self.add_rows({"archs": rows})
+
+    def add_scores(self, rows: Sequence[dict]) -> None:
+        """Scores by (run_id, arch_id, checkpoint_step); the first stage to score an arch wins."""
+        self.add_rows({"scores": rows})
+
+    def bulk_add_scored(self, run_id: str, frame: pd.DataFrame) -> None:
+        """Insert archs and their scores from one DataFrame in one transaction.
+
+        For synthetic data and imports: a DataFrame scan is several times faster than
+        row dicts. Needs arch_id, checkpoint_step, stage, score_mean; the other
+        columns of archs and scores are optional. Idempotent like add_archs/add_scores.
+        """
+        missing = {"arch_id", "checkpoint_step", "stage", "score_mean"} - set(frame.columns)
+        if missing:
+            raise ValueError(f"bulk_add_scored needs columns {sorted(missing)}")
+        bad = set(frame["stage"].unique()) - set(STAGES)
+        if bad:
+            raise ValueError(f"stage must be one of {', '.join(STAGES)}; got {sorted(bad)}")
+        batch = pd.DataFrame({c: frame[c] if c in frame else None for c in _BULK_COLUMNS})
+        params = {"run_id": run_id, "now": utcnow()}
+        with self._write() as con:
+            con.register("scored_batch", batch)
+            try:
+                con.execute(
+                    """
+                    INSERT INTO archs (run_id, arch_id, arch_json, params, flops, depth, n_layers, created_at)
+                    SELECT $run_id, arch_id, CAST(arch_json AS TEXT), CAST(params AS BIGINT),
+                           CAST(flops AS BIGINT), CAST(depth AS INTEGER), CAST(n_layers AS INTEGER), $now
+                    FROM scored_batch ON CONFLICT DO NOTHING
+                    """,
+                    params,
+                )
+                con.execute(
+                    """
+                    INSERT INTO scores (run_id, arch_id, checkpoint_step, stage, score_mean, score_std,
+                                        draws, val_images, created_at)
+                    SELECT $run_id, arch_id, CAST(checkpoint_step AS BIGINT), stage,
+                           CAST(score_mean AS DOUBLE), CAST(score_std AS DOUBLE),
+                           CAST(draws AS INTEGER), CAST(val_images AS INTEGER), $now
+                    FROM scored_batch ON CONFLICT DO NOTHING
+                    """,
+                    params,
+                )
+            finally:
+                con.unregister("scored_batch")
+
+    def scored_arch_ids(self, run_id: str, checkpoint_step: int | None = None) -> set[str]:
+        """Archs already scored (at `checkpoint_step`, if given): what a resumed search skips."""
+        with self._read() as con:
+            rows = con.execute(
+                """
+                SELECT DISTINCT arch_id FROM scores
+                WHERE run_id = ? AND (CAST(? AS BIGINT) IS NULL OR checkpoint_step = ?)
+                """,
+                [run_id, checkpoint_step, checkpoint_step],
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def run_scores(self, run_id: str, checkpoint_step: int) -> dict[str, float]:
+        """arch_id -> score_mean at one checkpoint: lets a resumed search reuse its scores."""
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT arch_id, score_mean FROM scores WHERE run_id = ? AND checkpoint_step = ?",
+                [run_id, checkpoint_step],
+            ).fetchall()
+        return {r[0]: float(r[1]) for r in rows}
+
+    def score_count(self, run_id: str) -> int:
+        """Number of distinct architectures scored in the run."""
+        return int(
+            self._scalar("SELECT count(DISTINCT arch_id) FROM scores WHERE run_id = ?", [run_id])
+        )
+
+    def _board_params(self, run_id, params, flops, score, stages) -> dict:
+        if stages is not None:
+            stages = [check_choice("stage", s, STAGES) for s in stages]
+        return {
+            "run_id": run_id,
+            "stages": stages,
+            **_range("params", params),
+            **_range("flops", flops),
+            **_range("score", score),
+        }
+
+    def leaderboard(
+        self,
+        run_id: str,
+        *,
+        sort: str = "score_mean",
+        descending: bool = False,
+        params: tuple[float | None, float | None] | None = None,
+        flops: tuple[float | None, float | None] | None = None,
+        score: tuple[float | None, float | None] | None = None,
+        stages: Sequence[str] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """One page of ranked archs; ranges are inclusive (lo, hi), either end may be None.
+
+        `rank` is the 1-based position in the requested order. Ties break by arch_id so
+        pages never overlap; NULLs (an arch never retrained, say) sort last.
+        """
+        if sort not in SORT_COLUMNS:
+            raise ValueError(f"sort must be one of {', '.join(SORT_COLUMNS)}; got {sort!r}")
+        order = SORT_COLUMNS[sort] + (" DESC" if descending else " ASC") + " NULLS LAST, arch_id"
+        query = _BOARD + "SELECT * FROM board ORDER BY " + order + " LIMIT $limit OFFSET $offset"
+        bind = self._board_params(run_id, params, flops, score, stages)
+        with self._read() as con:
+            frame = con.execute(query, {**bind, "limit": int(limit), "offset": int(offset)}).df()
+        frame.insert(0, "rank", range(offset + 1, offset + 1 + len(frame)))
+        return frame
+
+    def leaderboard_count(
+        self,
+        run_id: str,
+        *,
+        params: tuple[float | None, float | None] | None = None,
+        flops: tuple[float | None, float | None] | None = None,
+        score: tuple[float | None, float | None] | None = None,
+        stages: Sequence[str] | None = None,
+    ) -> int:
+        """How many archs pass the leaderboard's filters (for the pager)."""
+        bind = self._board_params(run_id, params, flops, score, stages)
+        return int(self._scalar(_BOARD + "SELECT count(*) FROM board", bind))
+
+    def arch(self, run_id: str, arch_id: str) -> dict | None:
+        """Everything known about one arch: the decoded arch under "arch", sizes, scores, retrains."""
+        key = [run_id, arch_id]
+        with self._read() as con:
+            found = fetch_records(
+                con, "SELECT * FROM archs WHERE run_id = ? AND arch_id = ?", key, ("arch_json",)
+            )
+            scores = fetch_records(
+                con,
+                "SELECT * FROM scores WHERE run_id = ? AND arch_id = ? ORDER BY checkpoint_step",
+                key,
+            )
+            retrains = fetch_records(
+                con,
+                "SELECT * FROM retrains WHERE run_id = ? AND arch_id = ? ORDER BY created_at",
+                key,
+            )
+        if not found and not scores:
+            return None
+        record = (
+            found[0]
+            if found
+            else {
+                "run_id": run_id,
+                "arch_id": arch_id,
+                "arch_json": None,
+                "params": None,
+                "flops": None,
+                "depth": None,
+                "n_layers": None,
+                "created_at": None,
+            }
+        )
+        record["arch"] = record.pop("arch_json")
+        return {**record, "scores": scores, "retrains": retrains}
+
+    def score_vs_truth(self, run_id: str) -> pd.DataFrame:
+        """SMASH score against true error, for every arch with a finished retrain."""
+        return self._df(
+            "WITH"
+            + _TRUTH
+            + """,
+            latest AS (
+                SELECT arch_id, score_mean, score_std FROM scores
+                WHERE run_id = $run_id AND arch_id IN (SELECT arch_id FROM truth)
+                QUALIFY row_number() OVER (PARTITION BY arch_id ORDER BY checkpoint_step DESC) = 1
+            )
+            SELECT l.arch_id, l.score_mean, l.score_std, t.test_error, a.params, a.flops
+            FROM latest l JOIN truth t USING (arch_id)
+            LEFT JOIN archs a ON a.run_id = $run_id AND a.arch_id = l.arch_id
+            ORDER BY l.score_mean, l.arch_id
+            """,
+            {"run_id": run_id},
+        )
+
+    def pareto(self, run_id: str, x: str = "params", *, front_only: bool = False) -> pd.DataFrame:
+        """Scored archs against size, with on_front marking the non-dominated ones.
+
+        The front minimises both score_mean and x; equal points are all on it. With
+        front_only the rows off the front are not fetched (plots of 10^6 points need not).
+        """
+        check_choice("x", x, PARETO_X)
+        frame = self._df(_PARETO, {"run_id": run_id, "x": x, "front_only": bool(front_only)})
+        return frame.rename(columns={"x": x})

@@ -1,0 +1,33 @@
+import pytest
+
+from engine.score import ScoreError, score_run
+from engine.train_hypernet import train_hypernet
+from store import Store, store_path
+
+
+@pytest.fixture
+def trained(tmp_path, cfg):
+    store = Store(store_path(tmp_path))
+    summary = train_hypernet(cfg, tmp_path, store=store, show_progress=False)
+    return tmp_path, store, summary["run_id"]
+
+
+def test_scores_stream_into_the_store_and_rerun_adds_nothing(trained, cfg):
+    workdir, store, run_id = trained
+    first = score_run(workdir, store, run_id, show_progress=False)
+    n = store.score_count(run_id)
+    assert first["scored"] == n >= cfg.score.archs
+    board = store.leaderboard(run_id, limit=100)
+    assert board["score_mean"].between(0, 1).all()
+    assert (board["draws"] == cfg.score.draws).all()
+    assert (board["score_std"] > 0).any(), "spread over draws is recorded, not 0"
+    assert set(board["stage"]) <= {"random", "perturb", "chain"}
+    assert (board["params"] > 0).all() and (board["flops"] > 0).all()
+    again = score_run(workdir, store, run_id, show_progress=False)
+    assert again["scored"] == 0 and store.score_count(run_id) == n
+    assert again["best_arch"] == first["best_arch"]
+
+
+def test_scoring_without_a_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(ScoreError, match="no checkpoint"):
+        score_run(tmp_path, Store(store_path(tmp_path)), "missing", show_progress=False)
