@@ -18,7 +18,15 @@ from tqdm import tqdm
 
 from engine import checkpoint as ckpt
 from engine.config import Config
-from engine.data import DataSplits, augment, batch_indices, eval_batches, load_data, normalize, steps_per_epoch
+from engine.data import (
+    DataSplits,
+    augment,
+    batch_indices,
+    eval_batches,
+    load_data,
+    normalize,
+    steps_per_epoch,
+)
 from engine.device import autocast, memory_format, pick_device
 from engine.network import ArchNet, count_flops, count_params
 from engine.search_space import Arch

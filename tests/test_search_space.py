@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 
 from engine.config import PATH_SHAPES
-from engine.search_space import Arch, ArchError, annealed, check_arch, max_dilation, mutate, sample_arch
+from engine.search_space import (
+    Arch,
+    ArchError,
+    annealed,
+    check_arch,
+    max_dilation,
+    mutate,
+    sample_arch,
+)
 from tests.conftest import tiny_space
 
 
