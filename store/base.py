@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ def store_path(workdir: str | Path) -> Path:
 
 def utcnow() -> datetime:
     """Naive UTC: DuckDB TIMESTAMP columns carry no zone, so every writer must agree on one."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def dumps(value: Any) -> str:
