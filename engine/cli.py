@@ -11,13 +11,15 @@ from typing import Any
 
 from engine.checkpoint import CheckpointError
 from engine.config import Config, ConfigError, load_config
+from engine.correlate import CorrelateError
 from engine.data import DataError
 from engine.export import FORMATS, ExportError, export_arch
 from engine.search_space import Arch, ArchError
 from engine.train_hypernet import Cancelled
 from store import Store, StoreError, store_path
 
-USER_ERRORS = (ConfigError, DataError, ArchError, StoreError, CheckpointError, ExportError)
+USER_ERRORS = (ConfigError, DataError, ArchError, StoreError, CheckpointError, ExportError,
+               CorrelateError)
 
 
 class CLIError(ValueError):
@@ -105,6 +107,26 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     return {"arch_id": arch.id, "format": args.format, "out": str(out)}
 
 
+def cmd_correlate(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.correlate import correlate
+
+    store = _store(args)
+    run_id = _run_id(store, args)
+    summary = correlate(Path(args.workdir), store, run_id, k=args.k, epochs=args.epochs, seed=args.seed,
+                        top_k=args.top_k, jobs=args.jobs, wait=not args.no_wait,
+                        on_progress=None if args.quiet else _print_progress)
+    if not args.json and "metrics" in summary:
+        print(f"\nSMASH score vs true error over {summary['retrained']} retrained architectures:")
+        for row in summary["metrics"]:
+            print(f"  {row['metric']:<18} {row['estimate']:+.3f}   95% CI [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]")
+        summary = {k: v for k, v in summary.items() if k != "metrics"}
+    return summary
+
+
+def _print_progress(fraction: float, message: str) -> None:
+    print(f"[{fraction:6.1%}] {message}", file=sys.stderr, flush=True)
+
+
 def cmd_engine(args: argparse.Namespace) -> dict[str, Any]:
     from engine.worker import serve
 
@@ -189,6 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=FORMATS, default="json")
     e.add_argument("--out", required=True, help="output file")
     e.set_defaults(func=cmd_export)
+
+    c = sub.add_parser("correlate", help="retrain K archs spread over the score range; rank correlations")
+    common(c)
+    c.add_argument("--run", help="run id (default: the latest run)")
+    c.add_argument("--k", type=int, default=24, help="architectures to retrain (default 24)")
+    c.add_argument("--epochs", type=int, default=2, help="epochs of each short retrain (default 2)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--top-k", type=int, default=None, help="k of top-k precision (default K/4)")
+    c.add_argument("--jobs", type=int, default=1, help="retrains at once when no engine is serving")
+    c.add_argument("--no-wait", action="store_true", help="queue the retrains and return")
+    c.set_defaults(func=cmd_correlate)
 
     g = sub.add_parser("engine", help="serve queued jobs (training, scoring, retraining)")
     common(g)

@@ -230,13 +230,16 @@ class ScoreConfig:
     """Perturbations of the best random architecture to score."""
     chain: int = 20
     """Steps of the greedy chain from the best architecture found so far."""
+    probe: int = 0
+    """A fixed probe set of this many architectures, re-scored at every training checkpoint
+    to show how stable the ranking is over training (0: none)."""
 
     def __post_init__(self) -> None:
         s = "[score]."
         _require(self.archs >= 1, f"{s}archs = {self.archs}; must be >= 1")
         _require(self.draws >= 1, f"{s}draws = {self.draws}; must be >= 1")
         _require(self.batch_size >= 2, f"{s}batch_size = {self.batch_size}; must be >= 2")
-        for name in ("val_images", "perturb", "chain"):
+        for name in ("val_images", "perturb", "chain", "probe"):
             _require(getattr(self, name) >= 0, f"{s}{name} = {getattr(self, name)}; must be >= 0")
 
 

@@ -127,3 +127,22 @@ def correlation_table(score: Sequence[float], truth: Sequence[float], k: int, n_
         rows.append({"metric": name, "estimate": est, "ci_low": lo, "ci_high": hi,
                      "n": int(s.size), "better": better})
     return rows
+
+
+def rank_stability(steps: Sequence[int], arch_ids: Sequence[str], scores: Sequence[float]) -> list[dict]:
+    """Kendall tau of the probe set's ranking between each checkpoint and the one before.
+
+    Rows are (checkpoint step, arch, score) in any order; only archs scored at both
+    checkpoints are compared.
+    """
+    by_step: dict[int, dict[str, float]] = {}
+    for step, arch, score in zip(steps, arch_ids, scores, strict=True):
+        by_step.setdefault(int(step), {})[str(arch)] = float(score)
+    ordered = sorted(by_step)
+    out = []
+    for prev, cur in zip(ordered, ordered[1:], strict=False):
+        common = sorted(set(by_step[prev]) & set(by_step[cur]))
+        tau = kendall([by_step[prev][a] for a in common], [by_step[cur][a] for a in common]) \
+            if len(common) >= 2 else float("nan")
+        out.append({"step": cur, "previous_step": prev, "kendall_tau": tau, "n": len(common)})
+    return out

@@ -85,6 +85,29 @@ def arch_row(run_id: str, arch: Arch, image_shape: tuple[int, int, int], num_cla
             "depth": arch.depth, "n_layers": arch.n_layers}
 
 
+def probe_archs(cfg: Config) -> list[Arch]:
+    """The run's probe set: the same architectures at every checkpoint."""
+    rng = step_rng(cfg.seed, 0, 30)
+    return list(random_archs(cfg.space, rng, cfg.score.probe))
+
+
+def score_probe(scorer: Scorer, cfg: Config, run_id: str, step: int, writer: BackgroundWriter) -> None:
+    """Score the probe set with the current weights, as stage "probe" at this checkpoint."""
+    model = scorer.model
+    model.hyper.eval()
+    model.net.eval()
+    try:
+        for arch in probe_archs(cfg):
+            mean, std = scorer.score(arch)
+            writer.put("archs", [arch_row(run_id, arch, scorer.image_shape, scorer.num_classes)])
+            writer.put("scores", [{
+                "run_id": run_id, "arch_id": arch.id, "checkpoint_step": step, "stage": "probe",
+                "score_mean": mean, "score_std": std, "draws": scorer.draws, "val_images": scorer.shard}])
+    finally:
+        model.hyper.train()
+        model.net.train()
+
+
 def resolve_checkpoint(workdir: Path, run_id: str, step: int | None = None) -> tuple[int, Path]:
     found = ckpt.step_checkpoints(checkpoint_dir(workdir, run_id))
     if not found:

@@ -1,11 +1,21 @@
-"""Search strategies over SMASH scores: the authors' random sampling, perturbation of the
-best, and a greedy chain. Each is a plain function of a score function and an rng, so
-the same strategies run against a synthetic score in tests.
+"""Search strategies over SMASH scores, behind one interface.
+
+A strategy spends a budget of score calls and returns every evaluation it made, in order.
+It is a pure function of (space, rng, score, size, budget), so a run can be repeated and
+the same strategies run against a synthetic score in tests. Strategies are looked up by
+name (`get_strategy`) so a config can name one and its options as plain data.
+
+- "smash": the authors' procedure: random sampling, perturbation of the best, greedy chain.
+- "evolution": regularized (aging) evolution, Real et al. 2019.
+- "pareto": the front of SMASH score against size (params or FLOPs), both minimised.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -15,6 +25,71 @@ from engine.search_space import Arch, mutate, sample_arch
 ScoreFn = Callable[[Arch, str], float]
 """Score an Arch found by the named stage; lower is better."""
 
+SizeFn = Callable[[Arch], float]
+"""Cost of an Arch (params or FLOPs); lower is better. Not counted against the budget."""
+
+REDRAWS = 8
+"""Proposals tried for an arch not yet scored before spending budget on a repeat."""
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One score call a strategy made."""
+
+    arch: Arch
+    score: float
+    stage: str
+
+
+class Strategy(Protocol):
+    """A search strategy; options are constructor arguments, so configs stay serialisable."""
+
+    name: ClassVar[str]
+
+    def run(self, space: SpaceConfig, rng: np.random.Generator, score: ScoreFn,
+            size: SizeFn, budget: int) -> list[Evaluated]:
+        """Make at most `budget` score calls; return them in call order."""
+        ...
+
+
+def best_of(evaluated: list[Evaluated]) -> Evaluated:
+    """Lowest score, ties broken by arch id as the leaderboard does."""
+    return min(evaluated, key=lambda e: (e.score, e.arch.id))
+
+
+class _Ledger:
+    """Wraps a ScoreFn: counts calls against the budget and records each one."""
+
+    def __init__(self, score: ScoreFn, budget: int):
+        if budget < 0:
+            raise ValueError(f"budget = {budget}; must be >= 0")
+        self.score, self.left = score, budget
+        self.log: list[Evaluated] = []
+        self.seen: dict[Arch, float] = {}
+
+    def __call__(self, arch: Arch, stage: str) -> float:
+        return self.evaluate(arch, stage).score
+
+    def evaluate(self, arch: Arch, stage: str) -> Evaluated:
+        if self.left <= 0:
+            raise RuntimeError("search strategy overran its score budget")  # a bug, not bad input
+        self.left -= 1
+        ev = Evaluated(arch, float(self.score(arch, stage)), stage)
+        self.log.append(ev)
+        self.seen[arch] = ev.score
+        return ev
+
+    def fresh(self, propose: Callable[[], Arch]) -> Arch:
+        """Redraw a few times rather than spend budget re-scoring a known arch."""
+        arch = propose()
+        for _ in range(REDRAWS - 1):
+            if arch not in self.seen:
+                break
+            arch = propose()
+        return arch
+
+
+# ---------------------------------------------------------------- the authors' stages
 
 def random_archs(space: SpaceConfig, rng: np.random.Generator, n: int) -> Iterator[Arch]:
     for _ in range(n):
@@ -24,7 +99,19 @@ def random_archs(space: SpaceConfig, rng: np.random.Generator, n: int) -> Iterat
 def perturb(best: Arch, space: SpaceConfig, rng: np.random.Generator, n: int,
             score: ScoreFn) -> tuple[Arch, float]:
     """Score `n` neighbours of `best`; return the best of them (or `best` itself)."""
-    found, found_score = best, score(best, "perturb")
+    return _best_neighbour(best, score(best, "perturb"), space, rng, n, score)
+
+
+def greedy_chain(start: Arch, space: SpaceConfig, rng: np.random.Generator, steps: int,
+                 score: ScoreFn) -> tuple[Arch, float]:
+    """Walk from `start`, moving to a neighbour whenever it scores better."""
+    return _climb(start, score(start, "chain"), space, rng, steps, score)
+
+
+def _best_neighbour(best: Arch, best_score: float, space: SpaceConfig, rng: np.random.Generator,
+                    n: int, score: ScoreFn) -> tuple[Arch, float]:
+    """Perturbation from an already scored arch, so a strategy need not pay for it twice."""
+    found, found_score = best, best_score
     for _ in range(n):
         cand = mutate(best, space, rng)
         s = score(cand, "perturb")
@@ -33,13 +120,194 @@ def perturb(best: Arch, space: SpaceConfig, rng: np.random.Generator, n: int,
     return found, found_score
 
 
-def greedy_chain(start: Arch, space: SpaceConfig, rng: np.random.Generator, steps: int,
-                 score: ScoreFn) -> tuple[Arch, float]:
-    """Walk from `start`, moving to a neighbour whenever it scores better."""
-    current, current_score = start, score(start, "chain")
+def _climb(start: Arch, start_score: float, space: SpaceConfig, rng: np.random.Generator,
+           steps: int, score: ScoreFn) -> tuple[Arch, float]:
+    current, current_score = start, start_score
     for _ in range(steps):
         cand = mutate(current, space, rng)
         s = score(cand, "chain")
         if s < current_score:
             current, current_score = cand, s
     return current, current_score
+
+
+# ---------------------------------------------------------------- strategies
+
+def _check(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class SmashSearch:
+    """Brock et al.: random sampling, then perturb the best, then a greedy chain from there."""
+
+    name: ClassVar[str] = "smash"
+    random_fraction: float = 0.7
+    """Share of the budget spent on random sampling; the rest is split between the two
+    local stages (perturbation gets the smaller half)."""
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.random_fraction <= 1,
+               f"smash: random_fraction = {self.random_fraction}; allowed [0, 1]")
+
+    def run(self, space: SpaceConfig, rng: np.random.Generator, score: ScoreFn,
+            size: SizeFn, budget: int) -> list[Evaluated]:
+        ledger = _Ledger(score, budget)
+        # At least one random arch, so the local stages have a start.
+        n_random = min(budget, max(1, round(self.random_fraction * budget)))
+        for arch in random_archs(space, rng, n_random):
+            ledger(arch, "random")
+        if not ledger.log:
+            return ledger.log
+        best = best_of(ledger.log)
+        n_perturb = ledger.left // 2
+        top, top_score = _best_neighbour(best.arch, best.score, space, rng, n_perturb, ledger)
+        _climb(top, top_score, space, rng, ledger.left, ledger)
+        return ledger.log
+
+
+@dataclass(frozen=True)
+class RegularizedEvolution:
+    """Aging evolution (Real et al. 2019): tournament selection, mutation, oldest dies.
+
+    Removing the oldest rather than the worst keeps a lucky early score from ruling
+    the population forever, which matters because SMASH scores are noisy.
+    """
+
+    name: ClassVar[str] = "evolution"
+    population: int = 20
+    tournament: int = 5
+    """Members drawn per cycle; the best becomes the parent. 1 removes selection pressure."""
+
+    def __post_init__(self) -> None:
+        _check(self.population >= 1, f"evolution: population = {self.population}; must be >= 1")
+        _check(1 <= self.tournament <= self.population,
+               f"evolution: tournament = {self.tournament}; allowed 1..population ({self.population})")
+
+    def run(self, space: SpaceConfig, rng: np.random.Generator, score: ScoreFn,
+            size: SizeFn, budget: int) -> list[Evaluated]:
+        ledger = _Ledger(score, budget)
+        pop: deque[Evaluated] = deque()
+        while len(pop) < self.population and ledger.left:
+            pop.append(ledger.evaluate(ledger.fresh(lambda: sample_arch(space, rng)), self.name))
+        while ledger.left:
+            picks = rng.choice(len(pop), size=min(self.tournament, len(pop)), replace=False)
+            parent = best_of([pop[int(i)] for i in picks]).arch
+            child = ledger.fresh(lambda p=parent: mutate(p, space, rng))
+            pop.append(ledger.evaluate(child, self.name))
+            pop.popleft()
+        return ledger.log
+
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ParetoSearch:
+    """Archive search for the front of SMASH score against size, both minimised.
+
+    Each step mutates a random archive member, or with probability `explore` samples a
+    fresh arch so the archive can reach regions its members' neighbours do not.
+    """
+
+    name: ClassVar[str] = "pareto"
+    initial: int = 10
+    """Random archs scored before mutation starts."""
+    explore: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check(self.initial >= 1, f"pareto: initial = {self.initial}; must be >= 1")
+        _check(0 <= self.explore <= 1, f"pareto: explore = {self.explore}; allowed [0, 1]")
+
+    def run(self, space: SpaceConfig, rng: np.random.Generator, score: ScoreFn,
+            size: SizeFn, budget: int) -> list[Evaluated]:
+        ledger = _Ledger(score, budget)
+        archive: list[tuple[Point, Evaluated]] = []
+        while ledger.left:
+            if len(ledger.log) < self.initial or rng.random() < self.explore:
+                arch = ledger.fresh(lambda: sample_arch(space, rng))
+            else:
+                parent = archive[int(rng.integers(len(archive)))][1].arch
+                arch = ledger.fresh(lambda p=parent: mutate(p, space, rng))
+            ev = ledger.evaluate(arch, self.name)
+            archive = update_archive(archive, (ev.score, float(size(arch))), ev)
+        return ledger.log
+
+
+STRATEGIES: dict[str, type] = {cls.name: cls for cls in (SmashSearch, RegularizedEvolution, ParetoSearch)}
+
+
+def get_strategy(name: str, **options: object) -> Strategy:
+    """The named strategy with `options` set; errors name what is allowed."""
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown search strategy {name!r}; allowed: {', '.join(sorted(STRATEGIES))}")
+    cls = STRATEGIES[name]
+    allowed = sorted(f.name for f in fields(cls))
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"search strategy {name!r} has no option {', '.join(unknown)}; "
+                         f"allowed: {', '.join(allowed) or '(none)'}")
+    return cls(**options)
+
+
+# ---------------------------------------------------------------- Pareto fronts (minimisation)
+
+def dominates(a: Point, b: Point) -> bool:
+    """`a` is no worse than `b` on both objectives and better on one."""
+    return a[0] <= b[0] and a[1] <= b[1] and a != b
+
+
+def update_archive(archive: list[tuple[Point, Evaluated]], point: Point,
+                   ev: Evaluated) -> list[tuple[Point, Evaluated]]:
+    """The archive with `ev` added if nothing in it is as good on both objectives.
+
+    A candidate equal to a member is dropped, so the archive holds one arch per point.
+    """
+    if any(p[0] <= point[0] and p[1] <= point[1] for p, _ in archive):
+        return archive
+    return [(p, e) for p, e in archive if not dominates(point, p)] + [(point, ev)]
+
+
+def pareto_front(points: list[Point]) -> list[int]:
+    """Indices of the non-dominated points, in order of the first objective.
+
+    One sort and one sweep: a point survives if its second objective beats every point
+    with a smaller first objective and ties the best among points with an equal first.
+    Equal points do not dominate each other, so duplicates on the front all survive.
+    """
+    order = sorted(range(len(points)), key=lambda i: points[i])
+    front: list[int] = []
+    best_y = float("inf")  # lowest second objective among strictly smaller first objectives
+    j = 0
+    while j < len(order):
+        x = points[order[j]][0]
+        k = j
+        while k < len(order) and points[order[k]][0] == x:
+            k += 1
+        group_y = points[order[j]][1]  # sorted, so the group's lowest comes first
+        if group_y < best_y:
+            front += [i for i in order[j:k] if points[i][1] == group_y]
+            best_y = group_y
+        j = k
+    return front
+
+
+def hypervolume(points: list[Point], ref: Point) -> float:
+    """Area dominated by `points` and bounded by `ref` (2-D, both minimised).
+
+    Points not strictly better than `ref` on both objectives add nothing.
+    """
+    inside = [p for p in points if p[0] < ref[0] and p[1] < ref[1]]
+    front = [inside[i] for i in pareto_front(inside)]
+    area = 0.0
+    for n, (x, y) in enumerate(front):
+        next_x = front[n + 1][0] if n + 1 < len(front) else ref[0]
+        area += (next_x - x) * (ref[1] - y)
+    return area
+
+
+def pareto_archive(evaluated: list[Evaluated], size: SizeFn) -> list[Evaluated]:
+    """The non-dominated evaluations (score, size), in order of score: what a front plot shows."""
+    points = [(e.score, float(size(e.arch))) for e in evaluated]
+    return [evaluated[i] for i in pareto_front(points)]

@@ -169,8 +169,17 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store, run_id: str | No
     train_y = data.train_y.to(device)
     fmt = memory_format(device)
 
+    probe: dict[str, Any] = {}
+
     def save(step: int) -> Path:
-        writer.flush()  # metrics up to this step are committed before the checkpoint exists
+        if cfg.score.probe:
+            from engine.score import Scorer, score_probe
+
+            if "scorer" not in probe:
+                sc = cfg.score
+                probe["scorer"] = Scorer(model, data, device, sc.draws, sc.val_images, sc.batch_size)
+            score_probe(probe["scorer"], cfg, run_id, step, writer)
+        writer.flush()  # metrics (and probe scores) up to this step land before the checkpoint
         path = ckpt.step_path(folder, step)
         ckpt.save_atomic({
             "format": CKPT_FORMAT, "kind": "hypernet", "run_id": run_id, "step": step,

@@ -21,7 +21,7 @@ from .db import Connection, connect
 from .errors import StoreError
 
 APP = "smash-explorer"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Frozen: never edit. Changes go into MIGRATIONS as a new version.
 DDL_V1 = (
@@ -63,6 +63,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (
         "ALTER TABLE retrain_metrics ADD COLUMN lr DOUBLE",
         "ALTER TABLE jobs ADD COLUMN log_path TEXT",
+    ),
+    3: (
+        """CREATE TABLE studies (
+            study_id TEXT PRIMARY KEY, run_id TEXT, created_at TIMESTAMP, updated_at TIMESTAMP,
+            status TEXT, epochs INTEGER, seed INTEGER, arch_ids TEXT, metrics TEXT)""",
     ),
 }
 

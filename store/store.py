@@ -6,9 +6,10 @@ from .jobs import JobsMixin
 from .retrains import RetrainsMixin
 from .runs import RunsMixin
 from .scores import ScoresMixin
+from .studies import StudiesMixin
 
 
-class Store(RunsMixin, ScoresMixin, RetrainsMixin, JobsMixin):
+class Store(RunsMixin, ScoresMixin, RetrainsMixin, JobsMixin, StudiesMixin):
     """A SMASH Explorer results database (one DuckDB file per work directory).
 
     Contract, shared by every method:
@@ -34,7 +35,8 @@ class Store(RunsMixin, ScoresMixin, RetrainsMixin, JobsMixin):
                 SELECT 'scores', count(*) FROM scores UNION ALL
                 SELECT 'retrains', count(*) FROM retrains UNION ALL
                 SELECT 'retrain_metrics', count(*) FROM retrain_metrics UNION ALL
-                SELECT 'jobs', count(*) FROM jobs
+                SELECT 'jobs', count(*) FROM jobs UNION ALL
+                SELECT 'studies', count(*) FROM studies
                 """
             ).fetchall()
         return {table: int(n) for table, n in rows}

@@ -84,3 +84,21 @@ def test_bad_arch_json_file_is_one_line(tmp_path):
     proc = run_smash("retrain", "--workdir", w, "--arch", str(bad))
     assert proc.returncode == 2 and "malformed arch JSON" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_correlate_retrains_a_spread_and_stores_the_study(tmp_path):
+    cfg = write_config(tmp_path / "tiny.toml", tiny_config(retrain={"epochs": 1, "max_steps_per_epoch": 3}))
+    w = str(tmp_path / "w")
+    last_json(run_smash("train", "--config", str(cfg), "--workdir", w, "--quiet", "--json"))
+    last_json(run_smash("score", "--workdir", w, "--quiet", "--json", "--archs", "6"))
+    out = last_json(run_smash("correlate", "--workdir", w, "--k", "4", "--epochs", "1", "--jobs", "2",
+                              "--quiet", "--json"))
+    assert out["retrained"] == 4 and out["failed"] == 0
+    names = [m["metric"] for m in out["metrics"]]
+    assert names[:3] == ["Spearman rho", "Kendall tau", "Pearson r"]
+    from store import Store, store_path
+    study = Store(store_path(w)).get_study(out["study_id"])
+    assert study["status"] == "done" and len(study["arch_ids"]) == 4 and study["metrics"]
+    again = last_json(run_smash("correlate", "--workdir", w, "--k", "4", "--epochs", "1", "--json", "--quiet"))
+    assert again["queued"] == 0 and again["study_id"] == out["study_id"]

@@ -31,3 +31,18 @@ def test_scores_stream_into_the_store_and_rerun_adds_nothing(trained, cfg):
 def test_scoring_without_a_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(ScoreError, match="no checkpoint"):
         score_run(tmp_path, Store(store_path(tmp_path)), "missing", show_progress=False)
+
+
+def test_probe_set_is_rescored_at_every_checkpoint(tmp_path):
+    from engine.rankstats import rank_stability
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config(score={"probe": 3})
+    store = Store(store_path(tmp_path))
+    run_id = train_hypernet(cfg, tmp_path, store=store, show_progress=False)["run_id"]
+    probe = store.probe_scores(run_id)
+    assert sorted(set(probe["checkpoint_step"])) == [6, 12]
+    assert probe.groupby("checkpoint_step")["arch_id"].nunique().tolist() == [3, 3]
+    rows = rank_stability(probe["checkpoint_step"], probe["arch_id"], probe["score_mean"])
+    assert [(r["previous_step"], r["step"], r["n"]) for r in rows] == [(6, 12, 3)]
+    assert -1 <= rows[0]["kendall_tau"] <= 1 or rows[0]["kendall_tau"] != rows[0]["kendall_tau"]

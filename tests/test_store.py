@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 import store
-from store import Store, StoreError, schema
+from store import SCHEMA_VERSION, Store, StoreError, schema
 
 RUN = "run-1"
 
@@ -89,8 +89,21 @@ def test_migrates_v1_file_keeping_rows(tmp_path):
     st.add_retrain_metrics([{"retrain_id": "r1", "epoch": 2, "lr": 0.05}])
     assert st.retrain_metrics("r1")["lr"].tolist()[1] == 0.05
     con = duckdb.connect(str(path), read_only=True)
-    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(
+        SCHEMA_VERSION
+    )
     con.close()
+
+
+def test_studies_round_trip(st):
+    st.upsert_study("s1", run_id=RUN, status="running", epochs=2, seed=0, arch_ids=["a", "b"])
+    st.upsert_study("s1", run_id=RUN, status="done", epochs=2, seed=0, arch_ids=["a", "b"],
+                    metrics=[{"metric": "spearman", "estimate": 0.5}])
+    st.upsert_study("s1", run_id=RUN, status="done", epochs=2, seed=0, arch_ids=["a", "b"])
+    got = st.get_study("s1")
+    assert got["arch_ids"] == ["a", "b"] and got["status"] == "done"
+    assert got["metrics"] == [{"metric": "spearman", "estimate": 0.5}]
+    assert len(st.studies(RUN)) == 1
 
 
 def test_migrated_schema_equals_fresh_schema(tmp_path):
@@ -117,12 +130,13 @@ def test_newer_schema_is_refused_unchanged(tmp_path):
     path = store.store_path(tmp_path)
     Store(path)
     con = duckdb.connect(str(path))
-    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
     con.close()
     before = snapshot(path)
     with pytest.raises(
         StoreError,
-        match=r"schema version 3 is newer than this program supports \(2\); upgrade smash-explorer",
+        match=rf"schema version {SCHEMA_VERSION + 1} is newer than this program supports "
+        rf"\({SCHEMA_VERSION}\); upgrade smash-explorer",
     ):
         Store(path)
     assert snapshot(path) == before
