@@ -1,0 +1,117 @@
+"""SMASH training step against the same Arch as a static free-weight network.
+
+Prints the time per phase (sample, encode, HyperNet, forward, backward + update) of a
+SMASH step and of a plain ArchNet step on the same batch, early in training (3x3
+kernels, low budgets) and annealed, and their ratio. The last line is a JSON object;
+`step_ratio` is the SMASH step over the static step, averaged over both regimes.
+
+    python bench/step.py [--config configs/cifar10.toml] [--archs 4] [--reps 3] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.config import load_config  # noqa: E402
+from engine.network import ArchNet  # noqa: E402
+from engine.search_space import sample_arch  # noqa: E402
+from engine.train_hypernet import build_model, make_optimizer  # noqa: E402
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def smash_step(model, opt, space, rng, progress, x, y) -> dict[str, float]:
+    arch, t_sample = timed(lambda: sample_arch(space, rng, progress))
+    (enc, spans), t_encode = timed(lambda: model.hyper.layout.encode(arch))
+    noise = torch.randn(1, *enc.shape[1:])
+    gen, t_hyper = timed(lambda: model.hyper.generate(enc, spans, noise))
+    logits, t_fwd = timed(lambda: model.net(x, arch, gen))
+
+    def backward():
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    _, t_bwd = timed(backward)
+    return {"arch": arch, "sample": t_sample, "encode": t_encode, "hypernet": t_hyper,
+            "forward": t_fwd, "backward": t_bwd}
+
+
+def static_step(arch, image_channels, classes, x, y, reps) -> float:
+    net = ArchNet(arch, image_channels, classes)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    times = []
+    for _ in range(reps + 1):
+        t0 = time.perf_counter()
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[1:]))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--config", default="configs/cifar10.toml")
+    p.add_argument("--archs", type=int, default=4)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--image", default="3,32,32")
+    p.add_argument("--batch", type=int, default=50)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.config)
+    shape = tuple(int(v) for v in args.image.split(","))
+    model = build_model(cfg, shape, 10)
+    opt = make_optimizer(model)
+    x = torch.randn(args.batch, *shape)
+    y = torch.randint(0, 10, (args.batch,))
+    figures: dict[str, float] = {}
+    ratios = []
+    for regime, progress in (("early", 0.0), ("annealed", 1.0)):
+        rng = np.random.default_rng(0)
+        smash_rows, static_times = [], []
+        for _ in range(args.archs):
+            # The same Arch, SMASH step and static step, `reps` times each (first run warms up).
+            state = rng.bit_generator.state
+            rows = []
+            for _ in range(args.reps + 1):
+                rng.bit_generator.state = state
+                rows.append(smash_step(model, opt, cfg.space, rng, progress, x, y))
+            arch = rows[0]["arch"]
+            smash_rows.append({k: float(np.median([r[k] for r in rows[1:]])) for k in rows[0] if k != "arch"})
+            static_times.append(static_step(arch, shape[0], 10, x, y, args.reps))
+        phases = {k: float(np.mean([r[k] for r in smash_rows])) for k in smash_rows[0]}
+        smash_total = sum(phases.values())
+        static_total = float(np.mean(static_times))
+        ratio = smash_total / static_total
+        ratios.append(ratio)
+        print(f"{regime:>9}: SMASH step {smash_total * 1e3:8.1f} ms  static {static_total * 1e3:8.1f} ms  "
+              f"ratio {ratio:.3f}   (" + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in phases.items()) + " ms)")
+        figures.update({f"{regime}_smash_step_s": round(smash_total, 4),
+                        f"{regime}_static_step_s": round(static_total, 4),
+                        f"{regime}_ratio": round(ratio, 4),
+                        **{f"{regime}_{k}_ms": round(v * 1e3, 2) for k, v in phases.items()}})
+    figures["step_ratio"] = round(float(np.mean(ratios)), 4)
+    figures.update(threads=args.threads, batch=args.batch, config=args.config)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
