@@ -1,0 +1,118 @@
+"""Every chart of the dashboard as a pure function: DataFrame in, Plotly figure out.
+
+No Streamlit and no store here, so each chart can be built and checked in a test from a
+hand-made frame. Lower is better for both SMASH score and error, as everywhere.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+SCORE_COLOR = "#2563eb"
+TRUTH_COLOR = "#16a34a"
+FRONT_COLOR = "#dc2626"
+MUTED = "#94a3b8"
+
+
+def _layout(fig: go.Figure, height: int = 360) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    return fig
+
+
+def empty(message: str) -> go.Figure:
+    """A blank figure saying why there is nothing to plot."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font=dict(size=14, color=MUTED),
+                       xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, height=240)
+
+
+def training_curves(metrics: pd.DataFrame) -> go.Figure:
+    """HyperNet training loss and error against step, side by side."""
+    if metrics.empty:
+        return empty("No training metrics yet")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss", "Training error"))
+    fig.add_trace(go.Scatter(x=metrics["step"], y=metrics["loss"], mode="lines+markers", name="loss",
+                             line=dict(color=SCORE_COLOR), marker=dict(size=4)), row=1, col=1)
+    fig.add_trace(go.Scatter(x=metrics["step"], y=metrics["error"], mode="lines+markers",
+                             name="error", line=dict(color=FRONT_COLOR), marker=dict(size=4)),
+                  row=1, col=2)
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    fig.update_layout(showlegend=False)
+    return _layout(fig)
+
+
+def retrain_curves(metrics: pd.DataFrame) -> go.Figure:
+    """A final training's train and test error per epoch."""
+    if metrics.empty:
+        return empty("No epochs finished yet")
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=metrics["epoch"], y=metrics["train_error"], mode="lines+markers",
+                             name="train error", line=dict(color=SCORE_COLOR)))
+    fig.add_trace(go.Scatter(x=metrics["epoch"], y=metrics["test_error"], mode="lines+markers",
+                             name="test error", line=dict(color=TRUTH_COLOR)))
+    fig.update_xaxes(title_text="epoch", dtick=1)
+    fig.update_yaxes(title_text="error", tickformat=".0%")
+    return _layout(fig, height=300)
+
+
+def score_vs_truth(frame: pd.DataFrame) -> go.Figure:
+    """SMASH score (x, with its spread over draws) against true test error (y), one point per arch.
+
+    Points carry their arch_id as customdata so a click can open the arch.
+    """
+    if frame.empty:
+        return empty("No retrained architectures yet: retrain some from the Leaderboard")
+    fig = go.Figure(go.Scatter(
+        x=frame["score_mean"], y=frame["test_error"], mode="markers",
+        error_x=dict(type="data", array=frame["score_std"].fillna(0), color=MUTED, thickness=1),
+        marker=dict(size=10, color=SCORE_COLOR, line=dict(width=1, color="white")),
+        customdata=frame[["arch_id"]].to_numpy(), name="retrained arch",
+        hovertemplate="arch %{customdata[0]}<br>SMASH score %{x:.2%}<br>"
+                      "test error %{y:.2%}<extra></extra>",
+    ))
+    lo, hi = float(frame["test_error"].min()), float(frame["test_error"].max())
+    pad = max(0.01, 0.1 * (hi - lo))  # plotly would span 0-150% around a single point
+    fig.update_xaxes(title_text="SMASH score (validation error, generated weights)", tickformat=".1%")
+    fig.update_yaxes(title_text="true test error after retraining", tickformat=".1%",
+                     range=[lo - pad, hi + pad])
+    fig.update_layout(clickmode="event+select", dragmode="select")
+    return _layout(fig, height=420)
+
+
+def pareto(frame: pd.DataFrame, x: str, max_dominated: int = 20_000) -> go.Figure:
+    """SMASH score against size (params or FLOPs), the non-dominated front drawn on top.
+
+    Past `max_dominated` dominated points a seeded sample stands in for them: a browser
+    gains nothing from 10^6 grey dots, and the figure travels as JSON.
+    """
+    if frame.empty:
+        return empty("No scored architectures yet: queue a scoring pass on the Runs page")
+    label = {"params": "parameters", "flops": "FLOPs"}.get(x, x)
+    dominated = frame[~frame["on_front"].astype(bool)]
+    if len(dominated) > max_dominated:
+        dominated = dominated.sample(max_dominated, random_state=0)
+    frame = pd.concat([dominated, frame[frame["on_front"].astype(bool)]])
+    fig = go.Figure()
+    for on_front, name, style in (
+        (False, "dominated", dict(size=6, color=MUTED, opacity=0.6)),
+        (True, "Pareto front", dict(size=9, color=FRONT_COLOR, line=dict(width=1, color="white"))),
+    ):
+        part = frame[frame["on_front"] == on_front]
+        fig.add_trace(go.Scattergl(
+            x=part[x], y=part["score_mean"], mode="markers+lines" if on_front else "markers",
+            name=name, marker=style, customdata=part[["arch_id"]].to_numpy(),
+            line=dict(color=FRONT_COLOR, shape="hv", width=1.5) if on_front else None,
+            hovertemplate=f"arch %{{customdata[0]}}<br>{label} %{{x:,.0f}}<br>"
+                          "SMASH score %{y:.2%}<extra></extra>",
+        ))
+    fig.update_xaxes(title_text=label, type="log")
+    fig.update_yaxes(title_text="SMASH score", tickformat=".1%")
+    fig.update_layout(clickmode="event+select", dragmode="select")
+    return _layout(fig, height=420)

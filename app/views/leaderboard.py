@@ -1,0 +1,115 @@
+"""Leaderboard: the ranked architectures of a run, filtered, sorted and paged in the store.
+
+A run can hold 10^5+ scored archs, so the page never loads them all: sorting, range
+filters and paging are arguments of `store.leaderboard` (a top-N query with LIMIT and
+OFFSET) and only one page of rows crosses into the browser. Selected rows feed the
+Architecture page (view, compare two) and final-training jobs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from app import links
+from app.actions import retrain_controls, set_selected
+from app.context import pick_run, require_store
+from store import SORT_COLUMNS, STAGES
+
+PAGE_SIZES = (25, 50, 100, 200)
+VISIBLE_ROWS = 20
+ROW_PX = 35
+SORT_LABELS = {"score_mean": "SMASH score", "score_std": "score spread", "flops": "FLOPs",
+               "n_layers": "layers", "test_error": "true error", "arch_id": "arch id"}
+COLUMNS = ["rank", "arch_id", "score_mean", "score_std", "draws", "params", "flops", "depth",
+           "n_layers", "stage", "checkpoint_step", "test_error"]
+COLUMN_CONFIG = {
+    "rank": st.column_config.NumberColumn("#", width="small"),
+    "arch_id": st.column_config.TextColumn("arch id"),
+    "score_mean": st.column_config.NumberColumn("SMASH score", format="percent",
+                                                help="Validation error with generated weights (lower is better)"),
+    "score_std": st.column_config.NumberColumn("± spread", format="percent",
+                                               help="Std of the score over noise draws"),
+    "params": st.column_config.NumberColumn("params", format="compact"),
+    "flops": st.column_config.NumberColumn("FLOPs", format="compact"),
+    "n_layers": st.column_config.NumberColumn("layers"),
+    "checkpoint_step": st.column_config.NumberColumn("at step", help="HyperNet checkpoint it was scored at"),
+    "test_error": st.column_config.NumberColumn("true error", format="percent",
+                                                help="Test error after final training (retrained archs only)"),
+}
+
+
+def _range(label: str, key: str, *, step: float, fmt: str) -> tuple[float | None, float | None] | None:
+    lo_col, hi_col = st.columns(2)
+    lo = lo_col.number_input(f"{label} from", value=None, min_value=0.0, step=step, format=fmt,
+                             key=f"lb-{key}-lo", placeholder="any")
+    hi = hi_col.number_input(f"{label} to", value=None, min_value=0.0, step=step, format=fmt,
+                             key=f"lb-{key}-hi", placeholder="any")
+    return None if lo is None and hi is None else (lo, hi)
+
+
+def _filters() -> dict:
+    with st.sidebar:
+        st.header("Filter")
+        filters = {
+            "params": _range("Params", "params", step=1000.0, fmt="%.0f"),
+            "flops": _range("FLOPs", "flops", step=1e6, fmt="%.0f"),
+            "score": _range("SMASH score", "score", step=0.01, fmt="%.3f"),
+        }
+        stages = st.multiselect("Search stage", STAGES, key="lb-stages", placeholder="all stages")
+        filters["stages"] = stages or None
+    return filters
+
+
+def render() -> None:
+    st.title("Leaderboard")
+    store = require_store()
+    if store is None:
+        return
+    run_id = pick_run(store)
+    if run_id is None:
+        return
+    filters = _filters()
+    c_sort, c_desc, c_size, c_page = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
+    sort = c_sort.selectbox("Sort by", list(SORT_COLUMNS), key="lb-sort",
+                            format_func=lambda c: SORT_LABELS.get(c, c.replace("_", " ")))
+    descending = c_desc.toggle("Descending", key="lb-desc")
+    size = c_size.selectbox("Rows per page", PAGE_SIZES, index=1, key="lb-size")
+    total = store.leaderboard_count(run_id, **filters)
+    pages = max(1, math.ceil(total / size))
+    page = int(c_page.number_input(f"Page (of {pages:,})", min_value=1, value=1, step=1, key="lb-page"))
+    page = min(page, pages)
+    offset = (page - 1) * size
+    board = store.leaderboard(run_id, sort=sort, descending=descending, limit=size, offset=offset,
+                              **filters)
+    st.caption(f"{total:,} architectures match · showing {offset + 1 if total else 0:,}–"
+               f"{offset + len(board):,} · select rows to view, compare or retrain")
+    if board.empty:
+        st.info("No scored architectures match. Queue a scoring pass on the Runs page, or widen the filters.")
+        return
+    # The key follows the page's query, so a row selection never carries over to other rows.
+    view_key = f"lb-table-{run_id}-{sort}-{descending}-{size}-{offset}-{hash(repr(filters))}"
+    height = ROW_PX * (min(len(board), VISIBLE_ROWS) + 1) + 3
+    event = st.dataframe(board[COLUMNS], hide_index=True, width="stretch", height=height, key=view_key,
+                         column_config=COLUMN_CONFIG, on_select="rerun", selection_mode="multi-row")
+    rows = ((event or {}).get("selection") or {}).get("rows") or []
+    chosen = board.iloc[list(rows)]["arch_id"].tolist()
+    set_selected(run_id, chosen)  # the Jobs page offers final training of these
+    _actions(store, run_id, chosen)
+
+
+def _actions(store, run_id: str, chosen: list[str]) -> None:
+    view, compare, jobs = st.columns(3)
+    if view.button("Open architecture", disabled=len(chosen) != 1, key="lb-open",
+                   help="Select one row"):
+        links.go(links.ARCHITECTURE, arch=chosen[0], run=run_id)
+    if compare.button("Compare two", disabled=len(chosen) != 2, key="lb-compare",
+                      help="Select exactly two rows"):
+        links.go(links.ARCHITECTURE, arch=chosen[0], compare=chosen[1], run=run_id)
+    if jobs.button("Go to jobs", key="lb-jobs"):
+        links.go(links.JOBS)
+    st.subheader("Final training")
+    if chosen:
+        st.caption("Selected: " + ", ".join(f"`{a}`" for a in chosen))
+    retrain_controls(store, run_id, chosen, key="lb-retrain")

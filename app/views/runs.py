@@ -1,0 +1,165 @@
+"""Runs: every HyperNet run, its live training curves and checkpoints, and buttons to start more.
+
+Nothing here trains: starting a run or a scoring pass queues a job that the engine's
+worker picks up. The curves refresh themselves in a fragment while the run is live, so
+only that fragment re-reads the store every two seconds, not the whole page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app import charts
+from app.context import CONFIG_DIR, guarded, open_store, pick_run, workdir
+from engine.config import load_config
+from store import Store
+
+LIVE = ("queued", "running")
+DEFAULT_CONFIG = "demo.toml"
+REFRESH_S = 2.0
+
+
+def render() -> None:
+    st.title("HyperNet runs")
+    st.caption(f"Workdir `{workdir()}`")
+    store = open_store()
+    if store is None:
+        st.info(f"No SMASH store in `{workdir()}` yet: start a HyperNet run below, "
+                "or run `smash train --config FILE --workdir DIR`.")
+    else:
+        runs = store.runs()
+        if runs["status"].isin(LIVE).any():
+            _live_runs_table()
+        else:
+            _runs_table(runs)
+        run_id = pick_run(store)
+        if run_id is not None:
+            _run_detail(store, run_id)
+    st.divider()
+    left, right = st.columns(2)
+    with left:
+        _new_run_form()
+    with right:
+        if store is not None and st.session_state.get("run_id"):
+            _score_form(store, st.session_state["run_id"])
+
+
+@st.fragment(run_every=REFRESH_S)
+@guarded  # fragment reruns skip the page's guard, so each fragment brings its own
+def _live_runs_table() -> None:
+    store = open_store()
+    if store is not None:
+        _runs_table(store.runs())
+
+
+def _runs_table(runs: pd.DataFrame) -> None:
+    if runs.empty:
+        return
+    view = runs.assign(progress=(runs["step"] / runs["steps_total"].where(runs["steps_total"] > 0)).clip(0, 1))
+    st.dataframe(
+        view[["run_id", "name", "status", "progress", "step", "steps_total", "dataset", "seed",
+              "created_at", "updated_at", "code_version"]],
+        hide_index=True, width="stretch",
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
+                                                        format="percent"),
+            "created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "updated_at": st.column_config.DatetimeColumn("updated (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        },
+    )
+
+
+def _run_detail(store: Store, run_id: str) -> None:
+    run = store.get_run(run_id)
+    if run is None:
+        st.warning(f"Run {run_id} disappeared from the store.")
+        return
+    with st.expander("Config (JSON)"):
+        st.json(run["config"], expanded=2)
+    st.session_state["runs_live_id"] = run_id
+    if run["status"] in LIVE:
+        _live_curves()
+    else:
+        _curves(store, run_id)
+    st.subheader("Checkpoints")
+    ckpts = store.checkpoints(run_id)
+    if ckpts.empty:
+        st.caption("No checkpoints yet.")
+    else:
+        ckpts = ckpts.assign(exists=[Path(p).is_file() for p in ckpts["path"]])
+        st.dataframe(ckpts[["step", "path", "exists", "created_at"]], hide_index=True, width="stretch")
+
+
+@st.fragment(run_every=REFRESH_S)
+@guarded  # fragment reruns skip the page's guard, so each fragment brings its own
+def _live_curves() -> None:
+    """Re-read the run every few seconds; when it stops, rerun the page once to settle."""
+    run_id = st.session_state.get("runs_live_id")
+    store = open_store()
+    if store is None or run_id is None:
+        return
+    run = store.get_run(run_id)
+    _curves(store, run_id, run)
+    if run is not None and run["status"] not in LIVE:
+        st.rerun(scope="app")
+
+
+def _curves(store: Store, run_id: str, run: dict | None = None) -> None:
+    run = run or store.get_run(run_id)
+    if run is None:
+        return
+    total = int(run["steps_total"] or 0)
+    step = int(run["step"] or 0)
+    cols = st.columns(4)
+    cols[0].metric("Status", run["status"])
+    cols[1].metric("Step", f"{step:,} / {total:,}")
+    metrics = store.train_metrics(run_id)
+    if not metrics.empty:
+        last = metrics.iloc[-1]
+        cols[2].metric("Loss", f"{last['loss']:.3f}")
+        cols[3].metric("Error", f"{last['error']:.1%}")
+    if total:
+        st.progress(min(step / total, 1.0))
+    st.plotly_chart(charts.training_curves(metrics), width="stretch", key=f"curves-{run_id}")
+
+
+def _config_files() -> list[Path]:
+    return sorted(CONFIG_DIR.glob("*.toml"))
+
+
+def _new_run_form() -> None:
+    st.subheader("Start a HyperNet run")
+    files = _config_files()
+    with st.form("new_run"):
+        names = [f.name for f in files]
+        choice = st.selectbox("Config file", files, format_func=lambda p: p.name, key="new_run_config",
+                              index=names.index(DEFAULT_CONFIG) if DEFAULT_CONFIG in names else 0)
+        custom = st.text_input("…or a path to another TOML config", key="new_run_custom")
+        submitted = st.form_submit_button("Queue training job", type="primary")
+    if not submitted:
+        return
+    path = Path(custom).expanduser() if custom.strip() else choice
+    if path is None or not path.is_file():
+        st.error(f"No config file at `{path}`.")
+        return
+    cfg = load_config(path)  # a bad config is reported here, not by a failed job later
+    store = open_store(create=True)
+    job_id = store.enqueue_job("train", {"config": str(path.resolve())})
+    st.success(f"Queued training of **{cfg.name}** as job `{job_id}`; follow it on the Jobs page.")
+
+
+def _score_form(store: Store, run_id: str) -> None:
+    st.subheader("Score architectures")
+    run = store.get_run(run_id) or {}
+    default = int((run.get("config") or {}).get("score", {}).get("archs", 500))
+    with st.form("score_run"):
+        archs = st.number_input("Random architectures to score", min_value=1, max_value=1_000_000,
+                                value=default, step=1, key="score_archs")
+        submitted = st.form_submit_button(f"Queue scoring pass for {run_id}")
+    if submitted:
+        job_id = store.enqueue_job("score", {"archs": int(archs)}, run_id=run_id)
+        st.success(f"Queued scoring job `{job_id}`.")
+
