@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -157,11 +156,15 @@ def cmd_queue(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> dict[str, Any]:
-    from app.launch import dashboard_command
+    from app.launch import main as launch
 
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
-    cmd = dashboard_command(args.workdir, port=args.port, address=args.address)
-    return {"exit_code": subprocess.call(cmd)}
+    argv = ["--workdir", args.workdir]
+    if args.port is not None:
+        argv += ["--port", str(args.port)]
+    if args.address is not None:
+        argv += ["--address", args.address]
+    return {"exit_code": launch(argv)}
 
 
 def cmd_up(args: argparse.Namespace) -> dict[str, Any]:

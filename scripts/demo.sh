@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
-# Set up, then run the main job on the embedded default data set (Fashion-MNIST):
-# train a SMASH HyperNet with configs/demo.toml, score 200 architectures, retrain the best briefly.
+# Set up, then run SMASH Explorer on the embedded default data set (Fashion-MNIST): the engine
+# and the dashboard start, a HyperNet run on configs/demo.toml is queued (training, then
+# scoring 200 architectures), and the dashboard's URL is printed. Ctrl-C stops both; running
+# this again continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-workdir=${SMASH_WORKDIR:-runs}
-smash=.venv/bin/smash
-$smash train --config configs/demo.toml --workdir "$workdir"
-$smash score --workdir "$workdir" --archs 200
-$smash retrain --workdir "$workdir" --arch best --epochs 2
-echo "Results are in $workdir/smash.duckdb; export the best: $smash export --workdir $workdir --arch best --format json --out best.json"
+exec .venv/bin/smash up --config configs/demo.toml --workdir "${SMASH_WORKDIR:-runs}" "$@"
