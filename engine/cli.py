@@ -13,6 +13,7 @@ from engine.config import Config, ConfigError, load_config
 from engine.correlate import CorrelateError
 from engine.data import DataError
 from engine.export import FORMATS, ExportError, export_arch
+from engine.search import STRATEGIES
 from engine.search_space import Arch, ArchError
 from engine.train_hypernet import Cancelled
 from store import Store, StoreError, store_path
@@ -78,7 +79,8 @@ def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
     run_id = _run_id(store, args)
     return score_run(Path(args.workdir), store, run_id, archs=args.archs,
                      checkpoint_step=args.checkpoint, perturbations=args.perturb,
-                     chain=args.chain, show_progress=not args.quiet)
+                     chain=args.chain, show_progress=not args.quiet, strategy=args.strategy,
+                     budget=args.budget)
 
 
 def cmd_retrain(args: argparse.Namespace) -> dict[str, Any]:
@@ -197,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--perturb", type=int, default=None, help="perturbations of the best")
     s.add_argument("--chain", type=int, default=None, help="greedy chain steps")
     s.add_argument("--checkpoint", type=int, default=None, help="checkpoint step (default: the latest)")
+    s.add_argument("--strategy", choices=sorted(STRATEGIES), default="smash",
+                   help="smash (random, perturb, chain), evolution, or pareto (score against params)")
+    s.add_argument("--budget", type=int, default=None, help="score calls for evolution/pareto (default --archs)")
     s.set_defaults(func=cmd_score)
 
     r = sub.add_parser("retrain", help="train one architecture with free weights")

@@ -22,7 +22,7 @@ from engine.config import Config
 from engine.data import DataSplits, load_data, normalize
 from engine.device import autocast, memory_format, pick_device
 from engine.network import count_flops, count_params
-from engine.search import greedy_chain, perturb, random_archs
+from engine.search import get_strategy, greedy_chain, perturb, random_archs
 from engine.search_space import Arch
 from engine.train_hypernet import Cancelled, SmashModel, load_model, step_rng, torch_gen
 from engine.workdir import checkpoint_dir
@@ -127,8 +127,15 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
               chain: int | None = None, show_progress: bool = True,
               on_progress: Callable[[float, str], None] | None = None,
               should_stop: Callable[[], bool] | None = None,
-              data: DataSplits | None = None) -> dict[str, Any]:
-    """Score `archs` random Archs, perturb the best, then follow a greedy chain."""
+              data: DataSplits | None = None, strategy: str = "smash",
+              budget: int | None = None) -> dict[str, Any]:
+    """Search with SMASH scores and stream every score into the store.
+
+    The default strategy is the authors': `archs` random Archs, `perturbations` of the
+    best, then a greedy `chain`. "evolution" (regularized evolution) and "pareto"
+    (score against params) spend `budget` score calls instead (default: archs).
+    """
+    get_strategy(strategy)  # an unknown name fails before any work
     step, path = resolve_checkpoint(workdir, run_id, checkpoint_step)
     cfg = Config.from_dict(ckpt.load(path)["config"])
     device = pick_device(cfg.device)
@@ -141,10 +148,10 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     scorer = Scorer(model, data, device, sc.draws, sc.val_images, sc.batch_size)
 
     done = store.run_scores(run_id, step)  # arch_id -> score_mean, for resume
-    total = n_random + n_perturb + n_chain + 2
+    total = n_random + n_perturb + n_chain + 2 if strategy == "smash" else (budget or n_random)
     bar = tqdm(total=total, desc=f"score {run_id}@{step}", unit="arch",
                disable=not show_progress, dynamic_ncols=True)
-    counts = {"scored": 0, "reused": 0}
+    counts = {"scored": 0, "reused": 0, "seen": 0}
     best: dict[str, Any] = {"score": float("inf"), "arch": None}
     t0 = time.perf_counter()
 
@@ -167,17 +174,28 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
             # Ties break by arch id, as the leaderboard does, so "best" means one arch everywhere.
             if (s, arch.id) < (best["score"], best["arch"].id if best["arch"] else ""):
                 best.update(score=s, arch=arch)
+            counts["seen"] += 1
             bar.update(1)
             bar.set_postfix(best=f"{best['score']:.4f}")
             if on_progress is not None:
-                on_progress(min(bar.n / total, 1.0), f"{bar.n}/{total} archs, best {best['score']:.4f}")
+                on_progress(min(counts["seen"] / total, 1.0),
+                            f"{counts['seen']}/{total} archs, best {best['score']:.4f}")
             return s
 
-        for arch in random_archs(cfg.space, step_rng(cfg.seed, step, 10), n_random):
-            score_fn(arch, "random")
-        if best["arch"] is not None and (n_perturb or n_chain):
-            top, _ = perturb(best["arch"], cfg.space, step_rng(cfg.seed, step, 11), n_perturb, score_fn)
-            greedy_chain(top, cfg.space, step_rng(cfg.seed, step, 12), n_chain, score_fn)
+        if strategy == "smash":
+            for arch in random_archs(cfg.space, step_rng(cfg.seed, step, 10), n_random):
+                score_fn(arch, "random")
+            if best["arch"] is not None and (n_perturb or n_chain):
+                top, _ = perturb(best["arch"], cfg.space, step_rng(cfg.seed, step, 11), n_perturb, score_fn)
+                greedy_chain(top, cfg.space, step_rng(cfg.seed, step, 12), n_chain, score_fn)
+        else:
+            shape = data.image_shape
+
+            def size_fn(arch: Arch) -> float:
+                return float(count_params(arch, shape[0], data.num_classes))
+
+            get_strategy(strategy).run(cfg.space, step_rng(cfg.seed, step, 13), score_fn, size_fn,
+                                       budget if budget is not None else n_random)
     bar.close()
     elapsed = time.perf_counter() - t0
     return {"run_id": run_id, "checkpoint_step": step, "scored": counts["scored"],

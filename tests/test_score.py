@@ -46,3 +46,18 @@ def test_probe_set_is_rescored_at_every_checkpoint(tmp_path):
     rows = rank_stability(probe["checkpoint_step"], probe["arch_id"], probe["score_mean"])
     assert [(r["previous_step"], r["step"], r["n"]) for r in rows] == [(6, 12, 3)]
     assert -1 <= rows[0]["kendall_tau"] <= 1 or rows[0]["kendall_tau"] != rows[0]["kendall_tau"]
+
+
+@pytest.mark.parametrize("strategy", ["evolution", "pareto"])
+def test_other_strategies_spend_their_budget_and_stream(trained, strategy):
+    workdir, store, run_id = trained
+    out = score_run(workdir, store, run_id, strategy=strategy, budget=8, show_progress=False)
+    stages = set(store.leaderboard(run_id, limit=100)["stage"])
+    assert stages == {strategy} and out["scored"] + out["reused"] == 8
+    assert out["scored"] == store.score_count(run_id)
+
+
+def test_unknown_strategy_is_a_clear_error(trained):
+    workdir, store, run_id = trained
+    with pytest.raises(ValueError, match="evolution"):
+        score_run(workdir, store, run_id, strategy="annealing", show_progress=False)
