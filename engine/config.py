@@ -230,6 +230,11 @@ class ScoreConfig:
     """Perturbations of the best random architecture to score."""
     chain: int = 20
     """Steps of the greedy chain from the best architecture found so far."""
+    bn: str = "batch"
+    """Batch-norm statistics when scoring: batch (each eval batch normalises itself) or
+    recalibrated (statistics of `calib_images` training images, per Arch and draw)."""
+    calib_images: int = 500
+    """Training images used to recalibrate batch norm when bn = "recalibrated"."""
     probe: int = 0
     """A fixed probe set of this many architectures, re-scored at every training checkpoint
     to show how stable the ranking is over training (0: none)."""
@@ -239,6 +244,8 @@ class ScoreConfig:
         _require(self.archs >= 1, f"{s}archs = {self.archs}; must be >= 1")
         _require(self.draws >= 1, f"{s}draws = {self.draws}; must be >= 1")
         _require(self.batch_size >= 2, f"{s}batch_size = {self.batch_size}; must be >= 2")
+        _require(self.bn in ("batch", "recalibrated"), f"{s}bn = {self.bn!r}; allowed: batch, recalibrated")
+        _require(self.calib_images >= 2, f"{s}calib_images = {self.calib_images}; must be >= 2")
         for name in ("val_images", "perturb", "chain", "probe"):
             _require(getattr(self, name) >= 0, f"{s}{name} = {getattr(self, name)}; must be >= 0")
 

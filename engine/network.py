@@ -51,12 +51,47 @@ def max_block_channels(space: SpaceConfig, b: int) -> int:
     return max(space.max_banks(b, u) * u * space.unit for u in space.bank_units)
 
 
-def _bn(x: torch.Tensor, weight: torch.Tensor | None = None,
-        bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Batch norm on batch statistics (architectures change every step: no running stats)."""
-    c = x.shape[1]
-    return F.batch_norm(x, None, None, None if weight is None else weight[:c],
-                        None if bias is None else bias[:c], training=True)
+class BatchStats:
+    """How SMASHNet normalises. Architectures change every step, so there are no running
+    statistics: by default each batch normalises itself. For scoring, `collect` records
+    per-call-site statistics over calibration batches of one Arch, and `fixed` then uses
+    them (batch-norm recalibration), so a score no longer depends on the eval batch."""
+
+    def __init__(self) -> None:
+        self.mode = "batch"
+        self.sums: list[list[torch.Tensor | int]] = []
+        self.site = 0
+
+    def collect(self) -> None:
+        self.mode, self.sums = "collect", []
+
+    def fix(self) -> None:
+        self.mode = "fixed"
+
+    def reset(self) -> None:
+        self.mode, self.sums = "batch", []
+
+    def norm(self, x: torch.Tensor, weight: torch.Tensor | None = None,
+             bias: torch.Tensor | None = None) -> torch.Tensor:
+        c = x.shape[1]
+        w = None if weight is None else weight[:c]
+        b = None if bias is None else bias[:c]
+        i, self.site = self.site, self.site + 1
+        if self.mode == "fixed":
+            total_mean, total_sq, n = self.sums[i]
+            mean = total_mean / n
+            var = (total_sq / n - mean * mean).clamp_min(0)
+            return F.batch_norm(x, mean, var, w, b, training=False)
+        if self.mode == "collect":
+            xf = x.detach().float()
+            mean, sq = xf.mean(dim=(0, 2, 3)), (xf * xf).mean(dim=(0, 2, 3))
+            if i == len(self.sums):
+                self.sums.append([mean, sq, 1])
+            else:
+                self.sums[i][0] += mean
+                self.sums[i][1] += sq
+                self.sums[i][2] += 1
+        return F.batch_norm(x, None, None, w, b, training=True)
 
 
 class SMASHNet(nn.Module):
@@ -93,6 +128,7 @@ class SMASHNet(nn.Module):
             nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
             self.trans_w.append(nn.Parameter(w))
         c_last = max_block_channels(space, space.blocks - 1)
+        self.stats = BatchStats()
         self.head_g = nn.Parameter(torch.ones(c_last))
         self.head_b = nn.Parameter(torch.zeros(c_last))
         self.fc = nn.Linear(c_last, num_classes)
@@ -104,6 +140,8 @@ class SMASHNet(nn.Module):
         return self.op_w[b * SLOTS + s][:c_out, : c_in // conv.groups, r0: r0 + kh, c0: c0 + kw]
 
     def forward(self, x: torch.Tensor, arch: Arch, gen: Generated) -> torch.Tensor:
+        _bn = self.stats.norm
+        self.stats.site = 0
         offsets, k = {}, 0
         for b, block in enumerate(arch.blocks):
             for i in range(len(block.layers)):

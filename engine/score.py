@@ -37,8 +37,9 @@ class Scorer:
     """Scores Archs with one trained SmashModel on a fixed validation split."""
 
     def __init__(self, model: SmashModel, data: DataSplits, device: torch.device,
-                 draws: int, val_images: int = 0, batch_size: int = 250):
-        self.model, self.device = model, device
+                 draws: int, val_images: int = 0, batch_size: int = 250, bn: str = "batch",
+                 calib_images: int = 500):
+        self.model, self.device, self.bn = model, device, bn
         self.draws, self.batch_size = draws, batch_size
         fmt = memory_format(device)
         self.val_x = normalize(data.val_x.to(device), data.mean, data.std).contiguous(memory_format=fmt)
@@ -46,6 +47,11 @@ class Scorer:
         n = len(self.val_y)
         self.shard = n if val_images <= 0 else min(val_images, n)
         self.image_shape, self.num_classes = data.image_shape, data.num_classes
+        self.calib_x = None
+        if bn == "recalibrated":
+            n_cal = min(calib_images, len(data.train_y))
+            self.calib_x = normalize(data.train_x[:n_cal].to(device), data.mean, data.std)
+            self.calib_x = self.calib_x.contiguous(memory_format=fmt)
         model.hyper.eval()
         model.net.eval()
 
@@ -64,12 +70,21 @@ class Scorer:
             start = (d * self.shard) % n
             idx = (torch.arange(self.shard, device=self.device) + start) % n
             wrong = 0
+            net = self.model.net
             with autocast(self.device):
                 weights = hyper.generate(enc, spans, noise.to(self.device))
-                for i in range(0, self.shard, self.batch_size):
-                    j = idx[i: i + self.batch_size]
-                    logits = self.model.net(self.val_x[j], arch, weights)
-                    wrong += int((logits.argmax(1) != self.val_y[j]).sum())
+                if self.calib_x is not None:
+                    net.stats.collect()
+                    for i in range(0, len(self.calib_x), self.batch_size):
+                        net(self.calib_x[i: i + self.batch_size], arch, weights)
+                    net.stats.fix()
+                try:
+                    for i in range(0, self.shard, self.batch_size):
+                        j = idx[i: i + self.batch_size]
+                        logits = net(self.val_x[j], arch, weights)
+                        wrong += int((logits.argmax(1) != self.val_y[j]).sum())
+                finally:
+                    net.stats.reset()
             out.append(wrong / self.shard)
         return out
 
@@ -145,7 +160,7 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     n_random = sc.archs if archs is None else archs
     n_perturb = sc.perturb if perturbations is None else perturbations
     n_chain = sc.chain if chain is None else chain
-    scorer = Scorer(model, data, device, sc.draws, sc.val_images, sc.batch_size)
+    scorer = Scorer(model, data, device, sc.draws, sc.val_images, sc.batch_size, sc.bn, sc.calib_images)
 
     done = store.run_scores(run_id, step)  # arch_id -> score_mean, for resume
     total = n_random + n_perturb + n_chain + 2 if strategy == "smash" else (budget or n_random)

@@ -177,7 +177,8 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store, run_id: str | No
 
             if "scorer" not in probe:
                 sc = cfg.score
-                probe["scorer"] = Scorer(model, data, device, sc.draws, sc.val_images, sc.batch_size)
+                probe["scorer"] = Scorer(model, data, device, sc.draws, sc.val_images, sc.batch_size,
+                                         sc.bn, sc.calib_images)
             score_probe(probe["scorer"], cfg, run_id, step, writer)
         writer.flush()  # metrics (and probe scores) up to this step land before the checkpoint
         path = ckpt.step_path(folder, step)

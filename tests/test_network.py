@@ -85,3 +85,22 @@ def test_odd_image_sizes_and_channels():
     for shape in [(1, 9, 13), (5, 17, 17)]:
         out = ArchNet(arch, shape[0], 3)(torch.randn(2, *shape))
         assert out.shape == (2, 3)
+
+
+def test_recalibrated_batch_norm_matches_batch_statistics_on_the_same_batch():
+    hyper, net = HyperNet(SPACE, tiny_hyper()), SMASHNet(SPACE, 1, 10)
+    arch = sample_arch(SPACE, np.random.default_rng(5))
+    enc, spans = hyper.layout.encode(arch)
+    gen = hyper.generate(enc, spans, torch.randn(1, *enc.shape[1:]))
+    x = torch.randn(16, 1, 16, 16)
+    with torch.no_grad():
+        batch = net(x, arch, gen)
+        net.stats.collect()
+        net(x, arch, gen)
+        net.stats.fix()
+        fixed = net(x, arch, gen)
+        other = net(x[:4], arch, gen)  # fixed statistics: no longer depends on the batch
+        net.stats.reset()
+        torch.testing.assert_close(fixed, batch, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(other, batch[:4], rtol=1e-4, atol=1e-4)
+        assert not torch.allclose(net(x[:4], arch, gen), batch[:4], atol=1e-4)

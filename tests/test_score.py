@@ -61,3 +61,27 @@ def test_unknown_strategy_is_a_clear_error(trained):
     workdir, store, run_id = trained
     with pytest.raises(ValueError, match="evolution"):
         score_run(workdir, store, run_id, strategy="annealing", show_progress=False)
+
+
+def test_recalibrated_batch_norm_scores(trained):
+    import numpy as np
+    import torch
+
+    from engine.config import Config
+    from engine.data import load_data
+    from engine.score import Scorer
+    from engine.search_space import sample_arch
+    from engine.train_hypernet import load_model
+
+    workdir, store, run_id = trained
+    path = store.checkpoints(run_id)["path"].iloc[-1]
+    model = load_model(path)
+    cfg = model.cfg
+    data = load_data(cfg.data, cfg.seed)
+    arch = sample_arch(cfg.space, np.random.default_rng(0))
+    plain = Scorer(model, data, torch.device("cpu"), 2, 50, 25)
+    recal = Scorer(model, data, torch.device("cpu"), 2, 50, 25, bn="recalibrated", calib_images=64)
+    a, b = plain.score(arch), recal.score(arch)
+    assert 0 <= a[0] <= 1 and 0 <= b[0] <= 1
+    assert model.net.stats.mode == "batch"  # scoring leaves the network as it found it
+    assert isinstance(Config.from_dict(cfg.to_dict()), Config)
