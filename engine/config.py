@@ -160,7 +160,9 @@ class HyperNetConfig:
 
     generate: str = "bottleneck"
     """bottleneck: generate the 1x1 bottleneck weights (the paper); bottleneck+ops: also
-    generate a per-channel scale for every op conv's freely learned weights."""
+    generate a per-channel scale for every op conv's freely learned weights; none: no
+    HyperNet, the 1x1s are freely learned weights shared by every Arch (a weight-sharing
+    one-shot baseline to compare the HyperNet against)."""
     row_units: int = 4
     """Output units of the 1x1s covered by one encoding row."""
     col_units: int = 4
@@ -176,7 +178,7 @@ class HyperNetConfig:
 
     def __post_init__(self) -> None:
         s = "[hypernet]."
-        allowed = ("bottleneck", "bottleneck+ops")
+        allowed = ("bottleneck", "bottleneck+ops", "none")
         _require(self.generate in allowed, f"{s}generate = {self.generate!r}; allowed: {', '.join(allowed)}")
         for name in ("row_units", "col_units", "noise_channels", "stem"):
             _require(getattr(self, name) >= 1, f"{s}{name} = {getattr(self, name)}; must be >= 1")

@@ -38,6 +38,10 @@ class LayerSpan:
     rows: int
     n_in: int
     n_out: int
+    bank: int = 0
+    """Channels per bank of the layer's block."""
+    read_offsets: tuple[int, ...] = ()
+    """First channel, in the block's bank memory, of each bank the layer reads."""
 
 
 class EncodingLayout:
@@ -78,7 +82,9 @@ class EncodingLayout:
                 n_in = arch.layer_in(b, layer)
                 n_out = arch.layer_bottleneck(b, layer)
                 cols = math.ceil(n_in / self.col_ch)
-                spans.append(LayerSpan(b, i, col, cols, math.ceil(n_out / self.row_ch), n_in, n_out))
+                bank = arch.bank_channels(b)
+                spans.append(LayerSpan(b, i, col, cols, math.ceil(n_out / self.row_ch), n_in, n_out,
+                                       bank, tuple(r * bank for r in layer.reads)))
                 col += cols
         return spans
 

@@ -51,6 +51,18 @@ class HyperNet(nn.Module):
         self.cell = (self.layout.row_ch, self.layout.col_ch)
         self.n_w = self.cell[0] * self.cell[1]
         self.n_ops = SLOTS * space.max_units * space.unit if cfg.generate == "bottleneck+ops" else 0
+        self.shared = nn.ParameterList()
+        if cfg.generate == "none":
+            for b in range(space.blocks):
+                width = max(space.max_banks(b, u) * u * space.unit for u in space.bank_units)
+                w = torch.empty(space.max_bottleneck_channels, width)
+                nn.init.orthogonal_(w)
+                self.shared.append(nn.Parameter(w))
+        self.body, self.head, self._dense = nn.ModuleList(), None, []
+        if cfg.generate != "none":
+            self._build_body(cfg)
+
+    def _build_body(self, cfg: HyperNetConfig) -> None:
         ch = cfg.noise_channels + self.layout.channels
         body: list[nn.Module] = [WNConv2d(ch, cfg.stem, 3)]
         ch = cfg.stem
@@ -78,6 +90,8 @@ class HyperNet(nn.Module):
     def generate(self, enc: torch.Tensor, spans: list[LayerSpan],
                  noise: torch.Tensor) -> Generated:
         """Weights of every layer of one architecture from its encoding and a noise draw."""
+        if self.cfg.generate == "none":
+            return Generated([self._shared_weight(s) for s in spans], None)
         grid = torch.cat([noise, enc], 0).unsqueeze(0)
         out = self(grid)[0]
         rows, cols = out.shape[1:]
@@ -98,3 +112,9 @@ class HyperNet(nn.Module):
                 for s in spans
             ]
         return Generated(bottlenecks, op_scales)
+
+    def _shared_weight(self, s: LayerSpan) -> torch.Tensor:
+        """A layer's 1x1 cut from its block's shared matrix: the columns of the banks it reads."""
+        w = self.shared[s.block]
+        m = torch.cat([w[: s.n_out, o: o + s.bank] for o in s.read_offsets], 1)
+        return (m / m.norm().clamp_min(1e-8)).view(s.n_out, s.n_in, 1, 1)

@@ -70,3 +70,10 @@ def test_kill_9_then_rerun_resumes(tmp_path):
     assert done.returncode == 0, done.stderr
     run_id = run_id_for(cfg)
     pd.testing.assert_frame_equal(metrics(ref, run_id), metrics(work, run_id), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("generate", ["bottleneck+ops", "none"])
+def test_trains_with_every_generation_setting(tmp_path, generate):
+    cfg = tiny_config(hypernet={"generate": generate}, train={"steps": 4, "checkpoint_every": 4})
+    summary = train_hypernet(cfg, tmp_path, store=Store(store_path(tmp_path)), show_progress=False)
+    assert summary["steps"] == 4 and summary["last_loss"] == summary["last_loss"]
