@@ -114,6 +114,7 @@ def cmd_correlate(args: argparse.Namespace) -> dict[str, Any]:
     store = _store(args)
     run_id = _run_id(store, args)
     summary = correlate(Path(args.workdir), store, run_id, k=args.k, epochs=args.epochs, seed=args.seed,
+                        steps_per_epoch=args.steps_per_epoch,
                         top_k=args.top_k, jobs=args.jobs, wait=not args.no_wait,
                         on_progress=None if args.quiet else _print_progress)
     if not args.json and "metrics" in summary:
@@ -226,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--k", type=int, default=24, help="architectures to retrain (default 24)")
     c.add_argument("--epochs", type=int, default=2, help="epochs of each short retrain (default 2)")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--steps-per-epoch", type=int, default=0, help="cap each retrain epoch (0: full passes)")
     c.add_argument("--top-k", type=int, default=None, help="k of top-k precision (default K/4)")
     c.add_argument("--jobs", type=int, default=1, help="retrains at once when no engine is serving")
     c.add_argument("--no-wait", action="store_true", help="queue the retrains and return")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.config import Config
 from engine.rankstats import correlation_table
 from engine.retrain import retrain_id_for
 from store import Store
@@ -41,14 +42,15 @@ def study_id_for(run_id: str, arch_ids: list[str], epochs: int, seed: int) -> st
     return f"study-{digest[:10]}"
 
 
-def gather(store: Store, run_id: str, arch_ids: list[str], epochs: int, seed: int) -> pd.DataFrame:
+def gather(store: Store, run_id: str, arch_ids: list[str], epochs: int, seed: int,
+           steps_per_epoch: int = 0) -> pd.DataFrame:
     """SMASH score and retrained test error of each study arch (NaN where not finished)."""
     rows = []
     for arch_id in arch_ids:
         rec = store.arch(run_id, arch_id) or {"scores": []}
         scores = [s for s in rec["scores"] if s.get("score_mean") is not None]
         score = scores[-1]["score_mean"] if scores else float("nan")
-        rt = store.get_retrain(retrain_id_for(run_id, arch_id, epochs, seed))
+        rt = store.get_retrain(retrain_id_for(run_id, arch_id, epochs, seed, steps_per_epoch))
         done = rt is not None and rt["status"] == "done"
         rows.append({"arch_id": arch_id, "score_mean": score,
                      "test_error": rt["test_error"] if done else float("nan"),
@@ -57,25 +59,33 @@ def gather(store: Store, run_id: str, arch_ids: list[str], epochs: int, seed: in
 
 
 def correlate(workdir: Path, store: Store, run_id: str, *, k: int = 24, epochs: int = 2, seed: int = 0,
+              steps_per_epoch: int = 0,
               top_k: int | None = None, jobs: int = 1, wait: bool = True, n_boot: int = 1000,
               timeout_s: float | None = None,
               on_progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    run = store.get_run(run_id)
+    if run is None:
+        raise CorrelateError(f"no run {run_id!r}")
+    # The cap the retrains will really run with: asked for here, or the run's own setting.
+    steps_per_epoch = steps_per_epoch or Config.from_dict(run["config"]).retrain.max_steps_per_epoch
     board = store.leaderboard(run_id, limit=10**9, stages=["random", "perturb", "chain", "evolution", "pareto"])
     arch_ids = spread_over_scores(board, k)
-    sid = study_id_for(run_id, arch_ids, epochs, seed)
+    sid = study_id_for(run_id, arch_ids, epochs, seed) + (f"-m{steps_per_epoch}" if steps_per_epoch else "")
     store.upsert_study(sid, run_id=run_id, status="running", epochs=epochs, seed=seed, arch_ids=arch_ids)
     job_ids = []
     for arch_id in arch_ids:
-        done = store.get_retrain(retrain_id_for(run_id, arch_id, epochs, seed))
+        done = store.get_retrain(retrain_id_for(run_id, arch_id, epochs, seed, steps_per_epoch))
         if done is None or done["status"] != "done":
-            job_ids.append(store.enqueue_job("retrain", {"epochs": epochs, "seed": seed},
-                                             run_id=run_id, arch_id=arch_id))
+            params = {"epochs": epochs, "seed": seed}
+            if steps_per_epoch:
+                params["steps_per_epoch"] = steps_per_epoch
+            job_ids.append(store.enqueue_job("retrain", params, run_id=run_id, arch_id=arch_id))
     summary: dict[str, Any] = {"study_id": sid, "run_id": run_id, "k": len(arch_ids), "epochs": epochs,
-                               "queued": len(job_ids)}
+                               "steps_per_epoch": steps_per_epoch, "queued": len(job_ids)}
     if not wait:
         return summary
     _run_until_done(workdir, store, job_ids, jobs, timeout_s, on_progress)
-    pairs = gather(store, run_id, arch_ids, epochs, seed)
+    pairs = gather(store, run_id, arch_ids, epochs, seed, steps_per_epoch)
     ok = pairs.dropna(subset=["score_mean", "test_error"])
     table = correlation_table(ok["score_mean"], ok["test_error"], k=top_k or max(1, len(ok) // 4),
                               n_boot=n_boot, seed=seed)

@@ -104,6 +104,7 @@ def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext) -
         cfg = Config.from_dict(run["config"])
         return retrain_arch(cfg, Arch.from_dict(rec["arch"]), workdir, store, run_id=job["run_id"],
                             epochs=params.get("epochs"), seed=params.get("seed"),
+                            step_cap=params.get("steps_per_epoch"),
                             job_id=job["job_id"], **common)
     raise JobError(f"unknown job kind {kind!r}; allowed: {', '.join(JOB_KINDS)}")
 

@@ -37,8 +37,10 @@ from store import BackgroundWriter, Store
 CKPT_FORMAT = 1
 
 
-def retrain_id_for(run_id: str, arch_id: str, epochs: int, seed: int) -> str:
-    return f"{run_id}.{arch_id}.e{epochs}.s{seed}"
+def retrain_id_for(run_id: str, arch_id: str, epochs: int, seed: int, step_cap: int = 0) -> str:
+    """Same run, arch and training budget, same id: a repeated request resumes, never duplicates."""
+    cap = f".m{step_cap}" if step_cap else ""
+    return f"{run_id}.{arch_id}.e{epochs}.s{seed}{cap}"
 
 
 def train_one_epoch(model: ArchNet, opt: torch.optim.Optimizer, data: DataSplits, cfg: Config,
@@ -91,14 +93,17 @@ def evaluate(model: ArchNet, x: torch.Tensor, y: torch.Tensor, data: DataSplits,
 
 def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store, *, run_id: str,
                  epochs: int | None = None, seed: int | None = None, job_id: str | None = None,
+                 step_cap: int | None = None,
                  data: DataSplits | None = None, show_progress: bool = True,
                  on_progress: Callable[[float, str], None] | None = None,
                  should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Train `arch` from scratch (or resume); record per-epoch metrics and the test error."""
+    if step_cap is not None:
+        cfg = cfg.replace(retrain={"max_steps_per_epoch": int(step_cap)})
     r = cfg.retrain
     epochs = epochs or r.epochs
     seed = cfg.seed if seed is None else seed
-    rid = retrain_id_for(run_id, arch.id, epochs, seed)
+    rid = retrain_id_for(run_id, arch.id, epochs, seed, r.max_steps_per_epoch)
     folder = retrain_dir(workdir, rid)
     device = pick_device(cfg.device)
     data = data or load_data(cfg.data, cfg.seed)

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from engine.retrain import retrain_id_for
 from engine.score import score_run
 from engine.train_hypernet import train_hypernet
 from store import Store, store_path
@@ -99,7 +100,7 @@ def test_engine_killed_mid_job_resumes_after_restart(scored):
     engine = start_engine(workdir)
     epochs = 30
     job_id = store.enqueue_job("retrain", {"epochs": epochs, "seed": 4}, run_id=run_id, arch_id=arch_id)
-    rid = f"{run_id}.{arch_id}.e{epochs}.s4"
+    rid = retrain_id_for(run_id, arch_id, epochs, 4, step_cap=3)  # tiny config caps epochs at 3 steps
     try:
         wait_for(lambda: len(store.retrain_metrics(rid)) >= 3, timeout=120)
         engine.kill()  # SIGKILL: the engine gets no chance to clean up
