@@ -106,12 +106,13 @@ def _run_until_done(workdir: Path, store: Store, job_ids: list[str], slots: int,
         engine.recover()
     except EngineError:
         engine = None  # another engine serves this workdir: just wait for it
-    start = time.monotonic()
+    start, reported = time.monotonic(), -1
     try:
         while True:
             states = [store.get_job(j)["status"] for j in job_ids]
             finished = sum(s in ("done", "failed", "cancelled") for s in states)
-            if on_progress is not None:
+            if on_progress is not None and finished != reported:
+                reported = finished
                 on_progress(finished / max(len(job_ids), 1), f"{finished}/{len(job_ids)} retrains finished")
             if finished == len(job_ids):
                 return
