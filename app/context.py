@@ -101,3 +101,12 @@ def pick_run(store: Store, *, key: str = "run_pick") -> str | None:
     if "run" in st.query_params and st.query_params["run"] != choice:
         st.query_params["run"] = choice  # keep a shared link pointing at what is shown
     return choice
+
+
+def store_and_run() -> tuple[Store, str] | None:
+    """The store and the chosen run, or None after telling the user what is missing."""
+    store = require_store()
+    if store is None:
+        return None
+    run_id = pick_run(store)
+    return None if run_id is None else (store, run_id)

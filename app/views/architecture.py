@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, graph
-from app.context import pick_run, require_store
+from app.context import store_and_run
 from engine.search_space import Arch
 from store import Store
 
@@ -25,12 +25,10 @@ NONE = "(none)"
 
 def render() -> None:
     st.title("Architecture")
-    store = require_store()
-    if store is None:
+    picked = store_and_run()
+    if picked is None:
         return
-    run_id = pick_run(store)
-    if run_id is None:
-        return
+    store, run_id = picked
     arch_id, compare_id = _pickers(store, run_id)
     if arch_id is None:
         st.info("No scored architectures in this run yet.")

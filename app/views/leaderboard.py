@@ -14,7 +14,7 @@ import streamlit as st
 
 from app import links
 from app.actions import retrain_controls, set_selected
-from app.context import pick_run, require_store
+from app.context import store_and_run
 from store import SORT_COLUMNS, STAGES
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -64,12 +64,10 @@ def _filters() -> dict:
 
 def render() -> None:
     st.title("Leaderboard")
-    store = require_store()
-    if store is None:
+    picked = store_and_run()
+    if picked is None:
         return
-    run_id = pick_run(store)
-    if run_id is None:
-        return
+    store, run_id = picked
     filters = _filters()
     c_sort, c_desc, c_size, c_page = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
     sort = c_sort.selectbox("Sort by", list(SORT_COLUMNS), key="lb-sort",

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, links
-from app.context import pick_run, require_store
+from app.context import store_and_run
 from engine import rankstats
 
 MIN_PAIRS = 3
@@ -26,12 +26,10 @@ def _table(score: tuple[float, ...], truth: tuple[float, ...], k: int, n_boot: i
 
 def render() -> None:
     st.title("SMASH score vs true error")
-    store = require_store()
-    if store is None:
+    picked = store_and_run()
+    if picked is None:
         return
-    run_id = pick_run(store)
-    if run_id is None:
-        return
+    store, run_id = picked
     pairs = store.score_vs_truth(run_id)
     left, right = st.columns([3, 2])
     with left:
