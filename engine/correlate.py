@@ -100,7 +100,7 @@ def _run_until_done(workdir: Path, store: Store, job_ids: list[str], slots: int,
     """Serve the study's jobs with an embedded engine, or wait for the one already serving."""
     from engine.worker import Engine, EngineError
 
-    engine = Engine(workdir, concurrency=slots, poll_s=0.5)
+    engine = Engine(workdir, concurrency=slots, poll_s=2.0)
     try:
         engine.acquire()
         engine.recover()
@@ -109,8 +109,9 @@ def _run_until_done(workdir: Path, store: Store, job_ids: list[str], slots: int,
     start, reported = time.monotonic(), -1
     try:
         while True:
-            states = [store.get_job(j)["status"] for j in job_ids]
-            finished = sum(s in ("done", "failed", "cancelled") for s in states)
+            jobs = store.jobs(limit=max(1000, 2 * len(job_ids)))
+            states = jobs[jobs["job_id"].isin(job_ids)]["status"]
+            finished = int(states.isin(["done", "failed", "cancelled"]).sum())
             if on_progress is not None and finished != reported:
                 reported = finished
                 on_progress(finished / max(len(job_ids), 1), f"{finished}/{len(job_ids)} retrains finished")
@@ -120,7 +121,7 @@ def _run_until_done(workdir: Path, store: Store, job_ids: list[str], slots: int,
                 raise TimeoutError(f"study retrains not finished after {timeout_s:.0f} s")
             if engine is not None:
                 engine.tick()
-            time.sleep(0.5)
+            time.sleep(2.0)
     finally:
         if engine is not None:
             engine.shutdown()

@@ -16,12 +16,22 @@ def pick_device(pref: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {pref!r} was asked for but CUDA is not available")
     if device.type == "cpu":
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+        torch.set_num_threads(cpu_threads())
     else:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     return device
+
+
+def cpu_threads() -> int:
+    """Threads for CPU math: SMASH_THREADS when set (the engine splits the cores between
+    the jobs it runs at once), else every core this process may use."""
+    cores = max(1, len(os.sched_getaffinity(0)))
+    try:
+        return max(1, min(cores, int(os.environ.get("SMASH_THREADS", cores))))
+    except ValueError:
+        return cores
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:

@@ -143,7 +143,9 @@ class Engine:
         log = self.logs / f"{job['job_id']}.log"
         out = open(log, "a")
         cmd = [sys.executable, "-m", "engine.jobs", "--workdir", str(self.workdir), "--job", job["job_id"]]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # Split the cores between concurrent jobs: oversubscribed math threads spin and crawl.
+        threads = max(1, len(os.sched_getaffinity(0)) // self.concurrency)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "SMASH_THREADS": str(threads)}
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, preexec_fn=_die_with_parent, env=env)
         out.close()
