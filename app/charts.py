@@ -48,6 +48,28 @@ def training_curves(metrics: pd.DataFrame) -> go.Figure:
     return _layout(fig)
 
 
+def probe_stability(probe: pd.DataFrame, stability: pd.DataFrame) -> go.Figure:
+    """The probe set over training: each arch's SMASH score per checkpoint (left) and the
+    Kendall tau of the ranking between consecutive checkpoints (right)."""
+    if probe.empty:
+        return empty("No probe set in this run (set [score].probe in the config)")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Probe archs: SMASH score per checkpoint",
+                                                        "Rank stability (Kendall tau vs previous)"))
+    for arch_id, rows in probe.groupby("arch_id"):
+        fig.add_trace(go.Scatter(x=rows["checkpoint_step"], y=rows["score_mean"], mode="lines+markers",
+                                 name=str(arch_id), line=dict(width=1), marker=dict(size=4),
+                                 hovertemplate=f"arch {arch_id}<br>step %{{x}}<br>score %{{y:.2%}}<extra></extra>"),
+                      row=1, col=1)
+    if not stability.empty:
+        fig.add_trace(go.Scatter(x=stability["step"], y=stability["kendall_tau"], mode="lines+markers",
+                                 name="Kendall tau", line=dict(color=FRONT_COLOR)), row=1, col=2)
+    fig.update_xaxes(title_text="checkpoint step")
+    fig.update_yaxes(tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(range=[-1.05, 1.05], row=1, col=2)
+    fig.update_layout(showlegend=False)
+    return _layout(fig)
+
+
 def retrain_curves(metrics: pd.DataFrame) -> go.Figure:
     """A final training's train and test error per epoch."""
     if metrics.empty:

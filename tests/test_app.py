@@ -105,6 +105,9 @@ def test_runs_page_shows_the_run_and_queues_jobs(store: Store, run_id: str):
     shown = [df.value for df in at.dataframe if "path" in df.value.columns]
     assert shown and set(shown[0]["step"]) == set(ckpts["step"])
     assert any(m.label == "Status" for m in at.metric)
+    # The smoke config re-scores a probe set at every checkpoint: its chart is drawn.
+    assert not store.probe_scores(run_id).empty
+    assert any(s.value == "Probe set" for s in at.subheader)
 
     at.number_input(key="score_archs").set_value(7)
     button(at, "Queue scoring pass").click().run()
@@ -229,6 +232,15 @@ def test_score_vs_truth_shows_retrained_archs_and_stats(store: Store, run_id: st
     table = next(df.value for df in at.dataframe if "metric" in df.value.columns)
     assert table["metric"].tolist()[:3] == ["Spearman rho", "Kendall tau", "Pearson r"]
     assert (table["n"] == len(store.score_vs_truth(run_id))).all()
+
+    # A stored `smash correlate` study is listed with its figures.
+    metrics = [{"metric": "Spearman rho", "estimate": 0.4, "ci_low": 0.1, "ci_high": 0.7, "n": 6,
+                "better": "higher"}]
+    store.upsert_study("study-x", run_id=run_id, status="done", epochs=1, seed=0,
+                       arch_ids=board["arch_id"].tolist(), metrics=metrics)
+    at = open_page("score-vs-truth")
+    assert_clean(at)
+    assert any(s.value == "Correlation studies" for s in at.subheader)
 
 
 def test_clicking_a_point_opens_its_arch(store: Store, run_id: str):

@@ -143,3 +143,16 @@ def test_app_imports_only_the_store_and_torch_free_engine_modules():
     code = "import sys, app.nav, app.launch; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", "importing the dashboard must not import torch"
+
+
+def test_probe_chart_draws_scores_and_stability():
+    import pandas as pd
+
+    from app import charts
+
+    probe = pd.DataFrame({"arch_id": ["a", "b", "a", "b"], "checkpoint_step": [10, 10, 20, 20],
+                          "score_mean": [0.5, 0.6, 0.4, 0.45]})
+    stability = pd.DataFrame([{"step": 20, "previous_step": 10, "kendall_tau": 1.0, "n": 2}])
+    fig = charts.probe_stability(probe, stability)
+    assert len(fig.data) == 3
+    assert charts.probe_stability(probe.iloc[:0], stability.iloc[:0]).layout.annotations

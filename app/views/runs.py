@@ -15,6 +15,7 @@ import streamlit as st
 from app import charts
 from app.context import CONFIG_DIR, guarded, open_store, pick_run, workdir
 from engine.config import load_config
+from engine.rankstats import rank_stability
 from store import Store
 
 LIVE = ("queued", "running")
@@ -84,6 +85,7 @@ def _run_detail(store: Store, run_id: str) -> None:
         _live_curves()
     else:
         _curves(store, run_id)
+    _probe(store, run_id)
     st.subheader("Checkpoints")
     ckpts = store.checkpoints(run_id)
     if ckpts.empty:
@@ -91,6 +93,19 @@ def _run_detail(store: Store, run_id: str) -> None:
     else:
         ckpts = ckpts.assign(exists=[Path(p).is_file() for p in ckpts["path"]])
         st.dataframe(ckpts[["step", "path", "exists", "created_at"]], hide_index=True, width="stretch")
+
+
+def _probe(store: Store, run_id: str) -> None:
+    """Probe-set metrics, when the run has a probe set: is the ranking stable over training?"""
+    probe = store.probe_scores(run_id)
+    if probe.empty:
+        return
+    st.subheader("Probe set")
+    rows = rank_stability(probe["checkpoint_step"], probe["arch_id"], probe["score_mean"])
+    stability = pd.DataFrame(rows, columns=["step", "previous_step", "kendall_tau", "n"])
+    st.caption(f"{probe['arch_id'].nunique()} fixed architectures re-scored at each of "
+               f"{probe['checkpoint_step'].nunique()} checkpoints.")
+    st.plotly_chart(charts.probe_stability(probe, stability), width="stretch", key=f"probe-{run_id}")
 
 
 @st.fragment(run_every=REFRESH_S)

@@ -38,6 +38,7 @@ def render() -> None:
         _open_clicked(event, run_id)
     with right:
         _stats(pairs)
+    _studies(store, run_id)
     st.divider()
     st.subheader("Pareto view")
     x = st.radio("Size measure", ["params", "flops"], horizontal=True, key="svt-pareto-x",
@@ -70,6 +71,28 @@ def _stats(pairs: pd.DataFrame) -> None:
                  width="stretch", column_config={"estimate": st.column_config.NumberColumn(format="%.3f")})
     st.caption("Percentile bootstrap over (score, error) pairs. Regret: best true error among the k "
                "best-scored archs minus the best true error of all.")
+
+
+def _studies(store, run_id: str) -> None:
+    """Stored `smash correlate` studies: K archs spread over the score range, same short budget."""
+    studies = store.studies(run_id)
+    if studies.empty:
+        return
+    st.subheader("Correlation studies")
+    for _, row in studies.iterrows():
+        study = store.get_study(str(row["study_id"]))
+        label = (f"{study['study_id']} · {len(study['arch_ids'])} archs · {study['epochs']} epochs · "
+                 f"{study['status']}")
+        with st.expander(label, expanded=row.name == studies.index[0]):
+            if not study["metrics"]:
+                st.caption("Retrains still running: the figures appear when they finish.")
+                continue
+            table = pd.DataFrame(study["metrics"])
+            table["95% interval"] = [f"[{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else "–"
+                                     for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)]
+            st.dataframe(table[["metric", "estimate", "95% interval", "better", "n"]], hide_index=True,
+                         width="stretch",
+                         column_config={"estimate": st.column_config.NumberColumn(format="%.3f")})
 
 
 def _open_clicked(event, run_id: str) -> None:
