@@ -44,6 +44,17 @@ def tiny_config(**sections) -> Config:
     return Config.from_dict(raw)
 
 
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """AppTest runs page scripts as `__main__` and leaves that module in place; a later
+    multiprocessing "spawn" would then re-run the page script in its children. Put the
+    real `__main__` back after every test."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
+
+
 @pytest.fixture
 def cfg() -> Config:
     return tiny_config()
