@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.charts import score_vs_truth  # noqa: E402
 from engine.correlate import gather  # noqa: E402
+from engine.rankstats import correlation_table  # noqa: E402
 from store import Store, store_path  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -43,12 +44,36 @@ def render_png(fig, out: Path) -> None:
             browser.close()
 
 
+def rescore(store: Store, run_id: str, arch_ids: list[str], bn: str) -> list[float]:
+    """SMASH scores of `arch_ids` with the run's last checkpoint and its own scoring
+    settings, except batch norm."""
+    import torch
+
+    from engine.config import Config
+    from engine.data import load_data
+    from engine.score import Scorer
+    from engine.search_space import Arch
+    from engine.train_hypernet import load_model
+
+    path = store.checkpoints(run_id)["path"].iloc[-1]
+    model = load_model(Path(path))
+    cfg: Config = model.cfg
+    sc = cfg.score
+    data = load_data(cfg.data, cfg.seed)
+    scorer = Scorer(model, data, torch.device("cpu"), sc.draws, sc.val_images, sc.batch_size, bn,
+                    sc.calib_images)
+    return [scorer.score(Arch.from_dict(store.arch(run_id, a)["arch"]))[0] for a in arch_ids]
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--workdir", required=True)
     p.add_argument("--run", default=None)
     p.add_argument("--study", default=None)
     p.add_argument("--png", default=str(ROOT / "docs" / "img" / "correlation.png"))
+    p.add_argument("--rescore-bn", choices=["batch", "recalibrated"], default=None,
+                   help="re-score the study's archs with the run's last checkpoint under this "
+                        "batch-norm setting and report the correlations against the same true errors")
     args = p.parse_args()
     store = Store(store_path(args.workdir))
     run_id = args.run or store.latest_run_id()
@@ -67,8 +92,16 @@ def main() -> None:
         print(f"{r['arch_id']}  SMASH score {r['score_mean']:.4f}  true error {r['test_error']:.4f}")
     for m in study["metrics"] or []:
         print(f"{m['metric']:<18} {m['estimate']:+.3f}  95% CI [{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]  n={m['n']}")
-    render_png(score_vs_truth(pairs.dropna(subset=["test_error"])), Path(args.png))
-    print(f"scatter plot: {args.png}")
+    if args.rescore_bn:
+        pairs["score_mean"] = rescore(store, run_id, list(pairs["arch_id"]), args.rescore_bn)
+        table = correlation_table(pairs["score_mean"], pairs["test_error"], k=max(1, len(pairs) // 4))
+        print(f"re-scored with bn = {args.rescore_bn}:")
+        for m in table:
+            print(f"{m['metric']:<18} {m['estimate']:+.3f}  95% CI [{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]")
+        study = {**study, "metrics": table, "bn": args.rescore_bn}
+    else:
+        render_png(score_vs_truth(pairs.dropna(subset=["test_error"])), Path(args.png))
+        print(f"scatter plot: {args.png}")
     print(json.dumps({"study_id": study["study_id"], "run_id": run_id, "epochs": study["epochs"],
                       "steps_per_epoch": cap, "n": int(pairs["test_error"].notna().sum()),
                       "metrics": study["metrics"]}))
