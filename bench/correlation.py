@@ -44,9 +44,9 @@ def render_png(fig, out: Path) -> None:
             browser.close()
 
 
-def rescore(store: Store, run_id: str, arch_ids: list[str], bn: str) -> list[float]:
-    """SMASH scores of `arch_ids` with the run's last checkpoint and its own scoring
-    settings, except batch norm."""
+def rescore(store: Store, run_id: str, source: str, arch_ids: list[str], bn: str | None) -> list[float]:
+    """SMASH scores of `run_id`'s archs `arch_ids` with the last checkpoint of run `source`
+    and its scoring settings (batch norm overridden when `bn` is given)."""
     import torch
 
     from engine.config import Config
@@ -55,13 +55,13 @@ def rescore(store: Store, run_id: str, arch_ids: list[str], bn: str) -> list[flo
     from engine.search_space import Arch
     from engine.train_hypernet import load_model
 
-    path = store.checkpoints(run_id)["path"].iloc[-1]
+    path = store.checkpoints(source)["path"].iloc[-1]
     model = load_model(Path(path))
     cfg: Config = model.cfg
     sc = cfg.score
     data = load_data(cfg.data, cfg.seed)
-    scorer = Scorer(model, data, torch.device("cpu"), sc.draws, sc.val_images, sc.batch_size, bn,
-                    sc.calib_images)
+    scorer = Scorer(model, data, torch.device("cpu"), sc.draws, sc.val_images, sc.batch_size,
+                    bn or sc.bn, sc.calib_images)
     return [scorer.score(Arch.from_dict(store.arch(run_id, a)["arch"]))[0] for a in arch_ids]
 
 
@@ -72,8 +72,11 @@ def main() -> None:
     p.add_argument("--study", default=None)
     p.add_argument("--png", default=str(ROOT / "docs" / "img" / "correlation.png"))
     p.add_argument("--rescore-bn", choices=["batch", "recalibrated"], default=None,
-                   help="re-score the study's archs with the run's last checkpoint under this "
-                        "batch-norm setting and report the correlations against the same true errors")
+                   help="re-score the study's archs under this batch-norm setting and report the "
+                        "correlations against the same true errors")
+    p.add_argument("--rescore-run", default=None,
+                   help="re-score the study's archs with this run's last checkpoint (a run in the "
+                        "same workdir and search space, e.g. another HyperNet setting)")
     args = p.parse_args()
     store = Store(store_path(args.workdir))
     run_id = args.run or store.latest_run_id()
@@ -92,13 +95,14 @@ def main() -> None:
         print(f"{r['arch_id']}  SMASH score {r['score_mean']:.4f}  true error {r['test_error']:.4f}")
     for m in study["metrics"] or []:
         print(f"{m['metric']:<18} {m['estimate']:+.3f}  95% CI [{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]  n={m['n']}")
-    if args.rescore_bn:
-        pairs["score_mean"] = rescore(store, run_id, list(pairs["arch_id"]), args.rescore_bn)
+    if args.rescore_bn or args.rescore_run:
+        source = args.rescore_run or run_id
+        pairs["score_mean"] = rescore(store, run_id, source, list(pairs["arch_id"]), args.rescore_bn)
         table = correlation_table(pairs["score_mean"], pairs["test_error"], k=max(1, len(pairs) // 4))
-        print(f"re-scored with bn = {args.rescore_bn}:")
+        print(f"re-scored with the last checkpoint of {source}, bn = {args.rescore_bn or 'its own'}:")
         for m in table:
             print(f"{m['metric']:<18} {m['estimate']:+.3f}  95% CI [{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]")
-        study = {**study, "metrics": table, "bn": args.rescore_bn}
+        study = {**study, "metrics": table, "bn": args.rescore_bn, "scored_by": source}
     else:
         render_png(score_vs_truth(pairs.dropna(subset=["test_error"])), Path(args.png))
         print(f"scatter plot: {args.png}")

@@ -7,10 +7,19 @@ from engine.config import Config, ConfigError, load_config
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("name", ["smoke", "demo", "cifar10", "cifar100"])
-def test_shipped_configs_load(name):
-    cfg = load_config(ROOT / "configs" / f"{name}.toml")
+SHIPPED = sorted((ROOT / "configs").rglob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_configs_load(path):
+    cfg = load_config(path)
     assert Config.from_dict(cfg.to_dict()) == cfg
+
+
+def test_study_variants_share_the_demo_search_space():
+    demo = load_config(ROOT / "configs" / "demo.toml")
+    for path in (ROOT / "configs" / "studies").glob("*.toml"):
+        assert load_config(path).space == demo.space, path
 
 
 def test_round_trip_and_replace():
