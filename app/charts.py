@@ -48,9 +48,11 @@ def training_curves(metrics: pd.DataFrame) -> go.Figure:
     return _layout(fig)
 
 
-def probe_stability(probe: pd.DataFrame, stability: pd.DataFrame) -> go.Figure:
-    """The probe set over training: each arch's SMASH score per checkpoint (left) and the
-    Kendall tau of the ranking between consecutive checkpoints (right)."""
+def probe_stability(probe: pd.DataFrame, stability: pd.DataFrame,
+                    truth: pd.DataFrame | None = None) -> go.Figure:
+    """The probe set over training: each arch's SMASH score per checkpoint (left); the
+    Kendall tau of the ranking between consecutive checkpoints and, once probe archs have
+    true errors, the Spearman rho of each checkpoint's scores against them (right)."""
     if probe.empty:
         return empty("No probe set in this run (set [score].probe in the config)")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Probe archs: SMASH score per checkpoint",
@@ -63,6 +65,11 @@ def probe_stability(probe: pd.DataFrame, stability: pd.DataFrame) -> go.Figure:
     if not stability.empty:
         fig.add_trace(go.Scatter(x=stability["step"], y=stability["kendall_tau"], mode="lines+markers",
                                  name="Kendall tau", line=dict(color=FRONT_COLOR)), row=1, col=2)
+    if truth is not None and not truth.empty:
+        fig.add_trace(go.Scatter(x=truth["step"], y=truth["spearman"], mode="lines+markers",
+                                 name="Spearman vs true error", line=dict(color=SCORE_COLOR, dash="dot")),
+                      row=1, col=2)
+        fig.layout.annotations[1].text = "Kendall tau vs previous (solid), Spearman vs true error (dotted)"
     fig.update_xaxes(title_text="checkpoint step")
     fig.update_yaxes(tickformat=".0%", row=1, col=1)
     fig.update_yaxes(range=[-1.05, 1.05], row=1, col=2)

@@ -106,8 +106,16 @@ def test_runs_page_shows_the_run_and_queues_jobs(store: Store, run_id: str):
     assert shown and set(shown[0]["step"]) == set(ckpts["step"])
     assert any(m.label == "Status" for m in at.metric)
     # The smoke config re-scores a probe set at every checkpoint: its chart is drawn.
-    assert not store.probe_scores(run_id).empty
+    probe = store.probe_scores(run_id)
+    assert not probe.empty
     assert any(s.value == "Probe set" for s in at.subheader)
+    # With true errors for the probe archs, the chart adds their correlation over training.
+    for i, arch_id in enumerate(sorted(set(probe["arch_id"]))):
+        store.upsert_retrain({"retrain_id": f"probe-{i}", "run_id": run_id, "arch_id": arch_id,
+                              "epochs": 1, "seed": 0, "status": "done", "test_error": 0.1 + 0.01 * i})
+    at = open_page("runs")
+    assert_clean(at)
+    assert any("of them retrained" in c.value for c in at.caption)
 
     at.number_input(key="score_archs").set_value(7)
     button(at, "Queue scoring pass").click().run()

@@ -155,4 +155,6 @@ def test_probe_chart_draws_scores_and_stability():
     stability = pd.DataFrame([{"step": 20, "previous_step": 10, "kendall_tau": 1.0, "n": 2}])
     fig = charts.probe_stability(probe, stability)
     assert len(fig.data) == 3
+    truth = pd.DataFrame([{"step": 10, "spearman": 0.5, "n": 3}, {"step": 20, "spearman": 0.8, "n": 3}])
+    assert len(charts.probe_stability(probe, stability, truth).data) == 4
     assert charts.probe_stability(probe.iloc[:0], stability.iloc[:0]).layout.annotations

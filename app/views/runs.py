@@ -15,7 +15,7 @@ import streamlit as st
 from app import charts
 from app.context import CONFIG_DIR, guarded, open_store, pick_run, workdir
 from engine.config import load_config
-from engine.rankstats import rank_stability
+from engine.rankstats import rank_stability, spearman
 from store import Store
 
 LIVE = ("queued", "running")
@@ -103,9 +103,20 @@ def _probe(store: Store, run_id: str) -> None:
     st.subheader("Probe set")
     rows = rank_stability(probe["checkpoint_step"], probe["arch_id"], probe["score_mean"])
     stability = pd.DataFrame(rows, columns=["step", "previous_step", "kendall_tau", "n"])
+    # Once probe archs have true errors (retrain them from the Leaderboard, stage "probe"),
+    # how well each checkpoint's scores rank them.
+    truth = store.score_vs_truth(run_id)[["arch_id", "test_error"]]
+    joined = probe.merge(truth, on="arch_id")
+    over_time = pd.DataFrame(
+        [{"step": step, "spearman": spearman(g["score_mean"], g["test_error"]), "n": len(g)}
+         for step, g in joined.groupby("checkpoint_step") if len(g) >= 3],
+        columns=["step", "spearman", "n"])
+    n_truth = joined["arch_id"].nunique()
     st.caption(f"{probe['arch_id'].nunique()} fixed architectures re-scored at each of "
-               f"{probe['checkpoint_step'].nunique()} checkpoints.")
-    st.plotly_chart(charts.probe_stability(probe, stability), width="stretch", key=f"probe-{run_id}")
+               f"{probe['checkpoint_step'].nunique()} checkpoints; {n_truth} of them retrained"
+               + ("" if n_truth >= 3 else " (3 are needed for the correlation with true error)") + ".")
+    st.plotly_chart(charts.probe_stability(probe, stability, over_time), width="stretch",
+                    key=f"probe-{run_id}")
 
 
 @st.fragment(run_every=REFRESH_S)
