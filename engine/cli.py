@@ -91,7 +91,7 @@ def cmd_retrain(args: argparse.Namespace) -> dict[str, Any]:
     cfg = _run_config(store, run_id)
     arch = _resolve_arch(store, run_id, args.arch)
     return retrain_arch(cfg, arch, Path(args.workdir), store, run_id=run_id, epochs=args.epochs,
-                        seed=args.seed, show_progress=not args.quiet)
+                        seed=args.seed, step_cap=args.steps_per_epoch, show_progress=not args.quiet)
 
 
 def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
@@ -154,6 +154,8 @@ def cmd_queue(args: argparse.Namespace) -> dict[str, Any]:
         if store.arch(run_id, arch.id) is None:
             raise CLIError(f"arch {arch.id} is not part of run {run_id}; score it first")
         params = {"epochs": args.epochs or _run_config(store, run_id).retrain.epochs, "seed": args.seed}
+        if args.steps_per_epoch:
+            params["steps_per_epoch"] = args.steps_per_epoch
         job_id = store.enqueue_job("retrain", params, run_id=run_id, arch_id=arch.id)
     return {"job_id": job_id, "kind": args.kind}
 
@@ -211,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--arch", default="best", help="arch id, 'best', or an arch JSON file")
     r.add_argument("--epochs", type=int, default=None, help="override [retrain].epochs")
     r.add_argument("--seed", type=int, default=None)
+    r.add_argument("--steps-per-epoch", type=int, default=None, help="cap each epoch (a short retrain)")
     r.set_defaults(func=cmd_retrain)
 
     e = sub.add_parser("export", help="export an architecture or its trained model")
@@ -257,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     qr.add_argument("--arch", default="best")
     qr.add_argument("--epochs", type=int, default=None)
     qr.add_argument("--seed", type=int, default=0)
+    qr.add_argument("--steps-per-epoch", type=int, default=0, help="cap each epoch (a short retrain)")
     q.set_defaults(func=cmd_queue)
 
     d = sub.add_parser("dashboard", help="start the Streamlit dashboard")
