@@ -4,11 +4,18 @@ The loop reads top to bottom in phases: schedule, sample, step, log, checkpoint.
 random choice of step s (architecture, batch order, augmentation, HyperNet noise) is a
 pure function of (seed, s), so a run resumed from a checkpoint follows exactly the
 trajectory it would have followed uninterrupted.
+
+Under torchrun with several processes (see engine.distributed) the same loop runs data
+parallel: every rank draws the same Arch, batch, augmentation and noise, trains on its
+own slice of the batch through DistributedDataParallel, and logs the mean over ranks;
+only rank 0 writes the store and the checkpoint files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
 from engine import checkpoint as ckpt
+from engine import distributed
 from engine.config import Config
 from engine.data import DataSplits, augment, batch_indices, load_data, normalize, steps_per_epoch
 from engine.device import autocast, memory_format, pick_device
@@ -114,6 +123,37 @@ def hypernet_step(model: SmashModel, opt: torch.optim.Optimizer, arch: Arch, x: 
     return float(loss.detach()), float(err)
 
 
+class SmashStep(nn.Module):
+    """The HyperNet and its SMASH net as one module, so DistributedDataParallel can wrap both."""
+
+    def __init__(self, hyper: HyperNet, net: SMASHNet):
+        super().__init__()
+        self.hyper, self.net = hyper, net
+
+    def forward(self, x: torch.Tensor, arch: Arch, enc: torch.Tensor, spans: list,
+                noise: torch.Tensor) -> torch.Tensor:
+        """Logits of `arch` on `x` (all tensors on x's device), as forward_arch computes them."""
+        with autocast(x.device):
+            return self.net(x, arch, self.hyper.generate(enc, spans, noise))
+
+
+def ddp_step(step_module: nn.Module, model: SmashModel, opt: torch.optim.Optimizer, arch: Arch,
+             x: torch.Tensor, y: torch.Tensor, gen: torch.Generator,
+             device: torch.device) -> tuple[float, float]:
+    """hypernet_step on this rank's shard through DDP; returns the (loss, error) mean over ranks."""
+    enc, spans = model.hyper.layout.encode(arch)
+    noise = noise_for(model, enc, gen)
+    logits = step_module(x, arch, enc.to(device), spans, noise.to(device))
+    loss = F.cross_entropy(logits.float(), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        err = (logits.argmax(1) != y).float().mean()
+    loss, err = distributed.mean_over_ranks(torch.stack([loss.detach(), err])).tolist()
+    return loss, err
+
+
 def make_optimizer(model: SmashModel) -> torch.optim.Optimizer:
     t = model.cfg.train
     # No weight decay on the HyperNet: its convs are weight-normalised.
@@ -133,13 +173,39 @@ class Cancelled(Exception):
     """The job was asked to stop; the last checkpoint is kept."""
 
 
-def train_hypernet(cfg: Config, workdir: Path, *, store: Store, run_id: str | None = None,
+def train_hypernet(cfg: Config, workdir: Path, *, store: Store | None, run_id: str | None = None,
                    data: DataSplits | None = None, show_progress: bool = True,
                    on_progress: ProgressFn | None = None,
                    should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
-    """Train (or resume) the run `run_id`; returns a summary."""
+    """Train (or resume) the run `run_id`; returns a summary.
+
+    Under torchrun with several processes this trains data parallel, joining (and at the
+    end leaving) the process group unless the caller already joined it. Only rank 0 uses
+    `store`; the other ranks may pass None. `should_stop`, if given, must be given on
+    every rank: the run stops when it says so on any.
+    """
+    if not distributed.launched():
+        return _train(cfg, workdir, store, pick_device(cfg.device), run_id, data, show_progress,
+                      on_progress, should_stop, ddp=False)
+    distributed.shard_size(cfg.train.batch_size, distributed.env_world_size())  # fail before joining
+    device, owned = distributed.init(pick_device(cfg.device))
+    try:
+        return _train(cfg, workdir, store, device, run_id, data, show_progress, on_progress,
+                      should_stop, ddp=True)
+    finally:
+        if owned:
+            distributed.destroy()
+
+
+def _train(cfg: Config, workdir: Path, store: Store | None, device: torch.device,
+           run_id: str | None, data: DataSplits | None, show_progress: bool,
+           on_progress: ProgressFn | None, should_stop: Callable[[], bool] | None,
+           *, ddp: bool) -> dict[str, Any]:
+    """The training loop; with `ddp`, one rank of a data-parallel run."""
     run_id = run_id or run_id_for(cfg)
-    device = pick_device(cfg.device)
+    main = not ddp or distributed.is_main()
+    if main and store is None:
+        raise ValueError("train_hypernet: a store is required (on rank 0 under torchrun)")
     data = data or load_data(cfg.data, cfg.seed)
     t = cfg.train
     n_train = len(data.train_y)
@@ -151,7 +217,7 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store, run_id: str | No
     opt = make_optimizer(model)
     window = {"loss": 0.0, "err": 0.0, "n": 0, "t": 0.0}
     start = 0
-    existing = ckpt.step_checkpoints(folder)
+    existing = ckpt.step_checkpoints(folder)  # the workdir is shared: every rank resumes alike
     if existing:
         state = ckpt.load(existing[-1][1], map_location=device)
         model.hyper.load_state_dict(state["hyper"])
@@ -160,10 +226,21 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store, run_id: str | No
         window = dict(state["window"])
         start = int(state["step"])
 
-    store.create_run(run_id, name=cfg.name, config=cfg.to_dict(), seed=cfg.seed,
-                     code_version=code_version(), dataset=data.name,
-                     num_classes=data.num_classes, image_shape=list(data.image_shape),
-                     steps_total=total, status="running")
+    step_module: nn.Module | None = None
+    rows = slice(None)
+    if ddp:
+        distributed.barrier()  # every rank has read its checkpoint before rank 0 writes a new one
+        rows = distributed.shard_rows(t.batch_size, distributed.rank(), distributed.world_size())
+        # Sampled archs leave parameters unused; every rank leaves the same ones.
+        step_module = nn.parallel.DistributedDataParallel(
+            SmashStep(model.hyper, model.net), find_unused_parameters=True,
+            device_ids=[device.index] if device.type == "cuda" else None)
+
+    if main:
+        store.create_run(run_id, name=cfg.name, config=cfg.to_dict(), seed=cfg.seed,
+                         code_version=code_version(), dataset=data.name,
+                         num_classes=data.num_classes, image_shape=list(data.image_shape),
+                         steps_total=total, status="running")
     mean, std = data.mean, data.std
     train_x = data.train_x.to(device)
     train_y = data.train_y.to(device)
@@ -172,6 +249,14 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store, run_id: str | No
     probe: dict[str, Any] = {}
 
     def save(step: int) -> Path:
+        path = ckpt.step_path(folder, step)
+        if main:
+            write_checkpoint(step, path)
+        if ddp:
+            distributed.barrier()  # no rank goes on before the checkpoint file exists
+        return path
+
+    def write_checkpoint(step: int, path: Path) -> None:
         if cfg.score.probe:
             from engine.score import Scorer, score_probe
 
@@ -181,7 +266,6 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store, run_id: str | No
                                          sc.bn, sc.calib_images)
             score_probe(probe["scorer"], cfg, run_id, step, writer)
         writer.flush()  # metrics (and probe scores) up to this step land before the checkpoint
-        path = ckpt.step_path(folder, step)
         ckpt.save_atomic({
             "format": CKPT_FORMAT, "kind": "hypernet", "run_id": run_id, "step": step,
             "config": cfg.to_dict(), "image_shape": list(data.image_shape),
@@ -190,35 +274,45 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store, run_id: str | No
         }, path)
         store.add_checkpoint(run_id, step, str(path))
         store.update_run(run_id, step=step)
-        return path
 
     model.hyper.train()
     model.net.train()
     bar = tqdm(total=total, initial=start, desc=f"train {run_id}", unit="step",
-               disable=not show_progress, dynamic_ncols=True)
+               disable=not (show_progress and main), dynamic_ncols=True)
     order, order_epoch = None, -1
     last_loss = float("nan")
-    with BackgroundWriter(store) as writer:
+    # Ranks other than 0 never open the store: they get no writer at all.
+    with BackgroundWriter(store) if main else contextlib.nullcontext() as writer:
         step = start
         while step < total:
-            if should_stop is not None and should_stop():
+            stop = should_stop is not None and should_stop()
+            if ddp and should_stop is not None:
+                stop = distributed.any_rank(stop, device)
+            if stop:
                 save(step)
                 raise Cancelled(f"stopped at step {step}")
             # schedule
             lr = cosine_lr(t.lr, step, total)
             for group in opt.param_groups:
                 group["lr"] = lr
-            # sample an architecture and a batch
+            # sample an architecture and a batch (under DDP: the same on every rank)
             arch = sample_arch(cfg.space, step_rng(cfg.seed, step, 1), progress=step / total)
             epoch, i = divmod(step, spe)
             if epoch != order_epoch:
                 order, order_epoch = batch_indices(n_train, t.batch_size, cfg.seed, epoch).to(device), epoch
             idx = order[i]
             x = augment(train_x[idx], cfg.data.crop_padding, cfg.data.flip, torch_gen(cfg.seed, step, 2))
+            y = train_y[idx]
+            if ddp:
+                x, y = x[rows], y[rows]  # this rank's shard of the global batch
             x = normalize(x, mean, std).contiguous(memory_format=fmt)
             # step
             t0 = time.perf_counter()
-            loss, err = hypernet_step(model, opt, arch, x, train_y[idx], torch_gen(cfg.seed, step, 3), device)
+            if ddp:
+                loss, err = ddp_step(step_module, model, opt, arch, x, y,
+                                     torch_gen(cfg.seed, step, 3), device)
+            else:
+                loss, err = hypernet_step(model, opt, arch, x, y, torch_gen(cfg.seed, step, 3), device)
             step += 1
             window["loss"] += loss
             window["err"] += err
@@ -232,10 +326,11 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store, run_id: str | No
                 row = {"run_id": run_id, "step": step, "loss": window["loss"] / n,
                        "error": window["err"] / n, "lr": lr,
                        "steps_per_s": n / max(window["t"], 1e-9), "elapsed_s": window["t"]}
-                writer.put("train_metrics", [row])
+                if main:
+                    writer.put("train_metrics", [row])
                 bar.set_postfix(loss=f"{row['loss']:.3f}", err=f"{row['error']:.3f}")
                 window = {"loss": 0.0, "err": 0.0, "n": 0, "t": 0.0}
-                if on_progress is not None:
+                if on_progress is not None and main:
                     on_progress(step / total, f"step {step}/{total} loss {row['loss']:.3f}")
             # checkpoint
             if step % t.checkpoint_every == 0 or step == total:
@@ -243,6 +338,18 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store, run_id: str | No
         bar.close()
     if start >= total:
         last_path = existing[-1][1]
-    store.update_run(run_id, status="done", step=total)
-    return {"run_id": run_id, "steps": total, "resumed_from": start, "checkpoint": str(last_path),
-            "last_loss": last_loss, "device": str(device)}
+    summary = {"run_id": run_id, "steps": total, "resumed_from": start, "checkpoint": str(last_path),
+               "last_loss": last_loss, "device": str(device)}
+    if not ddp:
+        store.update_run(run_id, status="done", step=total)
+        return summary
+    if main:
+        store.update_run(run_id, status="done", step=total)
+    dump = os.environ.get(distributed.DUMP_ENV)
+    if dump:
+        Path(dump).mkdir(parents=True, exist_ok=True)
+        torch.save({"hyper": {k: v.cpu() for k, v in model.hyper.state_dict().items()},
+                    "net": {k: v.cpu() for k, v in model.net.state_dict().items()}},
+                   Path(dump) / f"rank{distributed.rank()}.pt")
+    distributed.barrier()  # the run is done in the store before any rank returns
+    return {**summary, "world_size": distributed.world_size()}
