@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine import distributed
 from engine.checkpoint import CheckpointError
 from engine.config import Config, ConfigError, load_config
 from engine.correlate import CorrelateError
 from engine.data import DataError
+from engine.executor import ExecutorError, add_executor_args, spec_from_args
 from engine.export import FORMATS, ExportError, export_arch
 from engine.search import STRATEGIES
 from engine.search_space import Arch, ArchError
@@ -19,7 +21,7 @@ from engine.train_hypernet import Cancelled
 from store import Store, StoreError, store_path
 
 USER_ERRORS = (ConfigError, DataError, ArchError, StoreError, CheckpointError, ExportError,
-               CorrelateError)
+               CorrelateError, ExecutorError)
 
 
 class CLIError(ValueError):
@@ -68,28 +70,39 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     if args.steps:
         cfg = cfg.replace(train={"steps": args.steps})
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
-    return train_hypernet(cfg, Path(args.workdir), store=_store(args), run_id=args.run,
-                          show_progress=not args.quiet)
+    # Under torchrun only rank 0 writes the store; the other ranks never open it.
+    store = _store(args) if distributed.is_main() else None
+    return train_hypernet(cfg, Path(args.workdir), store=store, run_id=args.run,
+                          show_progress=not args.quiet and distributed.is_main())
 
 
 def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
     from engine.score import score_run
 
+    spec = spec_from_args(args)  # a bad executor setting fails before any work
     store = _store(args)
     run_id = _run_id(store, args)
     return score_run(Path(args.workdir), store, run_id, archs=args.archs,
                      checkpoint_step=args.checkpoint, perturbations=args.perturb,
                      chain=args.chain, show_progress=not args.quiet, strategy=args.strategy,
-                     budget=args.budget)
+                     budget=args.budget, executor=spec)
 
 
 def cmd_retrain(args: argparse.Namespace) -> dict[str, Any]:
     from engine.retrain import retrain_arch
 
+    spec = spec_from_args(args)
     store = _store(args)
     run_id = _run_id(store, args)
     cfg = _run_config(store, run_id)
     arch = _resolve_arch(store, run_id, args.arch)
+    if not spec.is_local:
+        from engine.executor import retrain_remote
+
+        return retrain_remote(spec, cfg.to_dict(), arch, Path(args.workdir), store, run_id=run_id,
+                              epochs=args.epochs, seed=args.seed, step_cap=args.steps_per_epoch,
+                              job_id=None, on_progress=None if args.quiet else _print_progress,
+                              should_stop=None)
     return retrain_arch(cfg, arch, Path(args.workdir), store, run_id=run_id, epochs=args.epochs,
                         seed=args.seed, step_cap=args.steps_per_epoch, show_progress=not args.quiet)
 
@@ -132,7 +145,9 @@ def _print_progress(fraction: float, message: str) -> None:
 def cmd_engine(args: argparse.Namespace) -> dict[str, Any]:
     from engine.worker import serve
 
-    serve(Path(args.workdir), concurrency=args.jobs, poll_s=args.poll, stale_after_s=args.stale_after)
+    spec = spec_from_args(args)
+    serve(Path(args.workdir), concurrency=args.jobs, poll_s=args.poll, stale_after_s=args.stale_after,
+          executor=spec)
     return {"workdir": args.workdir, "stopped": True}
 
 
@@ -205,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--strategy", choices=sorted(STRATEGIES), default="smash",
                    help="smash (random, perturb, chain), evolution, or pareto (score against params)")
     s.add_argument("--budget", type=int, default=None, help="score calls for evolution/pareto (default --archs)")
+    add_executor_args(s)
     s.set_defaults(func=cmd_score)
 
     r = sub.add_parser("retrain", help="train one architecture with free weights")
@@ -214,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--epochs", type=int, default=None, help="override [retrain].epochs")
     r.add_argument("--seed", type=int, default=None)
     r.add_argument("--steps-per-epoch", type=int, default=None, help="cap each epoch (a short retrain)")
+    add_executor_args(r)
     r.set_defaults(func=cmd_retrain)
 
     e = sub.add_parser("export", help="export an architecture or its trained model")
@@ -242,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--poll", type=float, default=1.0, help="seconds between store polls")
     g.add_argument("--stale-after", type=float, default=60.0,
                    help="fail a running job whose heartbeat is older than this (seconds)")
+    add_executor_args(g)
     g.set_defaults(func=cmd_engine)
 
     q = sub.add_parser("queue", help="queue a job for the engine")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Config, load_config
+from engine.executor import ExecutorSpec, add_executor_args, spec_from_args
 from engine.search_space import Arch
 from engine.train_hypernet import Cancelled
 from store import Store, store_path
@@ -68,9 +69,14 @@ class JobContext:
         return self._cancel or self.terminated
 
 
-def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-    """Do the work of `job`; every kind resumes from its checkpoints when run again."""
+def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
+            executor: ExecutorSpec | None = None) -> dict[str, Any]:
+    """Do the work of `job`; every kind resumes from its checkpoints when run again.
+
+    With a Ray `executor`, scoring shards and retrains run as Ray tasks and this
+    process writes what they return."""
     kind, params = job["kind"], job.get("params") or {}
+    spec = executor or ExecutorSpec()
     common = dict(show_progress=False, on_progress=ctx.on_progress, should_stop=ctx.should_stop)
     if kind == "train":
         from engine.score import score_run
@@ -83,7 +89,8 @@ def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext) -
         n = int(params.get("score_archs", 0))
         if n:
             ctx.on_progress(0.0, f"scoring {n} architectures")
-            summary["score"] = score_run(workdir, store, summary["run_id"], archs=n, **common)
+            summary["score"] = score_run(workdir, store, summary["run_id"], archs=n, executor=spec,
+                                         **common)
         return summary
     if kind == "score":
         from engine.score import score_run
@@ -91,7 +98,7 @@ def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext) -
         if not job.get("run_id"):
             raise JobError("score job needs a run_id")
         return score_run(workdir, store, job["run_id"], archs=params.get("archs"),
-                         checkpoint_step=params.get("checkpoint"), **common)
+                         checkpoint_step=params.get("checkpoint"), executor=spec, **common)
     if kind == "retrain":
         from engine.retrain import retrain_arch
 
@@ -102,10 +109,15 @@ def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext) -
         if rec is None:
             raise JobError(f"retrain job names unknown arch {job.get('arch_id')!r}")
         cfg = Config.from_dict(run["config"])
-        return retrain_arch(cfg, Arch.from_dict(rec["arch"]), workdir, store, run_id=job["run_id"],
-                            epochs=params.get("epochs"), seed=params.get("seed"),
-                            step_cap=params.get("steps_per_epoch"),
-                            job_id=job["job_id"], **common)
+        arch = Arch.from_dict(rec["arch"])
+        opts = dict(run_id=job["run_id"], epochs=params.get("epochs"), seed=params.get("seed"),
+                    step_cap=params.get("steps_per_epoch"), job_id=job["job_id"])
+        if not spec.is_local:
+            from engine.executor import retrain_remote
+
+            return retrain_remote(spec, cfg.to_dict(), arch, workdir, store, **opts,
+                                  on_progress=ctx.on_progress, should_stop=ctx.should_stop)
+        return retrain_arch(cfg, arch, workdir, store, **opts, **common)
     raise JobError(f"unknown job kind {kind!r}; allowed: {', '.join(JOB_KINDS)}")
 
 
@@ -113,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.jobs")
     p.add_argument("--workdir", required=True)
     p.add_argument("--job", required=True)
+    add_executor_args(p)
     args = p.parse_args(argv)
     workdir = Path(args.workdir)
     store = Store(store_path(workdir))
@@ -124,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     with JobContext(store, job["job_id"]) as ctx:
         signal.signal(signal.SIGTERM, ctx.terminate)
         try:
-            result = run_job(workdir, store, job, ctx)
+            result = run_job(workdir, store, job, ctx, spec_from_args(args))
         except Cancelled as exc:
             if ctx.terminated:
                 print(f"stopped by the engine ({exc}); the job resumes on the next start", flush=True)

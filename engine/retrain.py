@@ -91,13 +91,51 @@ def evaluate(model: ArchNet, x: torch.Tensor, y: torch.Tensor, data: DataSplits,
     return wrong / max(len(y), 1)
 
 
-def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store, *, run_id: str,
+class StoreSink:
+    """Where a retrain's records go: the store, through a background writer."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.writer = BackgroundWriter(store)
+
+    def __enter__(self) -> StoreSink:
+        self.writer.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.writer.__exit__(*exc)
+
+    def upsert_retrain(self, rec: dict) -> None:
+        self.writer.flush()
+        self.store.upsert_retrain(rec)
+
+    def put(self, table: str, rows: list[dict]) -> None:
+        self.writer.put(table, rows)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+
+def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *, run_id: str,
                  epochs: int | None = None, seed: int | None = None, job_id: str | None = None,
                  step_cap: int | None = None,
                  data: DataSplits | None = None, show_progress: bool = True,
                  on_progress: Callable[[float, str], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
-    """Train `arch` from scratch (or resume); record per-epoch metrics and the test error."""
+                 should_stop: Callable[[], bool] | None = None,
+                 sink: Any = None) -> dict[str, Any]:
+    """Train `arch` from scratch (or resume); record per-epoch metrics and the test error.
+
+    Records go to `store`, or, when `sink` is given (a retrain on a Ray worker), to the
+    sink, which sends them to the process that owns the store.
+    """
+    if sink is None:
+        if store is None:
+            raise ValueError("retrain_arch needs a store or a sink")
+        with StoreSink(store) as own:
+            return retrain_arch(cfg, arch, workdir, None, run_id=run_id, epochs=epochs, seed=seed,
+                                job_id=job_id, step_cap=step_cap, data=data,
+                                show_progress=show_progress, on_progress=on_progress,
+                                should_stop=should_stop, sink=own)
     if step_cap is not None:
         cfg = cfg.replace(retrain={"max_steps_per_epoch": int(step_cap)})
     r = cfg.retrain
@@ -126,37 +164,36 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store, *, run_id
         start_epoch, test_err = int(state["epoch"]), float(state["test_error"])
     base = {"retrain_id": rid, "run_id": run_id, "arch_id": arch.id, "epochs": epochs, "seed": seed,
             "params": params, "flops": flops, "job_id": job_id}
-    store.upsert_retrain({**base, "status": "running"})
+    sink.upsert_retrain({**base, "status": "running"})
     bar = tqdm(total=epochs, initial=start_epoch, desc=f"retrain {arch.id}", unit="epoch",
                disable=not show_progress, dynamic_ncols=True)
     t_start = time.perf_counter()
-    with BackgroundWriter(store) as writer:
-        for epoch in range(start_epoch, epochs):
-            if should_stop is not None and should_stop():
-                raise Cancelled(f"retrain stopped after epoch {epoch}")
-            t0 = time.perf_counter()
-            loss, err, _ = train_one_epoch(model, opt, data, cfg, epoch, seed, epoch * spe, total,
-                                           device, r.max_steps_per_epoch, should_stop)
-            test_err = evaluate(model, data.test_x, data.test_y, data, device)
-            writer.put("retrain_metrics", [{
-                "retrain_id": rid, "epoch": epoch + 1, "train_loss": loss, "train_error": err,
-                "test_error": test_err, "lr": opt.param_groups[0]["lr"],
-                "elapsed_s": time.perf_counter() - t0}])
-            writer.flush()
-            ckpt.save_atomic({"format": CKPT_FORMAT, "kind": "retrain", "epoch": epoch + 1,
-                              "test_error": test_err, "model": model.state_dict(),
-                              "optim": opt.state_dict(), "arch": arch.to_json()}, last)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", test_err=f"{test_err:.4f}")
-            if on_progress is not None:
-                on_progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} test error {test_err:.4f}")
+    for epoch in range(start_epoch, epochs):
+        if should_stop is not None and should_stop():
+            raise Cancelled(f"retrain stopped after epoch {epoch}")
+        t0 = time.perf_counter()
+        loss, err, _ = train_one_epoch(model, opt, data, cfg, epoch, seed, epoch * spe, total,
+                                       device, r.max_steps_per_epoch, should_stop)
+        test_err = evaluate(model, data.test_x, data.test_y, data, device)
+        sink.put("retrain_metrics", [{
+            "retrain_id": rid, "epoch": epoch + 1, "train_loss": loss, "train_error": err,
+            "test_error": test_err, "lr": opt.param_groups[0]["lr"],
+            "elapsed_s": time.perf_counter() - t0}])
+        sink.flush()
+        ckpt.save_atomic({"format": CKPT_FORMAT, "kind": "retrain", "epoch": epoch + 1,
+                          "test_error": test_err, "model": model.state_dict(),
+                          "optim": opt.state_dict(), "arch": arch.to_json()}, last)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", test_err=f"{test_err:.4f}")
+        if on_progress is not None:
+            on_progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} test error {test_err:.4f}")
     bar.close()
     weights = folder / "model.pt"
     ckpt.save_atomic({"format": CKPT_FORMAT, "kind": "model", "arch": arch.to_json(),
                       "image_shape": list(data.image_shape), "num_classes": data.num_classes,
                       "config": cfg.to_dict(), "code_version": code_version(),
                       "state_dict": model.state_dict()}, weights)
-    store.upsert_retrain({**base, "status": "done", "test_error": test_err, "checkpoint": str(weights)})
+    sink.upsert_retrain({**base, "status": "done", "test_error": test_err, "checkpoint": str(weights)})
     return {**base, "retrain_id": rid, "test_error": test_err, "checkpoint": str(weights),
             "seconds": round(time.perf_counter() - t_start, 2), "device": str(device)}
 

@@ -21,6 +21,7 @@ from engine import checkpoint as ckpt
 from engine.config import Config
 from engine.data import DataSplits, load_data, normalize
 from engine.device import autocast, memory_format, pick_device
+from engine.executor import ExecutorSpec, scoring
 from engine.network import count_flops, count_params
 from engine.search import get_strategy, greedy_chain, perturb, random_archs
 from engine.search_space import Arch
@@ -143,12 +144,14 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
               on_progress: Callable[[float, str], None] | None = None,
               should_stop: Callable[[], bool] | None = None,
               data: DataSplits | None = None, strategy: str = "smash",
-              budget: int | None = None) -> dict[str, Any]:
+              budget: int | None = None, executor: ExecutorSpec | None = None) -> dict[str, Any]:
     """Search with SMASH scores and stream every score into the store.
 
     The default strategy is the authors': `archs` random Archs, `perturbations` of the
     best, then a greedy `chain`. "evolution" (regularized evolution) and "pareto"
     (score against params) spend `budget` score calls instead (default: archs).
+    With a Ray `executor`, independent candidates (the random sample, the perturbations)
+    are scored in parallel on the cluster; this process alone writes the store.
     """
     get_strategy(strategy)  # an unknown name fails before any work
     step, path = resolve_checkpoint(workdir, run_id, checkpoint_step)
@@ -160,7 +163,10 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     n_random = sc.archs if archs is None else archs
     n_perturb = sc.perturb if perturbations is None else perturbations
     n_chain = sc.chain if chain is None else chain
-    scorer = Scorer(model, data, device, sc.draws, sc.val_images, sc.batch_size, sc.bn, sc.calib_images)
+    spec = executor or ExecutorSpec()
+    runner = scoring(spec, lambda: Scorer(model, data, device, sc.draws, sc.val_images, sc.batch_size,
+                                          sc.bn, sc.calib_images), path)
+    shard = min(sc.val_images, len(data.val_y)) if sc.val_images > 0 else len(data.val_y)
 
     done = store.run_scores(run_id, step)  # arch_id -> score_mean, for resume
     total = n_random + n_perturb + n_chain + 2 if strategy == "smash" else (budget or n_random)
@@ -171,19 +177,19 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     t0 = time.perf_counter()
 
     with BackgroundWriter(store) as writer:
-        def score_fn(arch: Arch, stage: str) -> float:
+        def check_stop() -> None:
             if should_stop is not None and should_stop():
                 raise Cancelled("scoring cancelled")
-            if arch.id in done:
+
+        def record(arch: Arch, stage: str, s: float, spread: float | None) -> float:
+            """Write a fresh score (spread given) or count a stored one; track the best."""
+            if spread is None:
                 counts["reused"] += 1
-                s = done[arch.id]
             else:
-                s, spread = scorer.score(arch)
                 writer.put("archs", [arch_row(run_id, arch, data.image_shape, data.num_classes)])
                 writer.put("scores", [{
                     "run_id": run_id, "arch_id": arch.id, "checkpoint_step": step, "stage": stage,
-                    "score_mean": s, "score_std": spread, "draws": sc.draws,
-                    "val_images": scorer.shard}])
+                    "score_mean": s, "score_std": spread, "draws": sc.draws, "val_images": shard}])
                 done[arch.id] = s
                 counts["scored"] += 1
             # Ties break by arch id, as the leaderboard does, so "best" means one arch everywhere.
@@ -197,20 +203,50 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
                             f"{counts['seen']}/{total} archs, best {best['score']:.4f}")
             return s
 
-        if strategy == "smash":
-            for arch in random_archs(cfg.space, step_rng(cfg.seed, step, 10), n_random):
-                score_fn(arch, "random")
-            if best["arch"] is not None and (n_perturb or n_chain):
-                top, _ = perturb(best["arch"], cfg.space, step_rng(cfg.seed, step, 11), n_perturb, score_fn)
-                greedy_chain(top, cfg.space, step_rng(cfg.seed, step, 12), n_chain, score_fn)
-        else:
-            shape = data.image_shape
+        def score_fn(arch: Arch, stage: str) -> float:
+            check_stop()
+            if arch.id in done:
+                return record(arch, stage, done[arch.id], None)
+            mean, spread = runner.score(arch)
+            return record(arch, stage, mean, spread)
 
-            def size_fn(arch: Arch) -> float:
-                return float(count_params(arch, shape[0], data.num_classes))
+        def score_batch(archs: list[Arch], stage: str) -> list[float]:
+            """Score independent candidates at once (in parallel on Ray), in any order."""
+            if not runner.parallel:
+                return [score_fn(a, stage) for a in archs]
+            todo, seen, repeats = [], set(), []
+            for a in archs:
+                if a.id in done:
+                    record(a, stage, done[a.id], None)
+                elif a.id in seen:
+                    repeats.append(a)
+                else:
+                    todo.append(a)
+                    seen.add(a.id)
+            for a, mean, spread in runner.score_many(todo):
+                check_stop()
+                record(a, stage, mean, spread)
+            for a in repeats:
+                record(a, stage, done[a.id], None)
+            return [done[a.id] for a in archs]
 
-            get_strategy(strategy).run(cfg.space, step_rng(cfg.seed, step, 13), score_fn, size_fn,
-                                       budget if budget is not None else n_random)
+        try:
+            if strategy == "smash":
+                score_batch(list(random_archs(cfg.space, step_rng(cfg.seed, step, 10), n_random)), "random")
+                if best["arch"] is not None and (n_perturb or n_chain):
+                    top, _ = perturb(best["arch"], cfg.space, step_rng(cfg.seed, step, 11), n_perturb,
+                                     score_fn, score_batch)
+                    greedy_chain(top, cfg.space, step_rng(cfg.seed, step, 12), n_chain, score_fn)
+            else:
+                shape = data.image_shape
+
+                def size_fn(arch: Arch) -> float:
+                    return float(count_params(arch, shape[0], data.num_classes))
+
+                get_strategy(strategy).run(cfg.space, step_rng(cfg.seed, step, 13), score_fn, size_fn,
+                                           budget if budget is not None else n_random)
+        finally:
+            runner.close()
     bar.close()
     elapsed = time.perf_counter() - t0
     return {"run_id": run_id, "checkpoint_step": step, "scored": counts["scored"],

@@ -23,6 +23,7 @@ from engine.config import SpaceConfig
 from engine.search_space import Arch, mutate, sample_arch
 
 ScoreFn = Callable[[Arch, str], float]
+BatchScoreFn = Callable[[list[Arch], str], list[float]]
 """Score an Arch found by the named stage; lower is better."""
 
 SizeFn = Callable[[Arch], float]
@@ -97,9 +98,21 @@ def random_archs(space: SpaceConfig, rng: np.random.Generator, n: int) -> Iterat
 
 
 def perturb(best: Arch, space: SpaceConfig, rng: np.random.Generator, n: int,
-            score: ScoreFn) -> tuple[Arch, float]:
-    """Score `n` neighbours of `best`; return the best of them (or `best` itself)."""
-    return _best_neighbour(best, score(best, "perturb"), space, rng, n, score)
+            score: ScoreFn, score_batch: BatchScoreFn | None = None) -> tuple[Arch, float]:
+    """Score `n` neighbours of `best`; return the best of them (or `best` itself).
+
+    The neighbours do not depend on each other's scores, so `score_batch`, when given,
+    scores them all at once (in parallel); the result is the same either way.
+    """
+    best_score = score(best, "perturb")
+    if score_batch is None:
+        return _best_neighbour(best, best_score, space, rng, n, score)
+    cands = [mutate(best, space, rng) for _ in range(n)]
+    found, found_score = best, best_score
+    for cand, s in zip(cands, score_batch(cands, "perturb"), strict=True):
+        if s < found_score:
+            found, found_score = cand, s
+    return found, found_score
 
 
 def greedy_chain(start: Arch, space: SpaceConfig, rng: np.random.Generator, steps: int,

@@ -17,9 +17,10 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from engine.executor import ExecutorSpec
 from store import Store, StoreBusy, store_path
 
 PR_SET_PDEATHSIG = 1
@@ -52,6 +53,7 @@ class Engine:
     poll_s: float = 1.0
     stale_after_s: float = 60.0
     cancel_grace_s: float = 10.0
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
     children: dict[str, Child] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -62,6 +64,7 @@ class Engine:
         self.logs = self.workdir / "logs"
         self.logs.mkdir(exist_ok=True)
         self._lock_file = None
+        self._own_ray = None
         self._stopping = False
 
     # ------------------------------------------------------------ lifecycle
@@ -89,12 +92,25 @@ class Engine:
             self.store.requeue_jobs(ids)
         return ids
 
+    def start_executor(self) -> None:
+        """With Ray and no cluster address, start one local Ray that every job joins."""
+        if self.executor.is_local or self.executor.address:
+            return
+        from engine.executor import ensure_ray
+
+        ray = ensure_ray(self.executor)
+        address = ray.get_runtime_context().gcs_address
+        self._own_ray = ray
+        self.executor = replace(self.executor, address=address)
+        print(f"engine: started a local Ray at {address}", flush=True)
+
     def stop(self, *_: object) -> None:
         self._stopping = True
 
     def serve(self, max_seconds: float | None = None) -> None:
         """Run until stopped (SIGINT/SIGTERM); children are stopped and re-queued on exit."""
         self.acquire()
+        self.start_executor()
         resumed = self.recover()
         if resumed:
             print(f"engine: re-queued {len(resumed)} interrupted job(s): {', '.join(resumed)}", flush=True)
@@ -125,6 +141,9 @@ class Engine:
         if ids:
             self.store.requeue_jobs(ids)
             print(f"engine: stopped; re-queued {len(ids)} job(s) to resume next start", flush=True)
+        if self._own_ray is not None:
+            self._own_ray.shutdown()
+            self._own_ray = None
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -142,7 +161,8 @@ class Engine:
     def launch(self, job: dict) -> None:
         log = self.logs / f"{job['job_id']}.log"
         out = open(log, "a")
-        cmd = [sys.executable, "-m", "engine.jobs", "--workdir", str(self.workdir), "--job", job["job_id"]]
+        cmd = [sys.executable, "-m", "engine.jobs", "--workdir", str(self.workdir), "--job", job["job_id"],
+               *self.executor.cli_args()]
         # Split the cores between concurrent jobs: oversubscribed math threads spin and crawl.
         threads = max(1, len(os.sched_getaffinity(0)) // self.concurrency)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "SMASH_THREADS": str(threads)}
@@ -194,8 +214,10 @@ def _kill_group(pid: int, sig: int) -> None:
         pass
 
 
-def serve(workdir: Path, concurrency: int = 1, poll_s: float = 1.0, stale_after_s: float = 60.0) -> None:
-    engine = Engine(workdir, concurrency=concurrency, poll_s=poll_s, stale_after_s=stale_after_s)
+def serve(workdir: Path, concurrency: int = 1, poll_s: float = 1.0, stale_after_s: float = 60.0,
+          executor: ExecutorSpec | None = None) -> None:
+    engine = Engine(workdir, concurrency=concurrency, poll_s=poll_s, stale_after_s=stale_after_s,
+                    executor=executor or ExecutorSpec())
     signal.signal(signal.SIGTERM, engine.stop)
     signal.signal(signal.SIGINT, engine.stop)
     engine.serve()
