@@ -23,6 +23,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.config import load_config  # noqa: E402
+from engine.device import memory_format  # noqa: E402
 from engine.network import ArchNet  # noqa: E402
 from engine.search_space import sample_arch  # noqa: E402
 from engine.train_hypernet import build_model, make_optimizer  # noqa: E402
@@ -53,7 +54,7 @@ def smash_step(model, opt, space, rng, progress, x, y) -> dict[str, float]:
 
 
 def static_step(arch, image_channels, classes, x, y, reps) -> float:
-    net = ArchNet(arch, image_channels, classes)
+    net = ArchNet(arch, image_channels, classes).to(memory_format=x_format(x))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     times = []
     for _ in range(reps + 1):
@@ -64,6 +65,10 @@ def static_step(arch, image_channels, classes, x, y, reps) -> float:
         opt.step()
         times.append(time.perf_counter() - t0)
     return float(np.median(times[1:]))
+
+
+def x_format(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
 def main() -> None:
@@ -78,9 +83,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
     shape = tuple(int(v) for v in args.image.split(","))
-    model = build_model(cfg, shape, 10)
+    device = torch.device("cpu")
+    model = build_model(cfg, shape, 10).to(device)  # the engine's memory format (SMASH_MEMORY_FORMAT)
     opt = make_optimizer(model)
-    x = torch.randn(args.batch, *shape)
+    x = torch.randn(args.batch, *shape).contiguous(memory_format=memory_format(device))
     y = torch.randint(0, 10, (args.batch,))
     figures: dict[str, float] = {}
     ratios = []
@@ -109,7 +115,8 @@ def main() -> None:
                         f"{regime}_ratio": round(ratio, 4),
                         **{f"{regime}_{k}_ms": round(v * 1e3, 2) for k, v in phases.items()}})
     figures["step_ratio"] = round(float(np.mean(ratios)), 4)
-    figures.update(threads=args.threads, batch=args.batch, config=args.config)
+    figures.update(threads=args.threads, batch=args.batch, config=args.config,
+                   memory_format="nhwc" if x_format(x) == torch.channels_last else "nchw")
     print(json.dumps(figures))
 
 

@@ -240,15 +240,22 @@ class ScoreConfig:
     probe: int = 0
     """A fixed probe set of this many architectures, re-scored at every training checkpoint
     to show how stable the ranking is over training (0: none)."""
+    halving_min: int = 0
+    """Successive halving of the random sample: every arch is scored on this many validation
+    images per draw, the best 1/halving_eta of them on halving_eta times more, and so on up
+    to val_images (0: every arch on all of val_images)."""
+    halving_eta: int = 3
+    """Kept fraction (1/eta) and growth of the image count per successive-halving rung."""
 
     def __post_init__(self) -> None:
         s = "[score]."
+        _require(self.halving_eta >= 2, f"{s}halving_eta = {self.halving_eta}; must be >= 2")
         _require(self.archs >= 1, f"{s}archs = {self.archs}; must be >= 1")
         _require(self.draws >= 1, f"{s}draws = {self.draws}; must be >= 1")
         _require(self.batch_size >= 2, f"{s}batch_size = {self.batch_size}; must be >= 2")
         _require(self.bn in ("batch", "recalibrated"), f"{s}bn = {self.bn!r}; allowed: batch, recalibrated")
         _require(self.calib_images >= 2, f"{s}calib_images = {self.calib_images}; must be >= 2")
-        for name in ("val_images", "perturb", "chain", "probe"):
+        for name in ("val_images", "perturb", "chain", "probe", "halving_min"):
             _require(getattr(self, name) >= 0, f"{s}{name} = {getattr(self, name)}; must be >= 0")
 
 

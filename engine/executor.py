@@ -138,9 +138,9 @@ class _ScorerActorImpl:
         self.scorer = Scorer(model, load_data(cfg.data, cfg.seed), device, sc.draws, sc.val_images,
                              sc.batch_size, sc.bn, sc.calib_images)
 
-    def score(self, arch_json: str) -> tuple[str, float, float]:
+    def score(self, arch_json: str, images: int | None = None) -> tuple[str, float, float]:
         arch = Arch.from_json(arch_json)
-        mean, std = self.scorer.score(arch)
+        mean, std = self.scorer.score(arch, images)
         return arch.id, mean, std
 
 
@@ -185,12 +185,12 @@ class LocalScoring:
     def __init__(self, scorer: Any):
         self.scorer = scorer
 
-    def score(self, arch: Arch) -> tuple[float, float]:
-        return self.scorer.score(arch)
+    def score(self, arch: Arch, images: int | None = None) -> tuple[float, float]:
+        return self.scorer.score(arch, images)
 
-    def score_many(self, archs: list[Arch]) -> Iterator[tuple[Arch, float, float]]:
+    def score_many(self, archs: list[Arch], images: int | None = None) -> Iterator[tuple[Arch, float, float]]:
         for arch in archs:
-            mean, std = self.scorer.score(arch)
+            mean, std = self.scorer.score(arch, images)
             yield arch, mean, std
 
     def close(self) -> None:
@@ -215,18 +215,18 @@ class RayScoring:
         self.actors = [actor_cls.remote(state_ref, spec.cpus_per_task) for _ in range(n)]
         self._next = 0
 
-    def score(self, arch: Arch) -> tuple[float, float]:
+    def score(self, arch: Arch, images: int | None = None) -> tuple[float, float]:
         actor = self.actors[self._next % len(self.actors)]
         self._next += 1
-        _, mean, std = self.ray.get(actor.score.remote(arch.to_json()))
+        _, mean, std = self.ray.get(actor.score.remote(arch.to_json(), images))
         return mean, std
 
-    def score_many(self, archs: list[Arch]) -> Iterator[tuple[Arch, float, float]]:
+    def score_many(self, archs: list[Arch], images: int | None = None) -> Iterator[tuple[Arch, float, float]]:
         from ray.util import ActorPool
 
         by_id = {a.id: a for a in archs}
         pool = ActorPool(self.actors)
-        for arch_id, mean, std in pool.map_unordered(lambda actor, js: actor.score.remote(js),
+        for arch_id, mean, std in pool.map_unordered(lambda actor, js: actor.score.remote(js, images),
                                                      [a.to_json() for a in archs]):
             yield by_id[arch_id], mean, std
 

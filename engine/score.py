@@ -8,6 +8,7 @@ rerun skips what is already stored, so a killed scoring pass resumes.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,19 +58,23 @@ class Scorer:
         model.net.eval()
 
     @torch.no_grad()
-    def errors(self, arch: Arch) -> list[float]:
-        """Validation error of each draw."""
+    def errors(self, arch: Arch, images: int | None = None) -> list[float]:
+        """Validation error of each draw, on `images` images per draw (default: the shard).
+
+        Draw d reads its images from offset d x shard, so scoring on fewer images reads a
+        prefix of what scoring on more reads: successive halving refines the same estimate."""
         hyper = self.model.hyper
         enc, spans = hyper.layout.encode(arch)
         enc = enc.to(self.device)
         seed = int(arch.id[:8], 16)
         n = len(self.val_y)
+        count = self.shard if images is None else max(1, min(images, self.shard))
         out = []
         for d in range(self.draws):
             g = torch_gen(self.model.cfg.seed, seed, 100 + d)
             noise = torch.randn((self.model.cfg.hypernet.noise_channels, *enc.shape[1:]), generator=g)
             start = (d * self.shard) % n
-            idx = (torch.arange(self.shard, device=self.device) + start) % n
+            idx = (torch.arange(count, device=self.device) + start) % n
             wrong = 0
             net = self.model.net
             with autocast(self.device):
@@ -80,17 +85,17 @@ class Scorer:
                         net(self.calib_x[i: i + self.batch_size], arch, weights)
                     net.stats.fix()
                 try:
-                    for i in range(0, self.shard, self.batch_size):
+                    for i in range(0, count, self.batch_size):
                         j = idx[i: i + self.batch_size]
                         logits = net(self.val_x[j], arch, weights)
                         wrong += int((logits.argmax(1) != self.val_y[j]).sum())
                 finally:
                     net.stats.reset()
-            out.append(wrong / self.shard)
+            out.append(wrong / count)
         return out
 
-    def score(self, arch: Arch) -> tuple[float, float]:
-        errs = np.asarray(self.errors(arch))
+    def score(self, arch: Arch, images: int | None = None) -> tuple[float, float]:
+        errs = np.asarray(self.errors(arch, images))
         return float(errs.mean()), float(errs.std(ddof=1)) if len(errs) > 1 else 0.0
 
 
@@ -99,6 +104,20 @@ def arch_row(run_id: str, arch: Arch, image_shape: tuple[int, int, int], num_cla
             "params": count_params(arch, image_shape[0], num_classes),
             "flops": count_flops(arch, image_shape, num_classes),
             "depth": arch.depth, "n_layers": arch.n_layers}
+
+
+def halving_rungs(first: int, eta: int, full: int) -> list[int]:
+    """Validation images per draw at each successive-halving rung, ending at `full`.
+
+    Each rung has eta times the images of the one before; a last step that would add
+    less than the current rung goes straight to `full`."""
+    if first <= 0 or first >= full:
+        return [full]
+    rungs = [first]
+    while rungs[-1] < full:
+        nxt = min(rungs[-1] * eta, full)
+        rungs.append(full if full - nxt < rungs[-1] else nxt)
+    return rungs
 
 
 def probe_archs(cfg: Config) -> list[Arch]:
@@ -181,7 +200,8 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
             if should_stop is not None and should_stop():
                 raise Cancelled("scoring cancelled")
 
-        def record(arch: Arch, stage: str, s: float, spread: float | None) -> float:
+        def record(arch: Arch, stage: str, s: float, spread: float | None,
+                   images: int | None = None) -> float:
             """Write a fresh score (spread given) or count a stored one; track the best."""
             if spread is None:
                 counts["reused"] += 1
@@ -189,7 +209,8 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
                 writer.put("archs", [arch_row(run_id, arch, data.image_shape, data.num_classes)])
                 writer.put("scores", [{
                     "run_id": run_id, "arch_id": arch.id, "checkpoint_step": step, "stage": stage,
-                    "score_mean": s, "score_std": spread, "draws": sc.draws, "val_images": shard}])
+                    "score_mean": s, "score_std": spread, "draws": sc.draws,
+                    "val_images": shard if images is None else images}])
                 done[arch.id] = s
                 counts["scored"] += 1
             # Ties break by arch id, as the leaderboard does, so "best" means one arch everywhere.
@@ -230,9 +251,37 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
                 record(a, stage, done[a.id], None)
             return [done[a.id] for a in archs]
 
+        def halving_batch(archs: list[Arch], stage: str) -> None:
+            """Successive halving: all on the first rung's images, the best 1/eta on the next...
+
+            An arch's stored score is from the last rung it reached. How many survive each rung
+            is fixed by the whole sample, so a resumed pass (the stored archs left out) keeps
+            exactly the archs an uninterrupted one would have kept."""
+            rungs = halving_rungs(sc.halving_min, sc.halving_eta, shard)
+            unique = list({a.id: a for a in archs}.values())
+            for a in archs:
+                if a.id in done:
+                    record(a, stage, done[a.id], None)
+            alive = [a for a in unique if a.id not in done]
+            for r, images in enumerate(rungs):
+                last = r == len(rungs) - 1
+                found = {}
+                for a, mean, spread in runner.score_many(alive, images):
+                    check_stop()
+                    found[a.id] = (mean, spread)
+                ranked = sorted(alive, key=lambda a: (found[a.id][0], a.id))
+                keep = 0 if last else math.ceil(len(unique) / sc.halving_eta ** (r + 1))
+                for a in ranked[keep:]:
+                    record(a, stage, *found[a.id], images=images)
+                alive = ranked[:keep]
+
         try:
             if strategy == "smash":
-                score_batch(list(random_archs(cfg.space, step_rng(cfg.seed, step, 10), n_random)), "random")
+                sample = list(random_archs(cfg.space, step_rng(cfg.seed, step, 10), n_random))
+                if len(halving_rungs(sc.halving_min, sc.halving_eta, shard)) > 1:
+                    halving_batch(sample, "random")
+                else:
+                    score_batch(sample, "random")
                 if best["arch"] is not None and (n_perturb or n_chain):
                     top, _ = perturb(best["arch"], cfg.space, step_rng(cfg.seed, step, 11), n_perturb,
                                      score_fn, score_batch)

@@ -32,7 +32,7 @@ PARETO_X = ("params", "flops")
 
 _LATEST = """
 latest AS (
-    SELECT arch_id, checkpoint_step, stage, score_mean, score_std, draws
+    SELECT arch_id, checkpoint_step, stage, score_mean, score_std, draws, val_images
     FROM scores WHERE run_id = $run_id
     QUALIFY row_number() OVER (PARTITION BY arch_id ORDER BY checkpoint_step DESC) = 1
 )"""
@@ -53,7 +53,7 @@ _BOARD = (
     + _TRUTH
     + """,
 board AS (
-    SELECT l.arch_id, l.score_mean, l.score_std, l.draws, a.params, a.flops, a.depth,
+    SELECT l.arch_id, l.score_mean, l.score_std, l.draws, l.val_images, a.params, a.flops, a.depth,
            a.n_layers, l.stage, l.checkpoint_step, t.test_error
     FROM latest l
     LEFT JOIN archs a ON a.run_id = $run_id AND a.arch_id = l.arch_id

@@ -85,3 +85,84 @@ def test_recalibrated_batch_norm_scores(trained):
     assert 0 <= a[0] <= 1 and 0 <= b[0] <= 1
     assert model.net.stats.mode == "batch"  # scoring leaves the network as it found it
     assert isinstance(Config.from_dict(cfg.to_dict()), Config)
+
+
+def test_halving_rungs():
+    from engine.score import halving_rungs
+
+    assert halving_rungs(100, 3, 1000) == [100, 300, 1000]
+    assert halving_rungs(50, 2, 200) == [50, 100, 200]
+    assert halving_rungs(0, 3, 1000) == [1000]
+    assert halving_rungs(1000, 3, 1000) == [1000]
+    assert halving_rungs(10, 3, 35) == [10, 35]  # 30 would leave a last step of 5
+
+
+@pytest.fixture
+def halving_run(tmp_path):
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config(score={"archs": 9, "perturb": 0, "chain": 0, "val_images": 90,
+                             "batch_size": 45, "halving_min": 10, "halving_eta": 3})
+    return cfg, tmp_path
+
+
+def _train(cfg, workdir):
+    store = Store(store_path(workdir))
+    return store, train_hypernet(cfg, workdir, store=store, show_progress=False)["run_id"]
+
+
+def test_successive_halving_scores_the_best_on_more_images(halving_run):
+    import torch
+
+    from engine.score import Scorer, resolve_checkpoint
+    from engine.search_space import Arch
+    from engine.train_hypernet import load_model
+
+    cfg, workdir = halving_run
+    store, run_id = _train(cfg, workdir)
+    summary = score_run(workdir, store, run_id, show_progress=False)
+    board = store.leaderboard(run_id, limit=100)
+    assert summary["scored"] == len(board) == 9
+    # rungs 10, 30, 90 images: 6 archs stop at 10, 2 at 30, the best 1 gets all 90
+    assert sorted(board["val_images"].value_counts().items()) == [(10, 6), (30, 2), (90, 1)]
+    top = board[board["val_images"] == 90].iloc[0]
+    # Its stored score is the plain full score of that arch.
+    from engine.data import load_data
+
+    model = load_model(resolve_checkpoint(workdir, run_id)[1])
+    scorer = Scorer(model, load_data(cfg.data, cfg.seed), torch.device("cpu"), cfg.score.draws,
+                    cfg.score.val_images, cfg.score.batch_size)
+    arch = Arch.from_dict(store.arch(run_id, top["arch_id"])["arch"])
+    assert scorer.score(arch)[0] == pytest.approx(top["score_mean"])
+    # The survivors of the first rung were the best three on 10 images.
+    first = {a: scorer.score(Arch.from_dict(store.arch(run_id, a)["arch"]), 10)[0]
+             for a in board["arch_id"]}
+    best3 = sorted(first, key=lambda a: (first[a], a))[:3]
+    assert set(board[board["val_images"] > 10]["arch_id"]) == set(best3)
+
+
+def test_successive_halving_resumes_to_the_same_result(halving_run, tmp_path_factory):
+    import shutil
+
+    from engine.train_hypernet import Cancelled
+
+    cfg, workdir = halving_run
+    store, run_id = _train(cfg, workdir)
+    other = tmp_path_factory.mktemp("other") / "w"
+    shutil.copytree(workdir, other)
+    calls = {"n": 0}
+
+    def stop_in_second_rung() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 11  # 9 checks in rung 0, then 2 into rung 1
+
+    with pytest.raises(Cancelled):
+        score_run(workdir, store, run_id, show_progress=False, should_stop=stop_in_second_rung)
+    assert store.score_count(run_id) == 6  # the first rung's eliminated archs were kept
+    score_run(workdir, store, run_id, show_progress=False)
+    whole = Store(store_path(other))
+    score_run(other, whole, run_id, show_progress=False)
+    cols = ["arch_id", "score_mean", "val_images"]
+    resumed = store.leaderboard(run_id, limit=100)[cols].sort_values("arch_id").reset_index(drop=True)
+    straight = whole.leaderboard(run_id, limit=100)[cols].sort_values("arch_id").reset_index(drop=True)
+    assert resumed.equals(straight)

@@ -22,7 +22,7 @@ VISIBLE_ROWS = 20
 ROW_PX = 35
 SORT_LABELS = {"score_mean": "SMASH score", "score_std": "score spread", "flops": "FLOPs",
                "n_layers": "layers", "test_error": "true error", "arch_id": "arch id"}
-COLUMNS = ["rank", "arch_id", "score_mean", "score_std", "draws", "params", "flops", "depth",
+COLUMNS = ["rank", "arch_id", "score_mean", "score_std", "draws", "val_images", "params", "flops", "depth",
            "n_layers", "stage", "checkpoint_step", "test_error"]
 COLUMN_CONFIG = {
     "rank": st.column_config.NumberColumn("#", width="small"),
@@ -31,6 +31,9 @@ COLUMN_CONFIG = {
                                                 help="Validation error with generated weights (lower is better)"),
     "score_std": st.column_config.NumberColumn("± spread", format="percent",
                                                help="Std of the score over noise draws"),
+    "val_images": st.column_config.NumberColumn(
+        "images", help="Validation images per draw behind the score (fewer: stopped early by "
+                       "successive halving)"),
     "params": st.column_config.NumberColumn("params", format="compact"),
     "flops": st.column_config.NumberColumn("FLOPs", format="compact"),
     "n_layers": st.column_config.NumberColumn("layers"),
