@@ -6,6 +6,11 @@ their bootstrap intervals, and renders the dashboard's score-vs-truth chart to a
 with headless Chromium. The last line is a JSON object of the figures.
 
     python bench/correlation.py --workdir runs [--study ID] [--png docs/img/correlation.png]
+    python bench/correlation.py --workdir runs --probe [--png docs/img/probe.png]
+
+--probe reports the run's probe set instead: Kendall tau of its ranking between
+consecutive checkpoints, and, for probe archs already retrained, the Spearman rho of
+each checkpoint's scores against their true errors.
 """
 
 from __future__ import annotations
@@ -65,6 +70,38 @@ def rescore(store: Store, run_id: str, source: str, arch_ids: list[str], bn: str
     return [scorer.score(Arch.from_dict(store.arch(run_id, a)["arch"]))[0] for a in arch_ids]
 
 
+def probe_report(store: Store, run_id: str, png: Path | None) -> dict:
+    import pandas as pd
+
+    from app.charts import probe_stability
+    from engine.rankstats import kendall, rank_stability, spearman
+
+    probe = store.probe_scores(run_id)
+    if probe.empty:
+        raise SystemExit(f"run {run_id} has no probe set ([score].probe = 0)")
+    rows = rank_stability(probe["checkpoint_step"], probe["arch_id"], probe["score_mean"])
+    stability = pd.DataFrame(rows, columns=["step", "previous_step", "kendall_tau", "n"])
+    truth = store.score_vs_truth(run_id)[["arch_id", "test_error"]]
+    joined = probe.merge(truth, on="arch_id")
+    over = [{"step": int(step), "spearman": round(spearman(g["score_mean"], g["test_error"]), 3),
+             "kendall": round(kendall(g["score_mean"], g["test_error"]), 3), "n": len(g)}
+            for step, g in joined.groupby("checkpoint_step") if len(g) >= 3]
+    print(f"probe set: {probe['arch_id'].nunique()} archs at {probe['checkpoint_step'].nunique()} checkpoints, "
+          f"{joined['arch_id'].nunique()} retrained")
+    for r in rows:
+        print(f"  step {r['step']:>6} vs {r['previous_step']:>6}: Kendall tau {r['kendall_tau']:+.3f}")
+    for r in over:
+        print(f"  step {r['step']:>6}: Spearman rho vs true error {r['spearman']:+.3f}, "
+              f"Kendall tau {r['kendall']:+.3f} (n={r['n']})")
+    if png is not None:
+        render_png(probe_stability(probe, stability, pd.DataFrame(over, columns=["step", "spearman", "kendall", "n"])),
+                   png)
+        print(f"probe chart: {png}")
+    return {"run_id": run_id, "stability": [{k: (round(v, 3) if isinstance(v, float) else v)
+                                             for k, v in r.items()} for r in rows],
+            "vs_truth": over}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--workdir", required=True)
@@ -77,9 +114,14 @@ def main() -> None:
     p.add_argument("--rescore-run", default=None,
                    help="re-score the study's archs with this run's last checkpoint (a run in the "
                         "same workdir and search space, e.g. another HyperNet setting)")
+    p.add_argument("--probe", action="store_true", help="report the run's probe set instead of a study")
     args = p.parse_args()
     store = Store(store_path(args.workdir))
     run_id = args.run or store.latest_run_id()
+    if args.probe:
+        png = Path(args.png) if args.png != p.get_default("png") else ROOT / "docs" / "img" / "probe.png"
+        print(json.dumps(probe_report(store, run_id, png)))
+        return
     study = store.get_study(args.study) if args.study else None
     if study is None:
         studies = store.studies(run_id)

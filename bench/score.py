@@ -2,16 +2,26 @@
 
 Builds a SMASH model for a config (untrained weights cost the same to run), then scores
 batches of random architectures with generated weights at several validation sizes.
+
+With --workdir (a trained run), it also measures successive halving for real: the run's
+random sample scored twice by `score_run` into scratch copies of the run, once with every
+arch on all validation images and once with halving, reporting both throughputs and
+whether the top of the ranking stayed the same.
+
 The last line is a JSON object of the figures.
 
     python bench/score.py [--config configs/cifar10.toml] [--archs 4,8] [--val 250,1000] [--draws 1]
+    python bench/score.py --workdir runs [--run ID] --halving 50 --sample 120 --skip-throughput
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,18 +56,78 @@ def main() -> None:
     p.add_argument("--draws", type=int, default=1)
     p.add_argument("--batch", type=int, default=250)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
+    p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--workdir", default=None, help="a trained run's workdir: measure successive halving")
+    p.add_argument("--run", default=None)
+    p.add_argument("--halving", type=int, default=50, help="first rung's images per draw")
+    p.add_argument("--sample", type=int, default=120, help="random archs in the halving comparison")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    os.environ["SMASH_THREADS"] = str(args.threads)
+    figures: dict = {"threads": args.threads}
+    if not args.skip_throughput:
+        figures.update(throughput(args))
+    if args.workdir:
+        figures["halving"] = halving(args)
+    print(json.dumps(figures))
+
+
+def halving(args: argparse.Namespace) -> dict:
+    """The same random sample scored with and without successive halving."""
+    from engine import checkpoint as ckpt
+    from engine.score import resolve_checkpoint, score_run
+    from engine.workdir import checkpoint_dir
+    from store import Store, store_path
+
+    src = Store(store_path(Path(args.workdir)))
+    run_id = args.run or src.latest_run_id()
+    run = src.get_run(run_id)
+    step, path = resolve_checkpoint(Path(args.workdir), run_id)
+    cfg = ckpt.load(path)["config"]
+    out = {"run_id": run_id, "checkpoint_step": step, "sample": args.sample,
+           "val_images": cfg["score"]["val_images"], "draws": cfg["score"]["draws"]}
+    boards = {}
+    for mode, first in (("full", 0), ("halving", args.halving)):
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            folder = checkpoint_dir(work, run_id)
+            folder.mkdir(parents=True)
+            shutil.copy(path, folder / path.name)
+            store = Store(store_path(work))
+            store.create_run(run_id, **{k: run[k] for k in ("name", "config", "seed", "code_version",
+                                                              "dataset", "num_classes", "image_shape",
+                                                              "steps_total")}, status="done")
+            res = score_run(work, store, run_id, archs=args.sample, perturbations=0, chain=0,
+                            show_progress=False, halving_min=first)
+            boards[mode] = store.leaderboard(run_id, limit=args.sample)
+        out[f"{mode}_seconds"] = res["seconds"]
+        out[f"{mode}_archs_per_min"] = res["archs_per_min"]
+        print(f"{mode:>8}: {args.sample} archs in {res['seconds']:.1f} s = {res['archs_per_min']:.1f} archs/min, "
+              f"best {res['best_arch']} {res['best_score']:.4f}", flush=True)
+    full, half = boards["full"], boards["halving"]
+    out["speedup"] = round(out["full_seconds"] / out["halving_seconds"], 2)
+    out["same_best"] = bool(full["arch_id"].iloc[0] == half["arch_id"].iloc[0])
+    for k in (1, 5, 10):
+        out[f"top{k}_overlap"] = len(set(full["arch_id"][:k]) & set(half["arch_id"][:k])) / k
+    print(f"halving is {out['speedup']:.2f}x faster; same best: {out['same_best']}; top-5 overlap "
+          f"{out['top5_overlap']:.2f}, top-10 overlap {out['top10_overlap']:.2f}", flush=True)
+    return out
+
+
+def throughput(args: argparse.Namespace) -> dict:
     cfg = load_config(args.config)
+    if args.precision:
+        cfg = cfg.replace(precision=args.precision)
     shape = tuple(int(v) for v in args.image.split(","))
-    model = build_model(cfg, shape, 10)
     device = torch.device("cpu")
+    model = build_model(cfg, shape, 10).to(device)
     rows = []
     for n_val in (int(v) for v in args.val.split(",")):
         scorer = Scorer(model, fake_data(shape, n_val), device, args.draws, n_val, args.batch)
         for n_archs in (int(v) for v in args.archs.split(",")):
             rng = np.random.default_rng(0)
-            archs = [sample_arch(cfg.space, rng) for _ in range(n_archs)]
+            archs = [sample_arch(cfg.space, rng, progress=1.0) for _ in range(n_archs)]
             t0 = time.perf_counter()
             for arch in archs:
                 scorer.score(arch)
@@ -68,7 +138,7 @@ def main() -> None:
             rows.append(row)
             print(f"val {n_val:>5}  archs {n_archs:>4}  {row['seconds']:>8.1f} s  "
                   f"{row['archs_per_min']:>8.2f} archs/min  {row['images_per_s']:>8.1f} images/s", flush=True)
-    print(json.dumps({"config": args.config, "threads": args.threads, "rows": rows}))
+    return {"config": args.config, "precision": cfg.precision, "rows": rows}
 
 
 if __name__ == "__main__":

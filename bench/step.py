@@ -23,7 +23,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.config import load_config  # noqa: E402
-from engine.device import memory_format  # noqa: E402
+from engine.device import autocast, memory_format  # noqa: E402
 from engine.network import ArchNet  # noqa: E402
 from engine.search_space import sample_arch  # noqa: E402
 from engine.train_hypernet import build_model, make_optimizer  # noqa: E402
@@ -39,11 +39,12 @@ def smash_step(model, opt, space, rng, progress, x, y) -> dict[str, float]:
     arch, t_sample = timed(lambda: sample_arch(space, rng, progress))
     (enc, spans), t_encode = timed(lambda: model.hyper.layout.encode(arch))
     noise = torch.randn(1, *enc.shape[1:])
-    gen, t_hyper = timed(lambda: model.hyper.generate(enc, spans, noise))
-    logits, t_fwd = timed(lambda: model.net(x, arch, gen))
+    with autocast(x.device, model.cfg.precision):
+        gen, t_hyper = timed(lambda: model.hyper.generate(enc, spans, noise))
+        logits, t_fwd = timed(lambda: model.net(x, arch, gen))
 
     def backward():
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -53,13 +54,15 @@ def smash_step(model, opt, space, rng, progress, x, y) -> dict[str, float]:
             "forward": t_fwd, "backward": t_bwd}
 
 
-def static_step(arch, image_channels, classes, x, y, reps) -> float:
+def static_step(arch, image_channels, classes, x, y, reps, precision) -> float:
     net = ArchNet(arch, image_channels, classes).to(memory_format=x_format(x))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     times = []
     for _ in range(reps + 1):
         t0 = time.perf_counter()
-        loss = F.cross_entropy(net(x), y)
+        with autocast(x.device, precision):
+            logits = net(x)
+        loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -79,9 +82,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--image", default="3,32,32")
     p.add_argument("--batch", type=int, default=50)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                   help="override the config's precision")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
+    if args.precision:
+        cfg = cfg.replace(precision=args.precision)
     shape = tuple(int(v) for v in args.image.split(","))
     device = torch.device("cpu")
     model = build_model(cfg, shape, 10).to(device)  # the engine's memory format (SMASH_MEMORY_FORMAT)
@@ -102,7 +109,7 @@ def main() -> None:
                 rows.append(smash_step(model, opt, cfg.space, rng, progress, x, y))
             arch = rows[0]["arch"]
             smash_rows.append({k: float(np.median([r[k] for r in rows[1:]])) for k in rows[0] if k != "arch"})
-            static_times.append(static_step(arch, shape[0], 10, x, y, args.reps))
+            static_times.append(static_step(arch, shape[0], 10, x, y, args.reps, cfg.precision))
         phases = {k: float(np.mean([r[k] for r in smash_rows])) for k in smash_rows[0]}
         smash_total = sum(phases.values())
         static_total = float(np.mean(static_times))
@@ -116,7 +123,8 @@ def main() -> None:
                         **{f"{regime}_{k}_ms": round(v * 1e3, 2) for k, v in phases.items()}})
     figures["step_ratio"] = round(float(np.mean(ratios)), 4)
     figures.update(threads=args.threads, batch=args.batch, config=args.config,
-                   memory_format="nhwc" if x_format(x) == torch.channels_last else "nchw")
+                   memory_format="nhwc" if x_format(x) == torch.channels_last else "nchw",
+                   precision=cfg.precision)
     print(json.dumps(figures))
 
 

@@ -85,7 +85,7 @@ def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
     return score_run(Path(args.workdir), store, run_id, archs=args.archs,
                      checkpoint_step=args.checkpoint, perturbations=args.perturb,
                      chain=args.chain, show_progress=not args.quiet, strategy=args.strategy,
-                     budget=args.budget, executor=spec)
+                     budget=args.budget, executor=spec, halving_min=args.halving_min)
 
 
 def cmd_retrain(args: argparse.Namespace) -> dict[str, Any]:
@@ -220,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--strategy", choices=sorted(STRATEGIES), default="smash",
                    help="smash (random, perturb, chain), evolution, or pareto (score against params)")
     s.add_argument("--budget", type=int, default=None, help="score calls for evolution/pareto (default --archs)")
+    s.add_argument("--halving-min", type=int, default=None,
+                   help="successive halving: score every random arch on this many validation images "
+                        "first, the best third on 3x more, ... (overrides [score].halving_min; 0: off)")
     add_executor_args(s)
     s.set_defaults(func=cmd_score)
 

@@ -280,12 +280,19 @@ class RetrainConfig:
         _require(self.max_steps_per_epoch >= 0, f"{s}max_steps_per_epoch must be >= 0")
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
 @dataclass(frozen=True)
 class Config:
     name: str = "run"
     seed: int = 0
     device: str = "auto"
     """auto (CUDA when present, else CPU), cpu, or cuda[:N]."""
+    precision: str = "auto"
+    """Math of the forward passes: auto (bf16 autocast on CUDA, fp32 on the CPU), fp32, or
+    bf16 (autocast on the CPU too: about 1.5-2.5x faster convolutions where the CPU has
+    avx512_bf16 or AMX, at bf16's rounding)."""
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     hypernet: HyperNetConfig = field(default_factory=HyperNetConfig)
@@ -296,6 +303,8 @@ class Config:
     def __post_init__(self) -> None:
         _require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                  f"device = {self.device!r}; allowed: auto, cpu, cuda, cuda:N")
+        _require(self.precision in PRECISIONS,
+                 f"precision = {self.precision!r}; allowed: {', '.join(PRECISIONS)}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (lists, not tuples), as stored with checkpoints and runs."""

@@ -34,10 +34,11 @@ def cpu_threads() -> int:
         return cores
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA; nothing on the CPU (fp32 keeps CPU results exact)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA, fp32 on the CPU (exact results), unless `precision` says
+    otherwise ("fp32" everywhere, or "bf16" on the CPU too)."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

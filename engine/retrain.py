@@ -65,7 +65,7 @@ def train_one_epoch(model: ArchNet, opt: torch.optim.Optimizer, data: DataSplits
         x = augment(data.train_x[idx], cfg.data.crop_padding, cfg.data.flip, torch_gen(seed, step, 20))
         x = normalize(x.to(device), data.mean, data.std).contiguous(memory_format=fmt)
         y = data.train_y[idx].to(device)
-        with autocast(device):
+        with autocast(device, cfg.precision):
             logits = model(x)
         loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)

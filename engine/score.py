@@ -77,7 +77,7 @@ class Scorer:
             idx = (torch.arange(count, device=self.device) + start) % n
             wrong = 0
             net = self.model.net
-            with autocast(self.device):
+            with autocast(self.device, self.model.cfg.precision):
                 weights = hyper.generate(enc, spans, noise.to(self.device))
                 if self.calib_x is not None:
                     net.stats.collect()
@@ -163,7 +163,8 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
               on_progress: Callable[[float, str], None] | None = None,
               should_stop: Callable[[], bool] | None = None,
               data: DataSplits | None = None, strategy: str = "smash",
-              budget: int | None = None, executor: ExecutorSpec | None = None) -> dict[str, Any]:
+              budget: int | None = None, executor: ExecutorSpec | None = None,
+              halving_min: int | None = None) -> dict[str, Any]:
     """Search with SMASH scores and stream every score into the store.
 
     The default strategy is the authors': `archs` random Archs, `perturbations` of the
@@ -175,6 +176,8 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     get_strategy(strategy)  # an unknown name fails before any work
     step, path = resolve_checkpoint(workdir, run_id, checkpoint_step)
     cfg = Config.from_dict(ckpt.load(path)["config"])
+    if halving_min is not None:
+        cfg = cfg.replace(score={"halving_min": int(halving_min)})
     device = pick_device(cfg.device)
     model = load_model(path, device)
     data = data or load_data(cfg.data, cfg.seed)
@@ -188,6 +191,7 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     shard = min(sc.val_images, len(data.val_y)) if sc.val_images > 0 else len(data.val_y)
 
     done = store.run_scores(run_id, step)  # arch_id -> score_mean, for resume
+    stopped = store.partial_scores(run_id, step, shard)  # archs halving stopped early
     total = n_random + n_perturb + n_chain + 2 if strategy == "smash" else (budget or n_random)
     bar = tqdm(total=total, desc=f"score {run_id}@{step}", unit="arch",
                disable=not show_progress, dynamic_ncols=True)
@@ -202,7 +206,10 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
 
         def record(arch: Arch, stage: str, s: float, spread: float | None,
                    images: int | None = None) -> float:
-            """Write a fresh score (spread given) or count a stored one; track the best."""
+            """Write a fresh score (spread given) or count a stored one; track the best.
+
+            A score on fewer images than the shard (an arch successive halving stopped
+            early) never counts as the best."""
             if spread is None:
                 counts["reused"] += 1
             else:
@@ -214,7 +221,8 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
                 done[arch.id] = s
                 counts["scored"] += 1
             # Ties break by arch id, as the leaderboard does, so "best" means one arch everywhere.
-            if (s, arch.id) < (best["score"], best["arch"].id if best["arch"] else ""):
+            partial = (images is not None and images < shard) or (spread is None and arch.id in stopped)
+            if not partial and (s, arch.id) < (best["score"], best["arch"].id if best["arch"] else ""):
                 best.update(score=s, arch=arch)
             counts["seen"] += 1
             bar.update(1)

@@ -101,7 +101,7 @@ def forward_arch(model: SmashModel, arch: Arch, x: torch.Tensor, gen: torch.Gene
     """Logits of `arch` on `x` with weights generated from one noise draw."""
     enc, spans = model.hyper.layout.encode(arch)
     noise = noise_for(model, enc, gen)
-    with autocast(device):
+    with autocast(device, model.cfg.precision):
         weights = model.hyper.generate(enc.to(device), spans, noise.to(device))
         return model.net(x, arch, weights)
 
@@ -126,14 +126,14 @@ def hypernet_step(model: SmashModel, opt: torch.optim.Optimizer, arch: Arch, x: 
 class SmashStep(nn.Module):
     """The HyperNet and its SMASH net as one module, so DistributedDataParallel can wrap both."""
 
-    def __init__(self, hyper: HyperNet, net: SMASHNet):
+    def __init__(self, hyper: HyperNet, net: SMASHNet, precision: str = "auto"):
         super().__init__()
-        self.hyper, self.net = hyper, net
+        self.hyper, self.net, self.precision = hyper, net, precision
 
     def forward(self, x: torch.Tensor, arch: Arch, enc: torch.Tensor, spans: list,
                 noise: torch.Tensor) -> torch.Tensor:
         """Logits of `arch` on `x` (all tensors on x's device), as forward_arch computes them."""
-        with autocast(x.device):
+        with autocast(x.device, self.precision):
             return self.net(x, arch, self.hyper.generate(enc, spans, noise))
 
 
@@ -233,7 +233,7 @@ def _train(cfg: Config, workdir: Path, store: Store | None, device: torch.device
         rows = distributed.shard_rows(t.batch_size, distributed.rank(), distributed.world_size())
         # Sampled archs leave parameters unused; every rank leaves the same ones.
         step_module = nn.parallel.DistributedDataParallel(
-            SmashStep(model.hyper, model.net), find_unused_parameters=True,
+            SmashStep(model.hyper, model.net, cfg.precision), find_unused_parameters=True,
             device_ids=[device.index] if device.type == "cuda" else None)
 
     if main:

@@ -185,6 +185,16 @@ class ScoresMixin(StoreBase):
             ).fetchall()
         return {r[0]: float(r[1]) for r in rows}
 
+    def partial_scores(self, run_id: str, checkpoint_step: int, full_images: int) -> set[str]:
+        """Archs scored on fewer than `full_images` images per draw at one checkpoint (those
+        successive halving stopped early)."""
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT arch_id FROM scores WHERE run_id = ? AND checkpoint_step = ? AND val_images < ?",
+                [run_id, checkpoint_step, int(full_images)],
+            ).fetchall()
+        return {r[0] for r in rows}
+
     def score_count(self, run_id: str) -> int:
         """Number of distinct architectures scored in the run."""
         return int(
@@ -223,6 +233,10 @@ class ScoresMixin(StoreBase):
         if sort not in SORT_COLUMNS:
             raise ValueError(f"sort must be one of {', '.join(SORT_COLUMNS)}; got {sort!r}")
         order = SORT_COLUMNS[sort] + (" DESC" if descending else " ASC") + " NULLS LAST, arch_id"
+        if sort == "score_mean":
+            # Successive halving leaves archs scored on fewer images: an arch that reached a
+            # later rung ranks above every arch stopped before it, as halving decided.
+            order = ("val_images ASC, " if descending else "val_images DESC, ") + order
         query = _BOARD + "SELECT * FROM board ORDER BY " + order + " LIMIT $limit OFFSET $offset"
         bind = self._board_params(run_id, params, flops, score, stages)
         with self._read() as con:

@@ -126,6 +126,9 @@ def test_successive_halving_scores_the_best_on_more_images(halving_run):
     # rungs 10, 30, 90 images: 6 archs stop at 10, 2 at 30, the best 1 gets all 90
     assert sorted(board["val_images"].value_counts().items()) == [(10, 6), (30, 2), (90, 1)]
     top = board[board["val_images"] == 90].iloc[0]
+    # The leaderboard ranks by the last rung reached, then by score; "best" is the same arch.
+    assert board["val_images"].tolist() == sorted(board["val_images"], reverse=True)
+    assert board.iloc[0]["arch_id"] == top["arch_id"] == summary["best_arch"]
     # Its stored score is the plain full score of that arch.
     from engine.data import load_data
 

@@ -186,6 +186,7 @@ def test_leaderboard_uses_latest_checkpoint_and_finished_retrains(board):
         "score_mean",
         "score_std",
         "draws",
+        "val_images",
         "params",
         "flops",
         "depth",
