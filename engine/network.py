@@ -51,6 +51,34 @@ def max_block_channels(space: SpaceConfig, b: int) -> int:
     return max(space.max_banks(b, u) * u * space.unit for u in space.bank_units)
 
 
+class _Windows(torch.autograd.Function):
+    """Several windows of one shared weight, each as a dense tensor, with one gradient.
+
+    Slicing the parameter once per use makes autograd allocate and zero a parameter-sized
+    gradient for every use (the shared op weights hold every kernel size, width and group
+    count at once, so that is most of their size each time). Here backward zeroes one
+    buffer per parameter per step and adds each window's gradient into its place."""
+
+    @staticmethod
+    def forward(ctx, param: torch.Tensor, windows: tuple[tuple[slice, ...], ...]):  # type: ignore[override]
+        ctx.param, ctx.windows = param, windows
+        fmt = (torch.channels_last if param.dim() == 4 and not param.is_contiguous()
+               and param.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
+        return tuple(param[w].contiguous(memory_format=fmt) for w in windows)
+
+    @staticmethod
+    def backward(ctx, *grads: torch.Tensor):  # type: ignore[override]
+        grad = None
+        for w, g in zip(ctx.windows, grads, strict=True):
+            if g is None:
+                continue
+            if grad is None:
+                grad = torch.zeros_like(ctx.param)
+            grad[w] += g
+        ctx.param = None
+        return grad, None
+
+
 class BatchStats:
     """How SMASHNet normalises. Architectures change every step, so there are no running
     statistics: by default each batch normalises itself. For scoring, `collect` records
@@ -134,10 +162,35 @@ class SMASHNet(nn.Module):
         self.fc = nn.Linear(c_last, num_classes)
         nn.init.zeros_(self.fc.bias)
 
-    def op_weight(self, b: int, s: int, conv: Conv, c_in: int, c_out: int) -> torch.Tensor:
+    def op_window(self, conv: Conv, c_in: int, c_out: int) -> tuple[slice, ...]:
+        """Where an op conv's weight sits in its slot's shared weight: the first c_out
+        filters, c_in / groups input channels, the centred kernel."""
         kh, kw = conv.kernel
         r0, c0 = (self.kmax - kh) // 2, (self.kmax - kw) // 2
-        return self.op_w[b * SLOTS + s][:c_out, : c_in // conv.groups, r0: r0 + kh, c0: c0 + kw]
+        return (slice(0, c_out), slice(0, c_in // conv.groups), slice(r0, r0 + kh), slice(c0, c0 + kw))
+
+    def op_weight(self, b: int, s: int, conv: Conv, c_in: int, c_out: int) -> torch.Tensor:
+        return self.op_w[b * SLOTS + s][self.op_window(conv, c_in, c_out)]
+
+    def op_weights(self, arch: Arch) -> dict[tuple[int, int, int], torch.Tensor]:
+        """Every op conv weight of `arch`, keyed by (layer, path, conv), cut from the shared
+        weights with one autograd node per slot (see `_Windows`)."""
+        wanted: dict[int, list[tuple[tuple[int, int, int], tuple[slice, ...]]]] = {}
+        k = 0
+        for b, block in enumerate(arch.blocks):
+            for layer in block.layers:
+                c_out = arch.layer_out(layer)
+                for p, path in enumerate(layer.paths):
+                    for c, conv in enumerate(path):
+                        c_in = arch.layer_bottleneck(b, layer) if c == 0 else c_out
+                        wanted.setdefault(b * SLOTS + slot_index(p, c), []).append(
+                            ((k, p, c), self.op_window(conv, c_in, c_out)))
+                k += 1
+        out = {}
+        for j, items in wanted.items():
+            cuts = _Windows.apply(self.op_w[j], tuple(w for _, w in items))
+            out.update(zip((key for key, _ in items), cuts, strict=True))
+        return out
 
     def forward(self, x: torch.Tensor, arch: Arch, gen: Generated) -> torch.Tensor:
         _bn = self.stats.norm
@@ -147,6 +200,8 @@ class SMASHNet(nn.Module):
             for i in range(len(block.layers)):
                 offsets[b, i] = k
                 k += 1
+
+        op_w = self.op_weights(arch)
 
         def layer_fn(b: int, i: int, layer: Layer, inp: torch.Tensor) -> torch.Tensor:
             k = offsets[b, i]
@@ -159,7 +214,7 @@ class SMASHNet(nn.Module):
                     s = slot_index(p, c)
                     j = b * SLOTS + s
                     y = F.relu(_bn(y, self.op_g[j], self.op_b[j]))
-                    w = self.op_weight(b, s, conv, y.shape[1], c_out)
+                    w = op_w[k, p, c]
                     if gen.op_scales is not None:
                         w = w * gen.op_scales[k][s, :c_out].view(-1, 1, 1, 1)
                     y = F.conv2d(y, w, padding=conv_padding(conv), dilation=conv.dilation,

@@ -157,10 +157,13 @@ def ddp_step(step_module: nn.Module, model: SmashModel, opt: torch.optim.Optimiz
 def make_optimizer(model: SmashModel) -> torch.optim.Optimizer:
     t = model.cfg.train
     # No weight decay on the HyperNet: its convs are weight-normalised.
+    # Fused: one pass over every tensor instead of a loop of small ops. The shared op
+    # weights are large (every kernel size, width and group count at once), and the
+    # unfused update of them cost more than the HyperNet itself (bench/step.py).
     return torch.optim.Adam(
         [{"params": list(model.net.parameters()), "weight_decay": t.weight_decay},
          {"params": list(model.hyper.parameters()), "weight_decay": 0.0}],
-        lr=t.lr, betas=t.betas, eps=t.eps)
+        lr=t.lr, betas=t.betas, eps=t.eps, fused=True)
 
 
 def total_steps(cfg: Config, n_train: int) -> int:

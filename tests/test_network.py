@@ -106,3 +106,44 @@ def test_recalibrated_batch_norm_matches_batch_statistics_on_the_same_batch():
         torch.testing.assert_close(fixed, batch, rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(other, batch[:4], rtol=1e-4, atol=1e-4)
         assert not torch.allclose(net(x[:4], arch, gen), batch[:4], atol=1e-4)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_shared_op_weight_gradients_equal_plain_slicing(channels_last):
+    """The one-node-per-slot weight cuts give the gradients that slicing per use gives."""
+    from engine.encoding import slot_index
+
+    hyper, net = HyperNet(SPACE, tiny_hyper()), SMASHNet(SPACE, 1, 10)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(memory_format=fmt)
+    rng = np.random.default_rng(5)
+    x = torch.randn(4, 1, 16, 16).contiguous(memory_format=fmt)
+    for _ in range(3):
+        arch = sample_arch(SPACE, rng, progress=1.0)
+        enc, spans = hyper.layout.encode(arch)
+        gen = hyper.generate(enc, spans, torch.randn(1, *enc.shape[1:]))
+
+        def sliced(a, net=net):
+            cuts, k = {}, 0
+            for b, block in enumerate(a.blocks):
+                for layer in block.layers:
+                    c_out = a.layer_out(layer)
+                    for p, path in enumerate(layer.paths):
+                        for c, conv in enumerate(path):
+                            c_in = a.layer_bottleneck(b, layer) if c == 0 else c_out
+                            cuts[k, p, c] = net.op_weight(b, slot_index(p, c), conv, c_in, c_out)
+                    k += 1
+            return cuts
+
+        grads = []
+        for cut in (net.op_weights, sliced):
+            net.op_weights = cut
+            out = net(x, arch, gen)
+            grads.append(torch.autograd.grad(out.square().sum(), list(net.op_w), allow_unused=True,
+                                             retain_graph=True))
+            del net.op_weights
+        for fast, plain in zip(*grads, strict=True):
+            assert (fast is None) == (plain is None)
+            if fast is not None:
+                torch.testing.assert_close(fast, plain)
+        assert any(g is not None and g.abs().sum() > 0 for g in grads[0])
