@@ -69,7 +69,7 @@ def probe_stability(probe: pd.DataFrame, stability: pd.DataFrame,
         fig.add_trace(go.Scatter(x=truth["step"], y=truth["spearman"], mode="lines+markers",
                                  name="Spearman vs true error", line=dict(color=SCORE_COLOR, dash="dot")),
                       row=1, col=2)
-        fig.layout.annotations[1].text = "Kendall tau vs previous (solid), Spearman vs true error (dotted)"
+        fig.layout.annotations[1].text = "Stability (solid), Spearman vs true error (dotted)"
     fig.update_xaxes(title_text="checkpoint step")
     fig.update_yaxes(tickformat=".0%", row=1, col=1)
     fig.update_yaxes(range=[-1.05, 1.05], row=1, col=2)

@@ -11,6 +11,7 @@ whether the top of the ranking stayed the same.
 The last line is a JSON object of the figures.
 
     python bench/score.py [--config configs/cifar10.toml] [--archs 4,8] [--val 250,1000] [--draws 1]
+                          [--precision bf16] [--halving-min 100]
     python bench/score.py --workdir runs [--run ID] --halving 50 --sample 120 --skip-throughput
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -32,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.config import load_config  # noqa: E402
 from engine.data import DataSplits  # noqa: E402
-from engine.score import Scorer  # noqa: E402
+from engine.score import Scorer, halving_rungs  # noqa: E402
 from engine.search_space import sample_arch  # noqa: E402
 from engine.train_hypernet import build_model  # noqa: E402
 
@@ -58,6 +60,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
     p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--halving-min", type=int, default=0,
+                   help="throughput with successive halving from this many images (eta 3; 0: off)")
     p.add_argument("--workdir", default=None, help="a trained run's workdir: measure successive halving")
     p.add_argument("--run", default=None)
     p.add_argument("--halving", type=int, default=50, help="first rung's images per draw")
@@ -128,17 +132,22 @@ def throughput(args: argparse.Namespace) -> dict:
         for n_archs in (int(v) for v in args.archs.split(",")):
             rng = np.random.default_rng(0)
             archs = [sample_arch(cfg.space, rng, progress=1.0) for _ in range(n_archs)]
+            rungs = halving_rungs(args.halving_min, 3, n_val)
             t0 = time.perf_counter()
-            for arch in archs:
-                scorer.score(arch)
+            alive, images = archs, 0
+            for r, n_img in enumerate(rungs):
+                # What score_run does: everyone on this rung's images, the best third go on.
+                scored = sorted(((scorer.score(a, n_img)[0], a.id, a) for a in alive), key=lambda t: t[:2])
+                images += len(alive) * n_img * args.draws
+                alive = [a for *_, a in scored[: math.ceil(len(archs) / 3 ** (r + 1))]]
             seconds = time.perf_counter() - t0
-            row = {"val_images": n_val, "archs": n_archs, "draws": args.draws, "seconds": round(seconds, 2),
-                   "archs_per_min": round(60 * n_archs / seconds, 2),
-                   "images_per_s": round(n_archs * n_val * args.draws / seconds, 1)}
+            row = {"val_images": n_val, "archs": n_archs, "draws": args.draws, "rungs": rungs,
+                   "seconds": round(seconds, 2), "archs_per_min": round(60 * n_archs / seconds, 2),
+                   "images_per_s": round(images / seconds, 1)}
             rows.append(row)
-            print(f"val {n_val:>5}  archs {n_archs:>4}  {row['seconds']:>8.1f} s  "
+            print(f"val {n_val:>5}  archs {n_archs:>4}  rungs {rungs}  {row['seconds']:>8.1f} s  "
                   f"{row['archs_per_min']:>8.2f} archs/min  {row['images_per_s']:>8.1f} images/s", flush=True)
-    return {"config": args.config, "precision": cfg.precision, "rows": rows}
+    return {"config": args.config, "precision": cfg.precision, "batch": args.batch, "rows": rows}
 
 
 if __name__ == "__main__":

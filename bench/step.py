@@ -6,6 +6,7 @@ kernels, low budgets) and annealed, and their ratio. The last line is a JSON obj
 `step_ratio` is the SMASH step over the static step, averaged over both regimes.
 
     python bench/step.py [--config configs/cifar10.toml] [--archs 4] [--reps 3] [--threads 2]
+                         [--precision fp32|bf16] [--op-probs 1,0,0,0,0]
 """
 
 from __future__ import annotations
@@ -84,11 +85,16 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=50)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
                    help="override the config's precision")
+    p.add_argument("--op-probs", default=None,
+                   help="override [space].op_probs, e.g. 1,0,0,0,0 for one conv per op (the authors' "
+                        "code's default op space)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
     if args.precision:
         cfg = cfg.replace(precision=args.precision)
+    if args.op_probs:
+        cfg = cfg.replace(space={"op_probs": [float(v) for v in args.op_probs.split(",")]})
     shape = tuple(int(v) for v in args.image.split(","))
     device = torch.device("cpu")
     model = build_model(cfg, shape, 10).to(device)  # the engine's memory format (SMASH_MEMORY_FORMAT)
@@ -124,7 +130,7 @@ def main() -> None:
     figures["step_ratio"] = round(float(np.mean(ratios)), 4)
     figures.update(threads=args.threads, batch=args.batch, config=args.config,
                    memory_format="nhwc" if x_format(x) == torch.channels_last else "nchw",
-                   precision=cfg.precision)
+                   precision=cfg.precision, op_probs=list(cfg.space.op_probs))
     print(json.dumps(figures))
 
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from pathlib import Path
 
 import pytest
 
+from engine.config import load_config
 from engine.executor import ExecutorError, ExecutorSpec, add_executor_args, spec_from_args
 from engine.retrain import retrain_arch
 from engine.score import score_run
 from engine.search_space import Arch
 from engine.train_hypernet import train_hypernet
 from store import Store, store_path
-from tests.conftest import tiny_config
+from tests.conftest import ROOT
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 def test_bad_executor_settings_are_clear_errors():
@@ -54,8 +58,11 @@ def ray_local():
 
 @pytest.fixture(scope="module")
 def trained_dirs(tmp_path_factory):
-    """One trained tiny run, copied into two workdirs: one per executor."""
-    cfg = tiny_config(score={"archs": 6, "perturb": 3, "chain": 2})
+    """One trained smoke run (configs/smoke.toml, on the CPU), copied into two workdirs:
+    one per executor."""
+    if not FASHION.is_dir():
+        pytest.skip("needs Debian's dataset-fashion-mnist (scripts/setup.sh)")
+    cfg = load_config(ROOT / "configs" / "smoke.toml").replace(device="cpu", score={"probe": 0})
     a = tmp_path_factory.mktemp("local")
     train_hypernet(cfg, a, store=Store(store_path(a)), show_progress=False)
     b = tmp_path_factory.mktemp("ray") / "w"
@@ -75,7 +82,7 @@ def test_ray_executor_scores_and_retrains_like_the_local_one(ray_local, trained_
         "local": score_run(local_dir, stores["local"], run_id, show_progress=False),
         "ray": score_run(ray_dir, stores["ray"], run_id, show_progress=False, executor=ray_local),
     }
-    assert sums["ray"]["scored"] == sums["local"]["scored"] >= 6
+    assert sums["ray"]["scored"] == sums["local"]["scored"] >= cfg.score.archs
     assert sums["ray"]["best_arch"] == sums["local"]["best_arch"]
     scores = {k: s.leaderboard(run_id, limit=100).set_index("arch_id").sort_index()
               for k, s in stores.items()}
@@ -89,9 +96,9 @@ def test_ray_executor_scores_and_retrains_like_the_local_one(ray_local, trained_
     seen = []
     res = {
         "local": retrain_arch(cfg, arch, local_dir, stores["local"], run_id=run_id, epochs=2,
-                              show_progress=False),
+                              step_cap=10, show_progress=False),
         "ray": retrain_remote(ray_local, cfg.to_dict(), arch, ray_dir, stores["ray"], run_id=run_id,
-                              epochs=2, seed=None, step_cap=None, job_id=None,
+                              epochs=2, seed=None, step_cap=10, job_id=None,
                               on_progress=lambda f, m: seen.append(f), should_stop=None),
     }
     assert res["ray"]["test_error"] == res["local"]["test_error"]
