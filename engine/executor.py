@@ -209,11 +209,22 @@ class RayScoring:
         state = ckpt.load(checkpoint)
         state.pop("optim", None)  # the scorers need weights only
         state_ref = ray.put(state)
-        n = spec.actors or max(1, int(ray.cluster_resources().get("CPU", 1) // spec.cpus_per_task))
+        n = spec.actors or self.default_actors(ray.cluster_resources(), spec)
         actor_cls = ray.remote(_ScorerActorImpl).options(num_cpus=spec.cpus_per_task,
                                                          num_gpus=spec.gpus_per_task)
         self.actors = [actor_cls.remote(state_ref, spec.cpus_per_task) for _ in range(n)]
         self._next = 0
+
+    @staticmethod
+    def default_actors(resources: dict[str, float], spec: ExecutorSpec) -> int:
+        """As many scorer actors as the cluster can place at once (CPUs, and GPUs if asked)."""
+        n = int(resources.get("CPU", 1) // spec.cpus_per_task)
+        if spec.gpus_per_task > 0:
+            n = min(n, int(resources.get("GPU", 0) // spec.gpus_per_task))
+            if n < 1:
+                raise ExecutorError(f"the Ray cluster has {resources.get('GPU', 0):g} GPUs; "
+                                    f"--ray-gpus {spec.gpus_per_task:g} per scorer cannot be placed")
+        return max(1, n)
 
     def score(self, arch: Arch, images: int | None = None) -> tuple[float, float]:
         actor = self.actors[self._next % len(self.actors)]

@@ -40,6 +40,17 @@ def test_spec_survives_the_command_line_the_engine_gives_its_jobs(spec):
     assert spec_from_args(p.parse_args(spec.cli_args())) == spec
 
 
+def test_scorer_actors_fit_the_cluster():
+    from engine.executor import RayScoring
+
+    fit = RayScoring.default_actors
+    assert fit({"CPU": 16.0}, ExecutorSpec(kind="ray", cpus_per_task=2)) == 8
+    assert fit({"CPU": 16.0, "GPU": 2.0}, ExecutorSpec(kind="ray", gpus_per_task=0.5)) == 4
+    assert fit({"CPU": 1.0}, ExecutorSpec(kind="ray", cpus_per_task=4)) == 1
+    with pytest.raises(ExecutorError, match="has 0 GPUs"):
+        fit({"CPU": 16.0}, ExecutorSpec(kind="ray", gpus_per_task=1))
+
+
 def test_cli_refuses_a_bad_ray_setting_in_one_line(tmp_path):
     from tests.conftest import run_smash
 
