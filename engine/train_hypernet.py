@@ -111,8 +111,9 @@ def cosine_lr(base: float, step: int, total: int) -> float:
 
 
 def hypernet_step(model: SmashModel, opt: torch.optim.Optimizer, arch: Arch, x: torch.Tensor,
-                  y: torch.Tensor, gen: torch.Generator, device: torch.device) -> tuple[float, float]:
-    """One SMASH step; returns (loss, error) of the batch."""
+                  y: torch.Tensor, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """One SMASH step; returns [loss, error] of the batch as a tensor on the device (reading
+    it back would make the host wait for the device every step)."""
     logits = forward_arch(model, arch, x, gen, device)
     loss = F.cross_entropy(logits.float(), y)
     opt.zero_grad(set_to_none=True)
@@ -120,7 +121,7 @@ def hypernet_step(model: SmashModel, opt: torch.optim.Optimizer, arch: Arch, x: 
     opt.step()
     with torch.no_grad():
         err = (logits.argmax(1) != y).float().mean()
-    return float(loss.detach()), float(err)
+        return torch.stack([loss.detach(), err])
 
 
 class SmashStep(nn.Module):
@@ -139,8 +140,8 @@ class SmashStep(nn.Module):
 
 def ddp_step(step_module: nn.Module, model: SmashModel, opt: torch.optim.Optimizer, arch: Arch,
              x: torch.Tensor, y: torch.Tensor, gen: torch.Generator,
-             device: torch.device) -> tuple[float, float]:
-    """hypernet_step on this rank's shard through DDP; returns the (loss, error) mean over ranks."""
+             device: torch.device) -> torch.Tensor:
+    """hypernet_step on this rank's shard through DDP; returns [loss, error], the mean over ranks."""
     enc, spans = model.hyper.layout.encode(arch)
     noise = noise_for(model, enc, gen)
     logits = step_module(x, arch, enc.to(device), spans, noise.to(device))
@@ -150,8 +151,7 @@ def ddp_step(step_module: nn.Module, model: SmashModel, opt: torch.optim.Optimiz
     opt.step()
     with torch.no_grad():
         err = (logits.argmax(1) != y).float().mean()
-    loss, err = distributed.mean_over_ranks(torch.stack([loss.detach(), err])).tolist()
-    return loss, err
+    return distributed.mean_over_ranks(torch.stack([loss.detach(), err]))
 
 
 def make_optimizer(model: SmashModel) -> torch.optim.Optimizer:
@@ -283,7 +283,15 @@ def _train(cfg: Config, workdir: Path, store: Store | None, device: torch.device
     bar = tqdm(total=total, initial=start, desc=f"train {run_id}", unit="step",
                disable=not (show_progress and main), dynamic_ncols=True)
     order, order_epoch = None, -1
-    last_loss = float("nan")
+    pending = torch.zeros(2, dtype=torch.float64, device=device)  # loss and error sums on the device
+    last = None
+
+    def settle() -> None:
+        """Fold the device-side sums into the window (one read-back)."""
+        loss_sum, err_sum = pending.tolist()
+        window["loss"] += loss_sum
+        window["err"] += err_sum
+        pending.zero_()
     # Ranks other than 0 never open the store: they get no writer at all.
     with BackgroundWriter(store) if main else contextlib.nullcontext() as writer:
         step = start
@@ -292,6 +300,7 @@ def _train(cfg: Config, workdir: Path, store: Store | None, device: torch.device
             if ddp and should_stop is not None:
                 stop = distributed.any_rank(stop, device)
             if stop:
+                settle()
                 save(step)
                 raise Cancelled(f"stopped at step {step}")
             # schedule
@@ -312,19 +321,19 @@ def _train(cfg: Config, workdir: Path, store: Store | None, device: torch.device
             # step
             t0 = time.perf_counter()
             if ddp:
-                loss, err = ddp_step(step_module, model, opt, arch, x, y,
-                                     torch_gen(cfg.seed, step, 3), device)
+                metrics = ddp_step(step_module, model, opt, arch, x, y,
+                                   torch_gen(cfg.seed, step, 3), device)
             else:
-                loss, err = hypernet_step(model, opt, arch, x, y, torch_gen(cfg.seed, step, 3), device)
+                metrics = hypernet_step(model, opt, arch, x, y, torch_gen(cfg.seed, step, 3), device)
             step += 1
-            window["loss"] += loss
-            window["err"] += err
+            pending += metrics.double()  # read back once per log window, not per step
+            last = metrics
             window["n"] += 1
             window["t"] += time.perf_counter() - t0
-            last_loss = loss
             bar.update(1)
             # log
             if step % t.log_every == 0 or step == total:
+                settle()
                 n = max(window["n"], 1)
                 row = {"run_id": run_id, "step": step, "loss": window["loss"] / n,
                        "error": window["err"] / n, "lr": lr,
@@ -337,12 +346,13 @@ def _train(cfg: Config, workdir: Path, store: Store | None, device: torch.device
                     on_progress(step / total, f"step {step}/{total} loss {row['loss']:.3f}")
             # checkpoint
             if step % t.checkpoint_every == 0 or step == total:
+                settle()
                 last_path = save(step)
         bar.close()
     if start >= total:
         last_path = existing[-1][1]
     summary = {"run_id": run_id, "steps": total, "resumed_from": start, "checkpoint": str(last_path),
-               "last_loss": last_loss, "device": str(device)}
+               "last_loss": float(last[0]) if last is not None else float("nan"), "device": str(device)}
     if not ddp:
         store.update_run(run_id, status="done", step=total)
         return summary
