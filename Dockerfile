@@ -22,7 +22,7 @@ COPY app ./app
 COPY configs ./configs
 COPY streamlit_config.toml ./
 RUN pip install --no-cache-dir torch==2.14.1 torchvision==0.29.1 \
- && pip install --no-cache-dir -e .
+ && pip install --no-cache-dir -e ".[cluster]"
 
 RUN useradd --create-home --uid 1000 smash \
  && mkdir -p /data && chown smash:smash /data
