@@ -162,6 +162,8 @@ def cmd_queue(args: argparse.Namespace) -> dict[str, Any]:
     elif args.kind == "score":
         run_id = _run_id(store, args)
         params = {"archs": args.archs} if args.archs else {}
+        if args.halving_min is not None:
+            params["halving_min"] = args.halving_min
         job_id = store.enqueue_job("score", params, run_id=run_id)
     else:
         run_id = _run_id(store, args)
@@ -275,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(qc)
     qc.add_argument("--run")
     qc.add_argument("--archs", type=int, default=None)
+    qc.add_argument("--halving-min", type=int, default=None,
+                    help="successive halving from this many validation images (0: off)")
     qr = qs.add_parser("retrain", help="queue final training of an architecture")
     common(qr)
     qr.add_argument("--run")

@@ -98,7 +98,8 @@ def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
         if not job.get("run_id"):
             raise JobError("score job needs a run_id")
         return score_run(workdir, store, job["run_id"], archs=params.get("archs"),
-                         checkpoint_step=params.get("checkpoint"), executor=spec, **common)
+                         checkpoint_step=params.get("checkpoint"), executor=spec,
+                         halving_min=params.get("halving_min"), **common)
     if kind == "retrain":
         from engine.retrain import retrain_arch
 

@@ -118,6 +118,7 @@ def test_runs_page_shows_the_run_and_queues_jobs(store: Store, run_id: str):
     assert any("of them retrained" in c.value for c in at.caption)
 
     at.number_input(key="score_archs").set_value(7)
+    at.number_input(key="score_halving").set_value(20)
     button(at, "Queue scoring pass").click().run()
     assert_clean(at)
     at.selectbox(key="new_run_config").set_value(ROOT / "configs" / "smoke.toml")
@@ -125,7 +126,7 @@ def test_runs_page_shows_the_run_and_queues_jobs(store: Store, run_id: str):
     assert_clean(at)
     jobs = store.jobs()
     score = jobs[jobs["kind"] == "score"]
-    assert len(score) == 1 and json.loads(score.iloc[0]["params"]) == {"archs": 7}
+    assert len(score) == 1 and json.loads(score.iloc[0]["params"]) == {"archs": 7, "halving_min": 20}
     assert score.iloc[0]["run_id"] == run_id
     train = jobs[jobs["kind"] == "train"]
     assert json.loads(train.iloc[0]["params"])["config"].endswith("smoke.toml")

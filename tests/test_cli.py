@@ -102,3 +102,24 @@ def test_correlate_retrains_a_spread_and_stores_the_study(tmp_path):
     assert study["status"] == "done" and len(study["arch_ids"]) == 4 and study["metrics"]
     again = last_json(run_smash("correlate", "--workdir", w, "--k", "4", "--epochs", "1", "--json", "--quiet"))
     assert again["queued"] == 0 and again["study_id"] == out["study_id"]
+
+
+def test_queued_score_job_carries_halving_and_runs_it(tmp_path):
+    """`smash queue score --halving-min` reaches the job, and the job scores with halving."""
+    from engine.jobs import JobContext, run_job
+    from engine.train_hypernet import train_hypernet
+    from store import Store, store_path
+
+    cfg = tiny_config(score={"archs": 6, "perturb": 0, "chain": 0, "val_images": 60, "batch_size": 30})
+    store = Store(store_path(tmp_path))
+    run_id = train_hypernet(cfg, tmp_path, store=store, show_progress=False)["run_id"]
+    out = last_json(run_smash("queue", "score", "--workdir", str(tmp_path), "--archs", "6",
+                              "--halving-min", "20", "--json"))
+    job = store.get_job(out["job_id"])
+    assert job["params"] == {"archs": 6, "halving_min": 20}
+
+    with JobContext(store, job["job_id"]) as ctx:
+        summary = run_job(tmp_path, store, job, ctx)
+    assert summary["scored"] == 6
+    counts = store.leaderboard(run_id, limit=10)["val_images"].value_counts().to_dict()
+    assert counts == {20: 4, 60: 2}  # rungs 20 -> 60: the best third (2 of 6) on all images

@@ -180,12 +180,21 @@ def _new_run_form() -> None:
 def _score_form(store: Store, run_id: str) -> None:
     st.subheader("Score architectures")
     run = store.get_run(run_id) or {}
-    default = int((run.get("config") or {}).get("score", {}).get("archs", 500))
+    score_cfg = (run.get("config") or {}).get("score", {})
     with st.form("score_run"):
         archs = st.number_input("Random architectures to score", min_value=1, max_value=1_000_000,
-                                value=default, step=1, key="score_archs")
+                                value=int(score_cfg.get("archs", 500)), step=1, key="score_archs")
+        halving = st.number_input(
+            "Successive halving from (validation images per draw; 0: every arch on all)",
+            min_value=0, max_value=1_000_000, value=int(score_cfg.get("halving_min", 0)), step=10,
+            key="score_halving",
+            help="Every random architecture is scored on this many images, the best third on 3x "
+                 "more, and so on up to the run's val_images: much faster, the top stays close.")
         submitted = st.form_submit_button(f"Queue scoring pass for {run_id}")
     if submitted:
-        job_id = store.enqueue_job("score", {"archs": int(archs)}, run_id=run_id)
+        params = {"archs": int(archs)}
+        if int(halving) != int(score_cfg.get("halving_min", 0)):
+            params["halving_min"] = int(halving)
+        job_id = store.enqueue_job("score", params, run_id=run_id)
         st.success(f"Queued scoring job `{job_id}`.")
 
