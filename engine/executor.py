@@ -126,14 +126,11 @@ class _ScorerActorImpl:
         from engine.data import load_data
         from engine.device import pick_device
         from engine.score import Scorer
-        from engine.train_hypernet import build_model
+        from engine.train_hypernet import model_from_state
 
         cfg = Config.from_dict(state["config"])
         device = pick_device(cfg.device)
-        model = build_model(cfg, tuple(state["image_shape"]), int(state["num_classes"]))
-        model.hyper.load_state_dict(state["hyper"])
-        model.net.load_state_dict(state["net"])
-        model.to(device)
+        model = model_from_state(state, device)
         sc = cfg.score
         self.scorer = Scorer(model, load_data(cfg.data, cfg.seed), device, sc.draws, sc.val_images,
                              sc.batch_size, sc.bn, sc.calib_images)

@@ -72,7 +72,11 @@ def build_model(cfg: Config, image_shape: tuple[int, int, int], num_classes: int
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> SmashModel:
     """Rebuild a SmashModel from a training checkpoint."""
-    state = ckpt.load(path)
+    return model_from_state(ckpt.load(path), device)
+
+
+def model_from_state(state: dict, device: torch.device | str = "cpu") -> SmashModel:
+    """A SmashModel from a loaded checkpoint's contents (its optimizer state not needed)."""
     cfg = Config.from_dict(state["config"])
     model = build_model(cfg, tuple(state["image_shape"]), int(state["num_classes"]))
     model.hyper.load_state_dict(state["hyper"])
@@ -114,7 +118,11 @@ def hypernet_step(model: SmashModel, opt: torch.optim.Optimizer, arch: Arch, x: 
                   y: torch.Tensor, gen: torch.Generator, device: torch.device) -> torch.Tensor:
     """One SMASH step; returns [loss, error] of the batch as a tensor on the device (reading
     it back would make the host wait for the device every step)."""
-    logits = forward_arch(model, arch, x, gen, device)
+    return _update(opt, forward_arch(model, arch, x, gen, device), y)
+
+
+def _update(opt: torch.optim.Optimizer, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy backward and an optimizer step; [loss, error] of the batch, on the device."""
     loss = F.cross_entropy(logits.float(), y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -145,13 +153,7 @@ def ddp_step(step_module: nn.Module, model: SmashModel, opt: torch.optim.Optimiz
     enc, spans = model.hyper.layout.encode(arch)
     noise = noise_for(model, enc, gen)
     logits = step_module(x, arch, enc.to(device), spans, noise.to(device))
-    loss = F.cross_entropy(logits.float(), y)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    with torch.no_grad():
-        err = (logits.argmax(1) != y).float().mean()
-    return distributed.mean_over_ranks(torch.stack([loss.detach(), err]))
+    return distributed.mean_over_ranks(_update(opt, logits, y))
 
 
 def make_optimizer(model: SmashModel) -> torch.optim.Optimizer:
