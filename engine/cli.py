@@ -8,20 +8,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine import argtypes as at
 from engine import distributed
 from engine.checkpoint import CheckpointError
 from engine.config import Config, ConfigError, load_config
 from engine.correlate import CorrelateError
 from engine.data import DataError
+from engine.device import check_device
 from engine.executor import ExecutorError, add_executor_args, spec_from_args
-from engine.export import FORMATS, ExportError, export_arch
+from engine.export import FORMATS, ExportError, check_out_path, export_arch
+from engine.jobs import JobError
+from engine.score import ScoreError
 from engine.search import STRATEGIES
-from engine.search_space import Arch, ArchError
+from engine.search_space import Arch, ArchError, check_arch, read_arch_file
 from engine.train_hypernet import Cancelled
+from engine.workdir import RunIdError
+from engine.worker import EngineError
 from store import Store, StoreError, store_path
 
 USER_ERRORS = (ConfigError, DataError, ArchError, StoreError, CheckpointError, ExportError,
-               CorrelateError, ExecutorError)
+               CorrelateError, ExecutorError, ScoreError, EngineError, JobError, RunIdError)
 
 
 class CLIError(ValueError):
@@ -48,7 +54,8 @@ def _run_config(store: Store, run_id: str) -> Config:
 
 
 def _resolve_arch(store: Store, run_id: str, ref: str) -> Arch:
-    """`best` (top SMASH score), an arch id of the run, or a path to an arch JSON file."""
+    """`best` (top SMASH score), an arch id of the run, or a path to an arch JSON file
+    (which must lie inside the run's search space)."""
     if ref == "best":
         top = store.leaderboard(run_id, limit=1)
         if top.empty:
@@ -59,7 +66,9 @@ def _resolve_arch(store: Store, run_id: str, ref: str) -> Arch:
         return Arch.from_dict(rec["arch"])
     path = Path(ref)
     if path.suffix == ".json" and path.is_file():
-        return Arch.from_json(path.read_text())
+        arch = Arch.from_json(read_arch_file(path))
+        check_arch(arch, _run_config(store, run_id).space)
+        return arch
     raise CLIError(f"no architecture {ref!r} in run {run_id} (and no such JSON file)")
 
 
@@ -69,6 +78,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     cfg = load_config(args.config)
     if args.steps:
         cfg = cfg.replace(train={"steps": args.steps})
+    check_device(cfg.device)  # before the store exists
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     # Under torchrun only rank 0 writes the store; the other ranks never open it.
     store = _store(args) if distributed.is_main() else None
@@ -117,7 +127,8 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
         done = done[(done["arch_id"] == arch.id) & (done["status"] == "done")] if not done.empty else done
         if not done.empty:
             model_path = Path(done.sort_values("finished_at").iloc[-1]["checkpoint"])
-    out = export_arch(arch, args.format, Path(args.out), model_path)
+    out = check_out_path(Path(args.out), Path(args.workdir), force=args.force)
+    out = export_arch(arch, args.format, out, model_path)
     return {"arch_id": arch.id, "format": args.format, "out": str(out)}
 
 
@@ -154,8 +165,10 @@ def cmd_engine(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_queue(args: argparse.Namespace) -> dict[str, Any]:
     store = _store(args)
     if args.kind == "train":
-        load_config(args.config)  # fail now, not in the worker
-        params = {"config": str(Path(args.config).resolve())}
+        cfg = load_config(args.config)  # fail now, not in the worker
+        check_device(cfg.device)
+        # The job trains this config as it is now, whatever happens to the file later.
+        params = {"config": str(Path(args.config).resolve()), "config_data": cfg.to_dict()}
         if args.score_archs:
             params["score_archs"] = args.score_archs
         job_id = store.enqueue_job("train", params)
@@ -197,7 +210,7 @@ def cmd_up(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="smash", description="One-shot architecture search with SMASH.")
+    p = at.OneLineParser(prog="smash", description="One-shot architecture search with SMASH.")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
@@ -208,21 +221,21 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a SMASH HyperNet (resumes if the run exists)")
     common(t)
     t.add_argument("--config", required=True, help="TOML config file")
-    t.add_argument("--run", help="run id (default: derived from the config)")
-    t.add_argument("--steps", type=int, default=0, help="override [train].steps")
+    t.add_argument("--run", type=at.run_id, help="run id (default: derived from the config)")
+    t.add_argument("--steps", type=at.int_in(0), default=0, help="override [train].steps")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("score", help="score sampled architectures with generated weights")
     common(s)
-    s.add_argument("--run", help="run id (default: the latest run)")
-    s.add_argument("--archs", type=int, default=None, help="random architectures to score")
-    s.add_argument("--perturb", type=int, default=None, help="perturbations of the best")
-    s.add_argument("--chain", type=int, default=None, help="greedy chain steps")
-    s.add_argument("--checkpoint", type=int, default=None, help="checkpoint step (default: the latest)")
+    s.add_argument("--run", type=at.run_id, help="run id (default: the latest run)")
+    s.add_argument("--archs", type=at.int_in(1, 10**7), default=None, help="random architectures to score")
+    s.add_argument("--perturb", type=at.int_in(0, 10**6), default=None, help="perturbations of the best")
+    s.add_argument("--chain", type=at.int_in(0, 10**6), default=None, help="greedy chain steps")
+    s.add_argument("--checkpoint", type=at.int_in(0), default=None, help="checkpoint step (default: the latest)")
     s.add_argument("--strategy", choices=sorted(STRATEGIES), default="smash",
                    help="smash (random, perturb, chain), evolution, or pareto (score against params)")
-    s.add_argument("--budget", type=int, default=None, help="score calls for evolution/pareto (default --archs)")
-    s.add_argument("--halving-min", type=int, default=None,
+    s.add_argument("--budget", type=at.int_in(1, 10**7), default=None, help="score calls for evolution/pareto (default --archs)")
+    s.add_argument("--halving-min", type=at.int_in(0), default=None,
                    help="successive halving: score every random arch on this many validation images "
                         "first, the best third on 3x more, ... (overrides [score].halving_min; 0: off)")
     add_executor_args(s)
@@ -230,39 +243,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("retrain", help="train one architecture with free weights")
     common(r)
-    r.add_argument("--run", help="run id (default: the latest run)")
+    r.add_argument("--run", type=at.run_id, help="run id (default: the latest run)")
     r.add_argument("--arch", default="best", help="arch id, 'best', or an arch JSON file")
-    r.add_argument("--epochs", type=int, default=None, help="override [retrain].epochs")
-    r.add_argument("--seed", type=int, default=None)
-    r.add_argument("--steps-per-epoch", type=int, default=None, help="cap each epoch (a short retrain)")
+    r.add_argument("--epochs", type=at.int_in(1, 100_000), default=None, help="override [retrain].epochs")
+    r.add_argument("--seed", type=at.seed, default=None)
+    r.add_argument("--steps-per-epoch", type=at.int_in(1), default=None, help="cap each epoch (a short retrain)")
     add_executor_args(r)
     r.set_defaults(func=cmd_retrain)
 
     e = sub.add_parser("export", help="export an architecture or its trained model")
     common(e)
-    e.add_argument("--run", help="run id (default: the latest run)")
+    e.add_argument("--run", type=at.run_id, help="run id (default: the latest run)")
     e.add_argument("--arch", default="best", help="arch id, 'best', or an arch JSON file")
     e.add_argument("--format", choices=FORMATS, default="json")
-    e.add_argument("--out", required=True, help="output file")
+    e.add_argument("--out", required=True, help="output file (not inside the store or checkpoints)")
+    e.add_argument("--force", action="store_true", help="replace --out if it exists")
     e.set_defaults(func=cmd_export)
 
     c = sub.add_parser("correlate", help="retrain K archs spread over the score range; rank correlations")
     common(c)
-    c.add_argument("--run", help="run id (default: the latest run)")
-    c.add_argument("--k", type=int, default=24, help="architectures to retrain (default 24)")
-    c.add_argument("--epochs", type=int, default=2, help="epochs of each short retrain (default 2)")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--steps-per-epoch", type=int, default=0, help="cap each retrain epoch (0: full passes)")
-    c.add_argument("--top-k", type=int, default=None, help="k of top-k precision (default K/4)")
-    c.add_argument("--jobs", type=int, default=1, help="retrains at once when no engine is serving")
+    c.add_argument("--run", type=at.run_id, help="run id (default: the latest run)")
+    c.add_argument("--k", type=at.int_in(2, 10_000), default=24, help="architectures to retrain (default 24)")
+    c.add_argument("--epochs", type=at.int_in(1, 100_000), default=2, help="epochs of each short retrain (default 2)")
+    c.add_argument("--seed", type=at.seed, default=0)
+    c.add_argument("--steps-per-epoch", type=at.int_in(0), default=0, help="cap each retrain epoch (0: full passes)")
+    c.add_argument("--top-k", type=at.int_in(1, 10_000), default=None, help="k of top-k precision (default K/4)")
+    c.add_argument("--jobs", type=at.int_in(1, 256), default=1, help="retrains at once when no engine is serving")
     c.add_argument("--no-wait", action="store_true", help="queue the retrains and return")
     c.set_defaults(func=cmd_correlate)
 
     g = sub.add_parser("engine", help="serve queued jobs (training, scoring, retraining)")
     common(g)
-    g.add_argument("--jobs", type=int, default=1, help="jobs run at once (default 1)")
-    g.add_argument("--poll", type=float, default=1.0, help="seconds between store polls")
-    g.add_argument("--stale-after", type=float, default=60.0,
+    g.add_argument("--jobs", type=at.int_in(1, 256), default=1, help="jobs run at once (default 1)")
+    g.add_argument("--poll", type=at.float_in(0, 3600, open_low=True), default=1.0, help="seconds between store polls")
+    g.add_argument("--stale-after", type=at.float_in(1, 86_400), default=60.0,
                    help="fail a running job whose heartbeat is older than this (seconds)")
     add_executor_args(g)
     g.set_defaults(func=cmd_engine)
@@ -272,35 +286,35 @@ def build_parser() -> argparse.ArgumentParser:
     qt = qs.add_parser("train", help="queue a HyperNet training run")
     common(qt)
     qt.add_argument("--config", required=True)
-    qt.add_argument("--score-archs", type=int, default=0, help="score this many archs when training ends")
+    qt.add_argument("--score-archs", type=at.int_in(0, 10**7), default=0, help="score this many archs when training ends")
     qc = qs.add_parser("score", help="queue a scoring pass")
     common(qc)
-    qc.add_argument("--run")
-    qc.add_argument("--archs", type=int, default=None)
-    qc.add_argument("--halving-min", type=int, default=None,
+    qc.add_argument("--run", type=at.run_id)
+    qc.add_argument("--archs", type=at.int_in(1, 10**7), default=None)
+    qc.add_argument("--halving-min", type=at.int_in(0), default=None,
                     help="successive halving from this many validation images (0: off)")
     qr = qs.add_parser("retrain", help="queue final training of an architecture")
     common(qr)
-    qr.add_argument("--run")
+    qr.add_argument("--run", type=at.run_id)
     qr.add_argument("--arch", default="best")
-    qr.add_argument("--epochs", type=int, default=None)
-    qr.add_argument("--seed", type=int, default=0)
-    qr.add_argument("--steps-per-epoch", type=int, default=0, help="cap each epoch (a short retrain)")
+    qr.add_argument("--epochs", type=at.int_in(1, 100_000), default=None)
+    qr.add_argument("--seed", type=at.seed, default=0)
+    qr.add_argument("--steps-per-epoch", type=at.int_in(0), default=0, help="cap each epoch (a short retrain)")
     q.set_defaults(func=cmd_queue)
 
     d = sub.add_parser("dashboard", help="start the Streamlit dashboard")
     common(d)
-    d.add_argument("--port", type=int, default=None)
+    d.add_argument("--port", type=at.port, default=None)
     d.add_argument("--address", default=None, help="bind address (default 127.0.0.1)")
     d.set_defaults(func=cmd_dashboard)
 
     u = sub.add_parser("up", help="start the engine and the dashboard, and queue a run")
     common(u)
     u.add_argument("--config", default="configs/demo.toml")
-    u.add_argument("--archs", type=int, default=200, help="architectures to score after training")
-    u.add_argument("--port", type=int, default=None)
+    u.add_argument("--archs", type=at.int_in(0, 10**7), default=200, help="architectures to score after training")
+    u.add_argument("--port", type=at.port, default=None)
     u.add_argument("--address", default=None)
-    u.add_argument("--jobs", type=int, default=1)
+    u.add_argument("--jobs", type=at.int_in(1, 256), default=1)
     u.set_defaults(func=cmd_up)
     return p
 

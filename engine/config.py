@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -281,6 +282,10 @@ class RetrainConfig:
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+DEVICE_RE = re.compile(r"auto|cpu|cuda(:[0-9]{1,3})?")
+SEED_MAX = 2**32 - 1
+INT_LIMIT = 2**62
+CONFIG_MAX_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -301,8 +306,9 @@ class Config:
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
 
     def __post_init__(self) -> None:
-        _require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+        _require(DEVICE_RE.fullmatch(self.device) is not None,
                  f"device = {self.device!r}; allowed: auto, cpu, cuda, cuda:N")
+        _require(0 <= self.seed <= SEED_MAX, f"seed = {self.seed}; allowed 0..{SEED_MAX}")
         _require(self.precision in PRECISIONS,
                  f"precision = {self.precision!r}; allowed: {', '.join(PRECISIONS)}")
 
@@ -330,27 +336,35 @@ def _check_value(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if origin is tuple:
         args = typing.get_args(hint)
-        _require(isinstance(value, list | tuple), f"{where} = {value!r}; expected a list")
+        _require(isinstance(value, list | tuple), f"{where} = {_short(value)}; expected a list")
         item_hint = args[0]
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_check_value(v, item_hint, where) for v in value)
-        _require(len(value) == len(args), f"{where} = {value!r}; expected {len(args)} values")
+        _require(len(value) == len(args), f"{where} = {_short(value)}; expected {len(args)} values")
         return tuple(_check_value(v, h, where) for v, h in zip(value, args, strict=True))
     if hint is bool:
-        _require(isinstance(value, bool), f"{where} = {value!r}; expected true or false")
+        _require(isinstance(value, bool), f"{where} = {_short(value)}; expected true or false")
         return value
     if hint is int:
         _require(isinstance(value, int) and not isinstance(value, bool),
-                 f"{where} = {value!r}; expected an integer")
+                 f"{where} = {_short(value)}; expected an integer")
+        _require(abs(value) < INT_LIMIT, f"{where} = {_short(value)}; out of range")
         return value
     if hint is float:
         _require(isinstance(value, int | float) and not isinstance(value, bool)
-                 and math.isfinite(value), f"{where} = {value!r}; expected a number")
+                 and abs(value) < INT_LIMIT and math.isfinite(value),
+                 f"{where} = {_short(value)}; expected a finite number of sensible size")
         return float(value)
     if hint is str:
-        _require(isinstance(value, str), f"{where} = {value!r}; expected a string")
+        _require(isinstance(value, str), f"{where} = {_short(value)}; expected a string")
         return value
     raise ConfigError(f"{where}: unsupported setting type")
+
+
+def _short(value: Any) -> str:
+    """repr(value), cut to 40 characters (a 400-digit number makes a useless message)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
@@ -379,8 +393,14 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    if path.stat().st_size > CONFIG_MAX_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size} bytes; a config is at most {CONFIG_MAX_BYTES}")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+        raise ConfigError(f"{path}: not valid TOML ({str(exc).splitlines()[0]})") from exc
+    except (ValueError, RecursionError) as exc:  # e.g. an integer too long to convert
+        raise ConfigError(f"{path}: not a usable TOML file ({str(exc).splitlines()[0][:80]})") from None
     return Config.from_dict(raw)

@@ -7,14 +7,25 @@ import os
 
 import torch
 
+from engine.config import ConfigError
 
-def pick_device(pref: str = "auto") -> torch.device:
-    """`auto` picks CUDA when available; on the CPU, use all cores."""
+
+def check_device(pref: str = "auto") -> torch.device:
+    """The device `pref` names, or ConfigError if this machine does not have it."""
     if pref == "auto":
         pref = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(pref)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {pref!r} was asked for but CUDA is not available")
+        raise ConfigError(f"device = {pref!r} but CUDA is not available on this machine; "
+                          "use \"auto\" or \"cpu\"")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"device = {pref!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+def pick_device(pref: str = "auto") -> torch.device:
+    """`auto` picks CUDA when available; on the CPU, use all cores."""
+    device = check_device(pref)
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads())
     else:

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine import argtypes as at
 from engine.search_space import Arch
 
 EXECUTORS = ("local", "ray")
+LOCAL_RAY_HOST = "127.0.0.1"
 
 
 class ExecutorError(ValueError):
@@ -70,10 +72,10 @@ def add_executor_args(parser: Any) -> None:
                         help="where scoring and retraining run: this process (local) or Ray")
     parser.add_argument("--ray-address", default=None,
                         help="Ray cluster address ('auto' or host:port; default: start a local Ray)")
-    parser.add_argument("--ray-cpus", type=float, default=1.0, help="CPUs per Ray task (default 1)")
-    parser.add_argument("--ray-gpus", type=float, default=0.0,
+    parser.add_argument("--ray-cpus", type=at.float_in(0, 4096, open_low=True), default=1.0, help="CPUs per Ray task (default 1)")
+    parser.add_argument("--ray-gpus", type=at.float_in(0, 1024), default=0.0,
                         help="GPUs per Ray task, e.g. 1 or 0.25 (default 0)")
-    parser.add_argument("--ray-actors", type=int, default=0,
+    parser.add_argument("--ray-actors", type=at.int_in(0, 100_000), default=0,
                         help="scorer actors (default: as many as the cluster's CPUs allow)")
 
 
@@ -105,7 +107,8 @@ def ensure_ray(spec: ExecutorSpec) -> Any:
             if spec.address:
                 ray.init(address=spec.address, **kwargs)
             else:
-                ray.init(num_cpus=spec.local_cpus, **kwargs)
+                # A Ray started here listens on loopback only: its servers run code unauthenticated.
+                ray.init(num_cpus=spec.local_cpus, _node_ip_address=LOCAL_RAY_HOST, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = spec.address or "a local Ray"
             raise ExecutorError(f"cannot start or reach {where}: {str(exc).splitlines()[0]}") from exc

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -131,7 +132,7 @@ class Arch:
                        stem_stride=int(raw.get("stem_stride", 1)))
         except ArchError:
             raise
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ArchError(f"malformed arch JSON: {type(exc).__name__}: {exc}") from exc
         check_arch(arch)
         return arch
@@ -139,10 +140,40 @@ class Arch:
     @classmethod
     def from_json(cls, text: str) -> Arch:
         try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ArchError(f"arch is not valid JSON: {exc}") from exc
+            raw = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+        except ArchError:
+            raise
+        except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
+            raise ArchError(f"arch is not valid JSON: {str(exc).splitlines()[0]}") from exc
+        except RecursionError:
+            raise ArchError("arch JSON is nested too deeply") from None
         return cls.from_dict(raw)
+
+
+ARCH_FILE_MAX = 1 << 20
+
+
+def read_arch_file(path: Path) -> str:
+    """The text of an arch JSON file, refused when larger than 1 MiB or not UTF-8."""
+    try:
+        if path.stat().st_size > ARCH_FILE_MAX:
+            raise ArchError(f"{path}: {path.stat().st_size} bytes; an arch JSON file is at most {ARCH_FILE_MAX}")
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArchError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ArchError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ArchError(f"arch JSON holds the number {text[:40]}, which is not finite")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ArchError(f"arch JSON holds {name}; only finite numbers are allowed")
 
 
 def _pair(v: Any) -> tuple[int, int]:

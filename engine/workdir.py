@@ -17,6 +17,19 @@ from pathlib import Path
 from engine.config import Config
 
 PACKAGE_VERSION = "0.1.0"
+RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+class RunIdError(ValueError):
+    """A run id that would name a path outside the workdir."""
+
+
+def check_run_id(run_id: str) -> str:
+    """`run_id` if it names one folder directly inside a workdir (no slash, no `..`)."""
+    if not RUN_ID_RE.fullmatch(run_id or "") or ".." in run_id:
+        raise RunIdError(f"run id {run_id!r} is not allowed; use letters, digits, '_', '.' and '-' "
+                         "(at most 128, not starting with '.' or '-', no '..')")
+    return run_id
 
 
 def run_id_for(cfg: Config) -> str:
@@ -26,7 +39,7 @@ def run_id_for(cfg: Config) -> str:
 
 
 def run_dir(workdir: Path, run_id: str) -> Path:
-    return Path(workdir) / run_id
+    return Path(workdir) / check_run_id(run_id)
 
 
 def checkpoint_dir(workdir: Path, run_id: str) -> Path:
