@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,13 @@ class CLIError(ValueError):
     """A command-line argument names something that does not exist."""
 
 
-def _store(args: argparse.Namespace) -> Store:
-    return Store(store_path(Path(args.workdir)))
+def _store(args: argparse.Namespace, create: bool = False) -> Store:
+    """The workdir's store; only commands that start work may create it."""
+    path = store_path(Path(args.workdir))
+    if not create and not path.exists():
+        raise CLIError(f"no runs in {args.workdir} (no store there yet); start one with "
+                       "`smash train --config FILE`")
+    return Store(path)
 
 
 def _run_id(store: Store, args: argparse.Namespace) -> str:
@@ -66,8 +72,11 @@ def _resolve_arch(store: Store, run_id: str, ref: str) -> Arch:
         return Arch.from_dict(rec["arch"])
     path = Path(ref)
     if path.suffix == ".json" and path.is_file():
-        arch = Arch.from_json(read_arch_file(path))
-        check_arch(arch, _run_config(store, run_id).space)
+        try:
+            arch = Arch.from_json(read_arch_file(path))
+            check_arch(arch, _run_config(store, run_id).space)
+        except ArchError as exc:
+            raise ArchError(f"{path}: {exc}" if not str(exc).startswith(str(path)) else str(exc)) from None
         return arch
     raise CLIError(f"no architecture {ref!r} in run {run_id} (and no such JSON file)")
 
@@ -81,7 +90,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     check_device(cfg.device)  # before the store exists
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     # Under torchrun only rank 0 writes the store; the other ranks never open it.
-    store = _store(args) if distributed.is_main() else None
+    store = _store(args, create=True) if distributed.is_main() else None
     return train_hypernet(cfg, Path(args.workdir), store=store, run_id=args.run,
                           show_progress=not args.quiet and distributed.is_main())
 
@@ -163,10 +172,11 @@ def cmd_engine(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_queue(args: argparse.Namespace) -> dict[str, Any]:
-    store = _store(args)
     if args.kind == "train":
-        cfg = load_config(args.config)  # fail now, not in the worker
+        cfg = load_config(args.config)  # fail now, not in the worker, and before the store exists
         check_device(cfg.device)
+    store = _store(args, create=args.kind == "train")
+    if args.kind == "train":
         # The job trains this config as it is now, whatever happens to the file later.
         params = {"config": str(Path(args.config).resolve()), "config_data": cfg.to_dict()}
         if args.score_archs:
@@ -320,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # stores, checkpoints and logs are the user's alone
     args = build_parser().parse_args(argv)
     try:
         summary = args.func(args)

@@ -14,7 +14,9 @@ missing or malformed data raises `DataError` with one line saying what to do.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +37,10 @@ HOLDOUT_SEED = 20240601
 shuffle. Fixed, not the run seed, so runs with different seeds share one test set."""
 SYNTHETIC_SEED = 1234
 SYNTHETIC_SIZES = (2000, 500)
+MAX_CLASSES = 100_000
+MAX_IMAGE_PIXELS = 64 * 1024 * 1024
+"""Larger images are refused before decoding (a small PNG can claim gigapixels)."""
+MAX_ARRAY_BYTES = 64 * 1024**3
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
@@ -252,12 +258,22 @@ def _load_cifar(cfg: DataConfig) -> _Raw:
 
 
 def _scan_classes(folder: Path) -> dict[str, list[Path]]:
-    """Class name -> sorted image files (recursive), like torchvision's ImageFolder."""
-    found = {}
+    """Class name -> sorted image files (recursive), like torchvision's ImageFolder.
+
+    Symlinked folders are followed, but a folder reached twice (a loop, or one class
+    linking into another) is refused: its images would be read again under a wrong label."""
+    found: dict[str, list[Path]] = {}
+    seen: set[str] = set()
     for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(Path(dirpath) / f for dirpath, _, names in os.walk(d, followlinks=True)
-                       for f in names if f.lower().endswith(IMAGE_EXTENSIONS))
-        found[d.name] = files
+        files = []
+        for dirpath, _, names in os.walk(d, followlinks=True):
+            real = os.path.realpath(dirpath)
+            if real in seen:
+                raise DataError(f"{dirpath}: leads to {real}, a folder already read (a symlink loop "
+                                "or a link into another class); remove the link")
+            seen.add(real)
+            files += [Path(dirpath) / f for f in names if f.lower().endswith(IMAGE_EXTENSIONS)]
+        found[d.name] = sorted(files)
     return found
 
 
@@ -266,8 +282,13 @@ def _decode(path: Path, size: int) -> np.ndarray:
 
     try:
         with Image.open(path) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                raise DataError(f"{path}: {img.width} x {img.height} pixels; images larger than "
+                                f"{MAX_IMAGE_PIXELS} pixels are refused")
             rgb = img.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, DataError):
+            raise
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise DataError(f"{path}: not a readable image ({reason})") from exc
     if rgb.size != (size, size):
@@ -351,6 +372,9 @@ def _npz_images(arr: np.ndarray, key: str, path: Path) -> np.ndarray:
     if arr.ndim == 3:
         return arr[:, None]
     if arr.ndim == 4:
+        if arr.shape[1] <= 4 < arr.shape[3]:
+            raise DataError(f"{path}: '{key}' has shape {arr.shape}, which looks like N x C x H x W; "
+                            "store images as N x H x W x C (numpy: x.transpose(0, 2, 3, 1))")
         return np.ascontiguousarray(arr.transpose(0, 3, 1, 2))
     raise DataError(f"{path}: '{key}' has shape {arr.shape}; expected N x H x W or N x H x W x C")
 
@@ -362,7 +386,27 @@ def _npz_labels(arr: np.ndarray, key: str, n: int, path: Path) -> np.ndarray:
         raise DataError(f"{path}: '{key}' has shape {arr.shape}; expected ({n},), one label per image")
     if arr.size and arr.min() < 0:
         raise DataError(f"{path}: '{key}' holds negative label {int(arr.min())}; expected labels >= 0")
+    if arr.size and arr.max() >= MAX_CLASSES:
+        raise DataError(f"{path}: '{key}' holds label {int(arr.max())}; labels must be below {MAX_CLASSES}")
     return arr.astype(np.int64)
+
+
+def _check_npz_headers(path: Path) -> None:
+    """Refuse an .npz whose array headers claim more bytes than their members hold
+    (numpy would allocate what the header says before reading a byte of data)."""
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(f)
+            claimed = math.prod(shape) * dtype.itemsize
+            if claimed > min(info.file_size, MAX_ARRAY_BYTES):
+                raise DataError(f"{path}: array {info.filename[:-4]!r} claims shape {shape} "
+                                f"({claimed} bytes) but holds {info.file_size} bytes")
 
 
 def _load_npz(cfg: DataConfig) -> _Raw:
@@ -372,10 +416,15 @@ def _load_npz(cfg: DataConfig) -> _Raw:
     if not path.is_file():
         raise DataError(f"npz file {path} not found; set [data].root to an .npz file with arrays x and y")
     try:
+        _check_npz_headers(path)
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)
             arrays = {k: z[k] for k in ("x", "y", "x_test", "y_test") if k in keys}
-    except (OSError, ValueError, EOFError, zlib.error) as exc:
+    except MemoryError:
+        raise DataError(f"{path}: its arrays do not fit in memory") from None
+    except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        if isinstance(exc, DataError):
+            raise
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise DataError(f"{path}: not a readable .npz file ({reason})") from exc
     for key in ("x", "y"):
@@ -484,6 +533,13 @@ def _mixed_generator(*keys: int) -> torch.Generator:
     """A generator seeded from several integers, well mixed so nearby keys don't collide."""
     state = np.random.SeedSequence([k % 2**64 for k in keys]).generate_state(2, dtype=np.uint64)
     return torch.Generator().manual_seed(int(state[0]) >> 1)
+
+
+def check_batches(n: int, batch_size: int, what: str) -> None:
+    """DataError unless `n` training images fill at least one batch."""
+    if n < batch_size:
+        raise DataError(f"the training split holds {n} image(s), fewer than {what} = {batch_size}; "
+                        "lower the batch size or val_size, or use more data")
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:

@@ -69,6 +69,15 @@ class JobContext:
         return self._cancel or self.terminated
 
 
+def job_config(params: dict[str, Any]) -> Config:
+    """A train job's config: the snapshot taken when it was queued (older jobs: the file)."""
+    if "config_data" in params:
+        return Config.from_dict(params["config_data"])
+    if "config" not in params:
+        raise JobError("train job needs params.config (a TOML file)")
+    return load_config(params["config"])
+
+
 def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
             executor: ExecutorSpec | None = None) -> dict[str, Any]:
     """Do the work of `job`; every kind resumes from its checkpoints when run again.
@@ -82,9 +91,7 @@ def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
         from engine.score import score_run
         from engine.train_hypernet import train_hypernet
 
-        if "config" not in params:
-            raise JobError("train job needs params.config (a TOML file)")
-        cfg = load_config(params["config"])
+        cfg = job_config(params)
         summary = train_hypernet(cfg, workdir, store=store, run_id=params.get("run_id"), **common)
         n = int(params.get("score_archs", 0))
         if n:

@@ -17,11 +17,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from engine import checkpoint as ckpt
-from engine.config import Config
+from engine.config import Config, ConfigError
 from engine.data import (
     DataSplits,
     augment,
     batch_indices,
+    check_batches,
     eval_batches,
     load_data,
     normalize,
@@ -140,6 +141,8 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
         cfg = cfg.replace(retrain={"max_steps_per_epoch": int(step_cap)})
     r = cfg.retrain
     epochs = epochs or r.epochs
+    if epochs < 1:
+        raise ConfigError(f"retrain epochs = {epochs}; must be >= 1")
     seed = cfg.seed if seed is None else seed
     rid = retrain_id_for(run_id, arch.id, epochs, seed, r.max_steps_per_epoch)
     folder = retrain_dir(workdir, rid)
@@ -149,6 +152,7 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
     model = ArchNet(arch, data.image_shape[0], data.num_classes).to(device, memory_format=memory_format(device))
     opt = torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum, nesterov=True,
                           weight_decay=r.weight_decay)
+    check_batches(len(data.train_y), r.batch_size, "[retrain].batch_size")
     spe = steps_per_epoch(len(data.train_y), r.batch_size)
     if r.max_steps_per_epoch:
         spe = min(spe, r.max_steps_per_epoch)

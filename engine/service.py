@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import load_config
+from engine.device import check_device
 from store import Store, store_path
 
 
@@ -49,10 +50,12 @@ def up(workdir: Path, config: Path, *, port: int | None = None, address: str | N
        score_archs: int = 200, jobs: int = 1) -> dict[str, Any]:
     from app.launch import dashboard_command
 
-    load_config(config)  # a bad config fails here, before anything starts
+    cfg = load_config(config)  # a bad config fails here, before anything starts
+    check_device(cfg.device)
     workdir.mkdir(parents=True, exist_ok=True)
     store = Store(store_path(workdir))
-    job_id = store.enqueue_job("train", {"config": str(config.resolve()), "score_archs": score_archs})
+    job_id = store.enqueue_job("train", {"config": str(config.resolve()), "config_data": cfg.to_dict(),
+                                         "score_archs": score_archs})
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     engine = subprocess.Popen([sys.executable, "-m", "engine.cli", "engine", "--workdir", str(workdir),
                                "--jobs", str(jobs)], env=env)

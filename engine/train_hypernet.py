@@ -31,7 +31,15 @@ from tqdm import tqdm
 from engine import checkpoint as ckpt
 from engine import distributed
 from engine.config import Config
-from engine.data import DataSplits, augment, batch_indices, load_data, normalize, steps_per_epoch
+from engine.data import (
+    DataSplits,
+    augment,
+    batch_indices,
+    check_batches,
+    load_data,
+    normalize,
+    steps_per_epoch,
+)
 from engine.device import autocast, memory_format, pick_device
 from engine.hypernet import HyperNet
 from engine.network import SMASHNet
@@ -214,6 +222,7 @@ def _train(cfg: Config, workdir: Path, store: Store | None, device: torch.device
     data = data or load_data(cfg.data, cfg.seed)
     t = cfg.train
     n_train = len(data.train_y)
+    check_batches(n_train, t.batch_size, "[train].batch_size")
     spe = steps_per_epoch(n_train, t.batch_size)
     total = total_steps(cfg, n_train)
     folder = checkpoint_dir(workdir, run_id)
