@@ -128,7 +128,7 @@ class _ScorerActorImpl:
         from engine.score import Scorer
         from engine.train_hypernet import model_from_state
 
-        cfg = Config.from_dict(state["config"])
+        cfg = Config.from_stored(state["config"])
         device = pick_device(cfg.device)
         model = model_from_state(state, device)
         sc = cfg.score

@@ -175,7 +175,7 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     """
     get_strategy(strategy)  # an unknown name fails before any work
     step, path = resolve_checkpoint(workdir, run_id, checkpoint_step)
-    cfg = Config.from_dict(ckpt.load(path)["config"])
+    cfg = Config.from_stored(ckpt.load(path)["config"])
     if halving_min is not None:
         cfg = cfg.replace(score={"halving_min": int(halving_min)})
     device = pick_device(cfg.device)
@@ -292,8 +292,9 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
                     score_batch(sample, "random")
                 if best["arch"] is not None and (n_perturb or n_chain):
                     top, _ = perturb(best["arch"], cfg.space, step_rng(cfg.seed, step, 11), n_perturb,
-                                     score_fn, score_batch)
-                    greedy_chain(top, cfg.space, step_rng(cfg.seed, step, 12), n_chain, score_fn)
+                                     score_fn, score_batch, sc.mutation_rate)
+                    greedy_chain(top, cfg.space, step_rng(cfg.seed, step, 12), n_chain, score_fn,
+                                 sc.mutation_rate)
             else:
                 shape = data.image_shape
 
