@@ -6,12 +6,12 @@ import pytest
 
 from engine.config import PATH_SHAPES
 from engine.search_space import (
+    MUTATIONS,
     Arch,
     ArchError,
     annealed,
     check_arch,
     max_dilation,
-    MUTATIONS,
     mutate,
     mutate_kind,
     sample_arch,
