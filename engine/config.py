@@ -265,6 +265,12 @@ class ScoreConfig:
     to val_images (0: every arch on all of val_images)."""
     halving_eta: int = 3
     """Kept fraction (1/eta) and growth of the image count per successive-halving rung."""
+    race_top: int = 10
+    """Racing after the search: the best `race_top` full scores are re-scored with fresh
+    draws (new noise, new validation images), each round only those whose 95% interval
+    still overlaps the leader's, until none does or they reach race_max_draws (0: off)."""
+    race_max_draws: int = 12
+    """Draws an arch may reach while racing."""
     mutation_rate: float = 0.05
     """Perturbation and the greedy chain change each element of an architecture (a layer's
     reads, writes, width, op layout; each conv's kernel, dilation, groups) with this
@@ -279,7 +285,10 @@ class ScoreConfig:
         _require(self.batch_size >= 2, f"{s}batch_size = {self.batch_size}; must be >= 2")
         _require(self.bn in ("batch", "recalibrated"), f"{s}bn = {self.bn!r}; allowed: batch, recalibrated")
         _require(self.calib_images >= 2, f"{s}calib_images = {self.calib_images}; must be >= 2")
-        for name in ("val_images", "perturb", "chain", "probe", "halving_min"):
+        _require(self.race_top == 0 or self.race_max_draws > self.draws,
+                 f"{s}race_max_draws = {self.race_max_draws}; must exceed draws ({self.draws}) "
+                 "for racing to add any (or set race_top = 0)")
+        for name in ("val_images", "perturb", "chain", "probe", "halving_min", "race_top"):
             _require(getattr(self, name) >= 0, f"{s}{name} = {getattr(self, name)}; must be >= 0")
 
 
