@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +23,20 @@ class CheckpointError(ValueError):
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """Write to a temporary file, fsync, then rename: a kill -9 never leaves half a file."""
+    """Write to a temporary file, fsync, then rename: a kill -9 never leaves half a file.
+
+    The temporary name is unique to this write, so two writers never share one, and it
+    is removed if the write fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -53,6 +61,18 @@ def step_checkpoints(folder: Path) -> list[tuple[int, Path]]:
         if m:
             found.append((int(m.group(1)), p))
     return sorted(found)
+
+
+def newest_loadable(found: list[tuple[int, Path]], map_location: str | torch.device = "cpu"
+                    ) -> tuple[int, Path, dict[str, Any]]:
+    """The newest of `found` (step, path) pairs that loads, saying which were skipped."""
+    for step, path in reversed(found):
+        try:
+            return step, path, load(path, map_location)
+        except CheckpointError as exc:
+            print(f"warning: {exc}; falling back to an older checkpoint", file=sys.stderr, flush=True)
+    raise CheckpointError(f"no readable checkpoint among {len(found)} in {found[0][1].parent}"
+                          if found else "no checkpoint found")
 
 
 def step_path(folder: Path, step: int) -> Path:

@@ -23,12 +23,13 @@ from engine.score import ScoreError
 from engine.search import STRATEGIES
 from engine.search_space import Arch, ArchError, check_arch, read_arch_file
 from engine.train_hypernet import Cancelled
-from engine.workdir import RunIdError
+from engine.workdir import RunBusyError, RunIdError
 from engine.worker import EngineError
 from store import Store, StoreError, store_path
 
 USER_ERRORS = (ConfigError, DataError, ArchError, StoreError, CheckpointError, ExportError,
-               CorrelateError, ExecutorError, ScoreError, EngineError, JobError, RunIdError)
+               CorrelateError, ExecutorError, ScoreError, EngineError, JobError, RunIdError,
+               RunBusyError)
 
 
 class CLIError(ValueError):

@@ -8,8 +8,10 @@ retrain resume where it stopped.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +120,21 @@ class StoreSink:
         self.writer.flush()
 
 
+@contextlib.contextmanager
+def ended_as_failed(sink: Any, rid: str) -> Iterator[None]:
+    """A retrain that stops on an error is marked failed, one that is stopped cancelled
+    (a resume marks it running again), so no row says "running" for nothing."""
+    try:
+        yield
+    except BaseException as exc:
+        ended = "cancelled" if isinstance(exc, Cancelled | KeyboardInterrupt) else "failed"
+        try:
+            sink.upsert_retrain({"retrain_id": rid, "status": ended})
+        except Exception as inner:  # the error that ended the retrain matters more
+            print(f"warning: could not mark retrain {rid} {ended}: {inner}", file=sys.stderr)
+        raise
+
+
 def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *, run_id: str,
                  epochs: int | None = None, seed: int | None = None, job_id: str | None = None,
                  step_cap: int | None = None,
@@ -172,37 +189,38 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
     base = {"retrain_id": rid, "run_id": run_id, "arch_id": arch.id, "epochs": epochs, "seed": seed,
             "params": params, "flops": flops, "job_id": job_id}
     sink.upsert_retrain({**base, "status": "running"})
-    bar = tqdm(total=epochs, initial=start_epoch, desc=f"retrain {arch.id}", unit="epoch",
-               disable=not show_progress, dynamic_ncols=True)
-    t_start = time.perf_counter()
-    for epoch in range(start_epoch, epochs):
-        if should_stop is not None and should_stop():
-            raise Cancelled(f"retrain stopped after epoch {epoch}")
-        t0 = time.perf_counter()
-        loss, err, _ = train_one_epoch(model, opt, data, cfg, epoch, seed, epoch * spe, total,
-                                       device, r.max_steps_per_epoch, should_stop)
-        val_err = evaluate(model, data.val_x, data.val_y, data, device)
-        test_err = evaluate(model, data.test_x, data.test_y, data, device)
-        sink.put("retrain_metrics", [{
-            "retrain_id": rid, "epoch": epoch + 1, "train_loss": loss, "train_error": err,
-            "val_error": val_err, "test_error": test_err, "lr": opt.param_groups[0]["lr"],
-            "elapsed_s": time.perf_counter() - t0}])
-        sink.flush()
-        ckpt.save_atomic({"format": CKPT_FORMAT, "kind": "retrain", "epoch": epoch + 1,
-                          "val_error": val_err, "test_error": test_err, "model": model.state_dict(),
-                          "optim": opt.state_dict(), "arch": arch.to_json()}, last)
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}", val_err=f"{val_err:.4f}")
-        if on_progress is not None:
-            on_progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} val error {val_err:.4f}")
-    bar.close()
-    weights = folder / "model.pt"
-    ckpt.save_atomic({"format": CKPT_FORMAT, "kind": "model", "arch": arch.to_json(),
-                      "image_shape": list(data.image_shape), "num_classes": data.num_classes,
-                      "config": cfg.to_dict(), "code_version": code_version(),
-                      "state_dict": model.state_dict()}, weights)
-    sink.upsert_retrain({**base, "status": "done", "val_error": val_err, "test_error": test_err,
-                         "checkpoint": str(weights)})
+    with ended_as_failed(sink, rid):
+        bar = tqdm(total=epochs, initial=start_epoch, desc=f"retrain {arch.id}", unit="epoch",
+                   disable=not show_progress, dynamic_ncols=True)
+        t_start = time.perf_counter()
+        for epoch in range(start_epoch, epochs):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"retrain stopped after epoch {epoch}")
+            t0 = time.perf_counter()
+            loss, err, _ = train_one_epoch(model, opt, data, cfg, epoch, seed, epoch * spe, total,
+                                           device, r.max_steps_per_epoch, should_stop)
+            val_err = evaluate(model, data.val_x, data.val_y, data, device)
+            test_err = evaluate(model, data.test_x, data.test_y, data, device)
+            sink.put("retrain_metrics", [{
+                "retrain_id": rid, "epoch": epoch + 1, "train_loss": loss, "train_error": err,
+                "val_error": val_err, "test_error": test_err, "lr": opt.param_groups[0]["lr"],
+                "elapsed_s": time.perf_counter() - t0}])
+            sink.flush()
+            ckpt.save_atomic({"format": CKPT_FORMAT, "kind": "retrain", "epoch": epoch + 1,
+                              "val_error": val_err, "test_error": test_err, "model": model.state_dict(),
+                              "optim": opt.state_dict(), "arch": arch.to_json()}, last)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", val_err=f"{val_err:.4f}")
+            if on_progress is not None:
+                on_progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} val error {val_err:.4f}")
+        bar.close()
+        weights = folder / "model.pt"
+        ckpt.save_atomic({"format": CKPT_FORMAT, "kind": "model", "arch": arch.to_json(),
+                          "image_shape": list(data.image_shape), "num_classes": data.num_classes,
+                          "config": cfg.to_dict(), "code_version": code_version(),
+                          "state_dict": model.state_dict()}, weights)
+        sink.upsert_retrain({**base, "status": "done", "val_error": val_err, "test_error": test_err,
+                             "checkpoint": str(weights)})
     return {**base, "retrain_id": rid, "val_error": val_err, "test_error": test_err,
             "checkpoint": str(weights),
             "seconds": round(time.perf_counter() - t_start, 2), "device": str(device)}

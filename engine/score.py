@@ -149,8 +149,9 @@ def resolve_checkpoint(workdir: Path, run_id: str, step: int | None = None) -> t
     if not found:
         raise ScoreError(f"run {run_id} has no checkpoint in {checkpoint_dir(workdir, run_id)}; "
                          "train it first with `smash train`")
-    if step is None:
-        return found[-1]
+    if step is None:  # the newest that loads: a corrupt last file must not stop scoring
+        s, p, _ = ckpt.newest_loadable(found)
+        return s, p
     for s, p in found:
         if s == step:
             return s, p

@@ -46,6 +46,14 @@ def _flag(cmd: list[str], name: str, default: str) -> str:
     return default
 
 
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
 def up(workdir: Path, config: Path, *, port: int | None = None, address: str | None = None,
        score_archs: int = 200, jobs: int = 1) -> dict[str, Any]:
     from app.launch import dashboard_command
@@ -60,7 +68,12 @@ def up(workdir: Path, config: Path, *, port: int | None = None, address: str | N
     engine = subprocess.Popen([sys.executable, "-m", "engine.cli", "engine", "--workdir", str(workdir),
                                "--jobs", str(jobs)], env=env)
     dash_cmd = dashboard_command(str(workdir), port=port, address=address)
-    dashboard = subprocess.Popen(dash_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The dashboard writes to a log file: a pipe nobody reads fills up and hangs it.
+    (workdir / "logs").mkdir(exist_ok=True)
+    dash_log = workdir / "logs" / "dashboard.log"
+    with open(dash_log, "a") as out:
+        dashboard = subprocess.Popen(dash_cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
     host = _flag(dash_cmd, "--server.address", "127.0.0.1")
     port_used = _flag(dash_cmd, "--server.port", "8501")
     url = f"http://{host}:{port_used}"
@@ -75,8 +88,7 @@ def up(workdir: Path, config: Path, *, port: int | None = None, address: str | N
     if healthy:
         print(f"\nSMASH Explorer is up: {url}  (queued job {job_id}; Ctrl-C stops both)\n", flush=True)
     else:
-        err = dashboard.stderr.read().decode(errors="replace") if dashboard.poll() is not None else ""
-        print(f"dashboard did not start: {err.strip().splitlines()[-1] if err.strip() else 'no answer'}",
+        print(f"dashboard did not start: {_last_line(dash_log) or 'no answer'} (log: {dash_log})",
               file=sys.stderr, flush=True)
         stopping["flag"] = True
     try:

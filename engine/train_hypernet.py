@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from engine.device import autocast, memory_format, pick_device
 from engine.hypernet import HyperNet
 from engine.network import SMASHNet
 from engine.search_space import Arch, sample_arch
-from engine.workdir import checkpoint_dir, code_version, run_id_for
+from engine.workdir import checkpoint_dir, code_version, run_id_for, run_lock
 from store import BackgroundWriter, Store
 
 CKPT_FORMAT = 1
@@ -186,6 +187,27 @@ class Cancelled(Exception):
     """The job was asked to stop; the last checkpoint is kept."""
 
 
+@contextlib.contextmanager
+def ended_as_failed(store: Store | None, run_id: str) -> Iterator[None]:
+    """A run that stops on an error is marked failed, one that is stopped cancelled (a
+    resume marks it running again), so no row says "running" for a run nobody trains."""
+    try:
+        yield
+    except BaseException as exc:
+        if store is not None:
+            mark_ended(store, run_id, "cancelled" if isinstance(exc, Cancelled | KeyboardInterrupt)
+                       else "failed")
+        raise
+
+
+def mark_ended(store: Store, run_id: str, status: str) -> None:
+    try:
+        if (store.get_run(run_id) or {}).get("status") == "running":
+            store.update_run(run_id, status=status)
+    except Exception as exc:  # the error that ended the run matters more than this one
+        print(f"warning: could not mark run {run_id} {status}: {exc}", file=sys.stderr, flush=True)
+
+
 def train_hypernet(cfg: Config, workdir: Path, *, store: Store | None, run_id: str | None = None,
                    data: DataSplits | None = None, show_progress: bool = True,
                    on_progress: ProgressFn | None = None,
@@ -197,14 +219,21 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store | None, run_id: s
     `store`; the other ranks may pass None. `should_stop`, if given, must be given on
     every rank: the run stops when it says so on any.
     """
+    run_id = run_id or run_id_for(cfg)
+    data = data or load_data(cfg.data, cfg.seed)  # bad data fails before any file is written
+    check_batches(len(data.train_y), cfg.train.batch_size, "[train].batch_size")
     if not distributed.launched():
-        return _train(cfg, workdir, store, pick_device(cfg.device), run_id, data, show_progress,
-                      on_progress, should_stop, ddp=False)
+        with run_lock(workdir, run_id), ended_as_failed(store, run_id):
+            return _train(cfg, workdir, store, pick_device(cfg.device), run_id, data, show_progress,
+                          on_progress, should_stop, ddp=False)
     distributed.shard_size(cfg.train.batch_size, distributed.env_world_size())  # fail before joining
     device, owned = distributed.init(pick_device(cfg.device))
     try:
-        return _train(cfg, workdir, store, device, run_id, data, show_progress, on_progress,
-                      should_stop, ddp=True)
+        main = distributed.is_main()
+        with (run_lock(workdir, run_id) if main else contextlib.nullcontext(),
+              ended_as_failed(store if main else None, run_id)):
+            return _train(cfg, workdir, store, device, run_id, data, show_progress, on_progress,
+                          should_stop, ddp=True)
     finally:
         if owned:
             distributed.destroy()
@@ -232,8 +261,9 @@ def _train(cfg: Config, workdir: Path, store: Store | None, device: torch.device
     window = {"loss": 0.0, "err": 0.0, "n": 0, "t": 0.0}
     start = 0
     existing = ckpt.step_checkpoints(folder)  # the workdir is shared: every rank resumes alike
+    resume_path = None
     if existing:
-        state = ckpt.load(existing[-1][1], map_location=device)
+        _, resume_path, state = ckpt.newest_loadable(existing, map_location=device)
         model.hyper.load_state_dict(state["hyper"])
         model.net.load_state_dict(state["net"])
         opt.load_state_dict(state["optim"])
@@ -361,7 +391,7 @@ def _train(cfg: Config, workdir: Path, store: Store | None, device: torch.device
                 last_path = save(step)
         bar.close()
     if start >= total:
-        last_path = existing[-1][1]
+        last_path = resume_path
     summary = {"run_id": run_id, "steps": total, "resumed_from": start, "checkpoint": str(last_path),
                "last_loss": float(last[0]) if last is not None else float("nan"), "device": str(device)}
     if not ddp:

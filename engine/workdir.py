@@ -7,10 +7,14 @@ running the same command again continues the same run.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import re
 import subprocess
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,6 +44,30 @@ def run_id_for(cfg: Config) -> str:
 
 def run_dir(workdir: Path, run_id: str) -> Path:
     return Path(workdir) / check_run_id(run_id)
+
+
+class RunBusyError(RuntimeError):
+    """Another process is already training this run."""
+
+
+@contextlib.contextmanager
+def run_lock(workdir: Path, run_id: str) -> Iterator[None]:
+    """Hold the run's lock while training it: two trainers would interleave checkpoints."""
+    folder = run_dir(workdir, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "train.lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise RunBusyError(f"run {run_id} is already being trained (pid {holder}); "
+                               "wait for it or stop it first") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
 
 
 def checkpoint_dir(workdir: Path, run_id: str) -> Path:

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from engine import procid
 from engine.executor import ExecutorSpec
 from store import Store, StoreBusy, store_path
 
@@ -53,6 +54,7 @@ class Engine:
     poll_s: float = 1.0
     stale_after_s: float = 60.0
     cancel_grace_s: float = 10.0
+    max_attempts: int = 3
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
     children: dict[str, Child] = field(default_factory=dict)
 
@@ -66,15 +68,22 @@ class Engine:
         self._lock_file = None
         self._own_ray = None
         self._stopping = False
+        self._last_tick: float | None = None
+        self._awake_since = 0.0
 
     # ------------------------------------------------------------ lifecycle
     def acquire(self) -> None:
-        f = open(self.workdir / "engine.lock", "w")
+        """Lock the workdir; only then write our PID (opening with "w" would wipe the holder's)."""
+        f = open(self.workdir / "engine.lock", "a+")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
             f.close()
-            raise EngineError(f"another engine is already serving {self.workdir}") from exc
+            raise EngineError(f"another engine (pid {holder}) is already serving {self.workdir}") from None
+        f.seek(0)
+        f.truncate()
         f.write(f"{os.getpid()}\n")
         f.flush()
         self._lock_file = f
@@ -84,9 +93,11 @@ class Engine:
         running = self.store.jobs(status="running")
         ids = []
         for _, job in running.iterrows():
-            pid = job.get("pid")
-            if pid is not None and pid == pid and int(pid) > 0:  # pid == pid drops NaN
-                _kill_group(int(pid), signal.SIGKILL)
+            proc = procid.from_row(job.to_dict())
+            # Only the very process the job started: a PID after a reboot, or on another
+            # host sharing the workdir, belongs to someone else.
+            if proc is not None and proc.matches_live_process():
+                _kill_group(proc.pid, signal.SIGKILL)
             ids.append(str(job["job_id"]))
         if ids:
             self.store.requeue_jobs(ids)
@@ -170,7 +181,10 @@ class Engine:
                                 start_new_session=True, preexec_fn=_die_with_parent, env=env)
         out.close()
         self.children[job["job_id"]] = Child(job["job_id"], proc, log)
-        self.store.heartbeat(job["job_id"], pid=proc.pid, log_path=str(log), message="started")
+        self.store.heartbeat(job["job_id"], log_path=str(log), message="started")
+        me = procid.identify(proc.pid)
+        self.store.record_process(job["job_id"], pid=proc.pid, host=me.host, boot_id=me.boot_id,
+                                  proc_start=me.start)
         print(f"engine: started {job['kind']} job {job['job_id']} (pid {proc.pid})", flush=True)
 
     def reap(self) -> None:
@@ -184,10 +198,12 @@ class Engine:
             if job is not None and job["status"] == "running":
                 if child.cancel_seen_at is not None:
                     self.store.finish_job(job_id, "cancelled", error="cancelled: process stopped")
+                    self.store.end_job_retrains(job_id, "cancelled")
                 else:
                     why = (f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0
                            else f"exited with code {code}")
                     self.store.finish_job(job_id, "failed", error=f"job process {why}; log: {child.log}")
+                    self.store.end_job_retrains(job_id, "failed")
             print(f"engine: job {job_id} ended (exit {code})", flush=True)
 
     def enforce(self) -> None:
@@ -198,13 +214,33 @@ class Engine:
                 child.cancel_seen_at = now
             if child.cancel_seen_at is not None and now - child.cancel_seen_at > self.cancel_grace_s:
                 _kill_group(child.proc.pid, signal.SIGKILL)
-        for job_id in self.store.fail_stale_jobs(self.stale_after_s):
-            child = self.children.get(job_id)
+        if not self.awake_long_enough():
+            return
+        stale = self.store.stale_jobs(self.stale_after_s)
+        for job_id in stale:
+            child = self.children.pop(job_id, None)
             if child is not None:
                 _kill_group(child.proc.pid, signal.SIGKILL)
                 child.proc.wait()
-                del self.children[job_id]
-            print(f"engine: job {job_id} failed: heartbeat stale", flush=True)
+        if stale:
+            requeued, failed = self.store.requeue_stale_jobs(stale, self.max_attempts)
+            for job_id in requeued:
+                print(f"engine: job {job_id} re-queued: heartbeat stale", flush=True)
+            for job_id in failed:
+                print(f"engine: job {job_id} failed: heartbeat stale after {self.max_attempts} attempts",
+                      flush=True)
+
+    def awake_long_enough(self) -> bool:
+        """False until the engine has run a full stale period since it was last suspended.
+
+        Heartbeats are wall-clock stamps; while the machine sleeps (or the engine is
+        stopped) none are written, so on waking every job would look stale. A gap between
+        two rounds far longer than the poll interval means this process was not running."""
+        now = time.time()
+        if self._last_tick is not None and now - self._last_tick > max(5.0, 5 * self.poll_s):
+            self._awake_since = now
+        self._last_tick = now
+        return now - self._awake_since >= self.stale_after_s
 
 
 def _kill_group(pid: int, sig: int) -> None:

@@ -117,6 +117,46 @@ class JobsMixin(StoreBase):
             raise KeyError(f"no job {job_id!r}")
         return bool(row[0])
 
+    def record_process(
+        self, job_id: str, *, pid: int, host: str, boot_id: str, proc_start: int | None
+    ) -> None:
+        """Where a job's process runs: host, boot and start time make a PID unambiguous."""
+        with self._write() as con:
+            con.execute(
+                "UPDATE jobs SET pid = ?, host = ?, boot_id = ?, proc_start = ? WHERE job_id = ?",
+                [pid, host, boot_id, proc_start, job_id],
+            )
+
+    def stale_jobs(self, max_age_s: float) -> list[str]:
+        """Running jobs whose last heartbeat is older than `max_age_s`."""
+        cutoff = utcnow() - timedelta(seconds=max_age_s)
+        rows = self._records(
+            """
+            SELECT job_id FROM jobs
+            WHERE status = 'running' AND coalesce(heartbeat_at, started_at, created_at) < ?
+            ORDER BY job_id
+            """,
+            [cutoff],
+        )
+        return [r["job_id"] for r in rows]
+
+    def requeue_stale_jobs(self, job_ids: Iterable[str], max_attempts: int) -> tuple[list[str], list[str]]:
+        """Requeue stale running jobs, failing those that already had `max_attempts` tries.
+
+        Returns (requeued ids, failed ids)."""
+        ids = list(job_ids)
+        with self._write() as con:
+            failed = con.execute(
+                """
+                UPDATE jobs SET status = 'failed', finished_at = $now,
+                    error = 'heartbeat stale; gave up after ' || CAST(attempts AS TEXT) || ' attempts'
+                WHERE status = 'running' AND attempts >= $cap AND list_contains($ids::TEXT[], job_id)
+                RETURNING job_id
+                """,
+                {"now": utcnow(), "cap": int(max_attempts), "ids": ids},
+            ).fetchall()
+        return self.requeue_jobs(ids), sorted(r[0] for r in failed)
+
     def finish_job(
         self, job_id: str, status: str, *, error: str | None = None, result: dict | None = None
     ) -> None:
@@ -217,7 +257,8 @@ class JobsMixin(StoreBase):
                 UPDATE jobs SET
                     status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
                     finished_at = CASE WHEN cancel_requested THEN $now END,
-                    worker = NULL, pid = NULL, started_at = NULL, heartbeat_at = NULL
+                    worker = NULL, pid = NULL, started_at = NULL, heartbeat_at = NULL,
+                    host = NULL, boot_id = NULL, proc_start = NULL
                 WHERE status = 'running' AND list_contains($ids::TEXT[], job_id)
                 RETURNING job_id, status
                 """,

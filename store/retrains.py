@@ -31,6 +31,20 @@ _RETRAIN_COLUMNS = (
 
 
 class RetrainsMixin(StoreBase):
+    def end_job_retrains(self, job_id: str, status: str) -> list[str]:
+        """Mark the running retrains of a job that died as `status`; return their ids."""
+        check_choice("status", status, FINISHED)
+        now = utcnow()
+        with self._write() as con:
+            rows = con.execute(
+                """
+                UPDATE retrains SET status = ?, updated_at = ?, finished_at = ?
+                WHERE job_id = ? AND status = 'running' RETURNING retrain_id
+                """,
+                [status, now, now, job_id],
+            ).fetchall()
+        return sorted(r[0] for r in rows)
+
     def upsert_retrain(self, row: dict) -> None:
         """Insert a retrain, or update the fields `row` gives (others keep their values).
 

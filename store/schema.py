@@ -21,7 +21,7 @@ from .db import Connection, connect
 from .errors import StoreError
 
 APP = "smash-explorer"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Frozen: never edit. Changes go into MIGRATIONS as a new version.
 DDL_V1 = (
@@ -91,6 +91,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
               LEFT JOIN (VALUES (1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (5, 2.571), (6, 2.447), (7, 2.365), (8, 2.306), (9, 2.262), (10, 2.228), (11, 2.201), (12, 2.179), (13, 2.16), (14, 2.145), (15, 2.131), (16, 2.12), (17, 2.11), (18, 2.101), (19, 2.093), (20, 2.086), (25, 2.06), (30, 2.042)) q(df, q) ON q.df = s.draws - 1) t
         WHERE scores.draws > 1 AND t.run_id = scores.run_id AND t.arch_id = scores.arch_id
           AND t.checkpoint_step = scores.checkpoint_step""",
+    ),
+    5: (
+        # Who runs a job, precisely enough that recovery never kills a reused PID.
+        "ALTER TABLE jobs ADD COLUMN host TEXT",
+        "ALTER TABLE jobs ADD COLUMN boot_id TEXT",
+        "ALTER TABLE jobs ADD COLUMN proc_start BIGINT",
     ),
 }
 
