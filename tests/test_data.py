@@ -437,7 +437,7 @@ def test_augment_crop_is_a_window_of_the_padded_image():
     assert len(shifts) > 3
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="not applicable here: no CUDA")
 def test_augment_cuda_matches_cpu():
     x = torch.randint(0, 256, (8, 3, 10, 10), dtype=torch.uint8)
     cpu = augment(x, 4, True, torch.Generator().manual_seed(3))

@@ -234,7 +234,7 @@ def test_unwritable_store_is_refused_unchanged(tmp_path, monkeypatch):
     assert snapshot(path) == before
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores permissions")
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="not applicable here: root ignores permissions")
 def test_read_only_directory_is_refused(tmp_path):
     path = store.store_path(tmp_path)
     Store(path)
