@@ -34,6 +34,12 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD curl -fsS http://127.0.0.1:8501/_stcore/health || exit 1
 
 ENTRYPOINT ["/usr/bin/tini", "--"]
-# Inside a container the dashboard must listen on all interfaces to be reachable
-# through the published port; publish it to the host's loopback: -p 127.0.0.1:8501:8501
+# Inside a container the dashboard must listen on all interfaces to be reachable through
+# the published port, so by default it asks every visitor to log in (Streamlit's OIDC):
+# mount a secrets.toml with an [auth] section and it starts, otherwise it exits saying so.
+#   docker run -p 8501:8501 -v smash:/data \
+#     -v "$PWD/secrets.toml:/app/.streamlit/secrets.toml:ro" IMAGE
+# Without a login, publish to the host's loopback only and say so with --no-auth:
+#   docker run -p 127.0.0.1:8501:8501 -v smash:/data IMAGE \
+#     smash up --workdir /data/runs --config configs/demo.toml --address 0.0.0.0 --port 8501 --no-auth
 CMD ["smash", "up", "--workdir", "/data/runs", "--config", "configs/demo.toml", "--address", "0.0.0.0", "--port", "8501"]

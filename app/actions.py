@@ -13,6 +13,8 @@ import streamlit as st
 
 from store import Store, StoreError
 
+MAX_EPOCHS = 1000
+"""The most epochs one click may queue per architecture (the paper trains 300)."""
 SELECTION = "selection"
 """Session key holding {"run_id": ..., "arch_ids": [...]}: the leaderboard's row choice."""
 
@@ -41,7 +43,8 @@ def pending(store: Store, run_id: str, params: dict) -> set[str]:
 def _submit(store_path: str, run_id: str, arch_ids: list[str], key: str) -> None:
     """The button's callback: it runs before the rerun the click causes, so that rerun
     already sees the jobs and draws the button disabled."""
-    params = {"epochs": int(st.session_state[f"{key}-epochs"]), "seed": int(st.session_state[f"{key}-seed"])}
+    params = {"epochs": min(int(st.session_state[f"{key}-epochs"]), MAX_EPOCHS),
+              "seed": int(st.session_state[f"{key}-seed"])}
     try:
         store = Store(store_path)
         job_ids = [store.enqueue_job("retrain", params, run_id=run_id, arch_id=a) for a in arch_ids]
@@ -62,8 +65,9 @@ def retrain_controls(store: Store, run_id: str, arch_ids: list[str], key: str) -
     so the click that queued them leaves it disabled.
     """
     cols = st.columns([1, 1, 2], vertical_alignment="bottom")
-    epochs = cols[0].number_input("Epochs", min_value=1, max_value=10_000,
-                                  value=_default_epochs(store, run_id), step=1, key=f"{key}-epochs")
+    epochs = cols[0].number_input("Epochs", min_value=1, max_value=MAX_EPOCHS,
+                                  value=min(_default_epochs(store, run_id), MAX_EPOCHS), step=1,
+                                  key=f"{key}-epochs")
     seed = cols[1].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1,
                                 key=f"{key}-seed")
     waiting = pending(store, run_id, {"epochs": int(epochs), "seed": int(seed)}) if arch_ids else set()

@@ -8,6 +8,7 @@ an explicit `--section.key value` flag; --port and --address given here win.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import signal
 import socket
@@ -42,17 +43,56 @@ def config_flags(path: Path = CONFIG_FILE) -> dict[str, str]:
             for key, value in values.items()}
 
 
-def dashboard_command(workdir: str | Path, port: int | None = None, address: str | None = None) -> list[str]:
-    """The argv that serves the dashboard for `workdir`."""
+class LaunchError(ValueError):
+    """The dashboard would be exposed without a login."""
+
+
+def is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def secrets_files() -> list[Path]:
+    """Where Streamlit looks for secrets.toml (its defaults)."""
+    return [Path.home() / ".streamlit" / "secrets.toml", Path.cwd() / ".streamlit" / "secrets.toml"]
+
+
+def auth_configured() -> bool:
+    """True if a secrets.toml Streamlit reads has an [auth] section (OIDC for st.login)."""
+    for path in secrets_files():
+        try:
+            with path.open("rb") as fh:
+                if isinstance(tomllib.load(fh).get("auth"), dict):
+                    return True
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+    return False
+
+
+def dashboard_command(workdir: str | Path, port: int | None = None, address: str | None = None,
+                      no_auth: bool = False) -> list[str]:
+    """The argv that serves the dashboard for `workdir`.
+
+    On any address but loopback the dashboard asks for a login (Streamlit's OIDC,
+    configured in secrets.toml) unless `no_auth` says the operator takes that on."""
     flags = config_flags()
     if port is not None:
         flags["server.port"] = str(int(port))
     if address is not None:
         flags["server.address"] = address
+    login = not no_auth and not is_loopback(flags.get("server.address", "127.0.0.1"))
+    if login and not auth_configured():
+        raise LaunchError(f"address {flags['server.address']} is reachable from other machines: configure "
+                          "an [auth] section (OIDC) in .streamlit/secrets.toml so users log in, or pass --no-auth")
     argv = [sys.executable, "-m", "streamlit", "run", str(MAIN)]
     for name, value in flags.items():
         argv += [f"--{name}", value]
-    return [*argv, "--", "--workdir", str(Path(workdir).expanduser().resolve())]
+    return [*argv, "--", "--workdir", str(Path(workdir).expanduser().resolve()),
+            *(["--login"] if login else [])]
 
 
 def _env() -> dict[str, str]:
@@ -111,8 +151,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="workdir holding the store (default ./runs)")
     p.add_argument("--port", type=int, default=None, help="port (default from streamlit_config.toml)")
     p.add_argument("--address", default=None, help="address to bind (default 127.0.0.1)")
+    p.add_argument("--no-auth", action="store_true",
+                   help="serve a non-loopback address without a login (you protect it otherwise)")
     args = p.parse_args(argv)
-    cmd = dashboard_command(args.workdir, port=args.port, address=args.address)
+    try:
+        cmd = dashboard_command(args.workdir, port=args.port, address=args.address, no_auth=args.no_auth)
+    except LaunchError as exc:
+        print(f"smash dashboard: error: {exc}", file=sys.stderr)
+        return 2
     try:
         return subprocess.call(cmd, env=_env())
     except KeyboardInterrupt:

@@ -21,10 +21,11 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app import nav  # noqa: E402
+from app import auth, nav  # noqa: E402
 from app.context import workdir  # noqa: E402
 
 st.set_page_config(page_title="SMASH Explorer", page_icon=":material/hub:", layout="wide")
+auth.gate()
 page = st.navigation(nav.pages())
 st.sidebar.caption(f"SMASH Explorer · workdir `{workdir()}`")
 page.run()

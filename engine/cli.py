@@ -202,22 +202,33 @@ def cmd_queue(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> dict[str, Any]:
+    from app.launch import LaunchError, dashboard_command
     from app.launch import main as launch
 
+    try:  # refuse an exposed address without a login before anything starts
+        dashboard_command(args.workdir, port=args.port, address=args.address, no_auth=args.no_auth)
+    except LaunchError as exc:
+        raise CLIError(str(exc)) from None
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     argv = ["--workdir", args.workdir]
     if args.port is not None:
         argv += ["--port", str(args.port)]
     if args.address is not None:
         argv += ["--address", args.address]
+    if args.no_auth:
+        argv.append("--no-auth")
     return {"exit_code": launch(argv)}
 
 
 def cmd_up(args: argparse.Namespace) -> dict[str, Any]:
+    from app.launch import LaunchError
     from engine.service import up
 
-    return up(Path(args.workdir), Path(args.config), port=args.port, address=args.address,
-              score_archs=args.archs, jobs=args.jobs)
+    try:
+        return up(Path(args.workdir), Path(args.config), port=args.port, address=args.address,
+                  score_archs=args.archs, jobs=args.jobs, no_auth=args.no_auth)
+    except LaunchError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -317,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(d)
     d.add_argument("--port", type=at.port, default=None)
     d.add_argument("--address", default=None, help="bind address (default 127.0.0.1)")
+    d.add_argument("--no-auth", action="store_true",
+                   help="serve a non-loopback address without a login (protect it another way)")
     d.set_defaults(func=cmd_dashboard)
 
     u = sub.add_parser("up", help="start the engine and the dashboard, and queue a run")
@@ -324,7 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--config", default="configs/demo.toml")
     u.add_argument("--archs", type=at.int_in(0, 10**7), default=200, help="architectures to score after training")
     u.add_argument("--port", type=at.port, default=None)
-    u.add_argument("--address", default=None)
+    u.add_argument("--address", default=None, help="dashboard bind address (default 127.0.0.1)")
+    u.add_argument("--no-auth", action="store_true",
+                   help="serve a non-loopback address without a login (protect it another way)")
     u.add_argument("--jobs", type=at.int_in(1, 256), default=1)
     u.set_defaults(func=cmd_up)
     return p

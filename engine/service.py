@@ -55,11 +55,12 @@ def _last_line(path: Path) -> str:
 
 
 def up(workdir: Path, config: Path, *, port: int | None = None, address: str | None = None,
-       score_archs: int = 200, jobs: int = 1) -> dict[str, Any]:
+       score_archs: int = 200, jobs: int = 1, no_auth: bool = False) -> dict[str, Any]:
     from app.launch import dashboard_command
 
     cfg = load_config(config)  # a bad config fails here, before anything starts
     check_device(cfg.device)
+    dash_cmd = dashboard_command(str(workdir), port=port, address=address, no_auth=no_auth)
     workdir.mkdir(parents=True, exist_ok=True)
     store = Store(store_path(workdir))
     job_id = store.enqueue_job("train", {"config": str(config.resolve()), "config_data": cfg.to_dict(),
@@ -67,7 +68,6 @@ def up(workdir: Path, config: Path, *, port: int | None = None, address: str | N
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     engine = subprocess.Popen([sys.executable, "-m", "engine.cli", "engine", "--workdir", str(workdir),
                                "--jobs", str(jobs)], env=env)
-    dash_cmd = dashboard_command(str(workdir), port=port, address=address)
     # The dashboard writes to a log file: a pipe nobody reads fills up and hangs it.
     (workdir / "logs").mkdir(exist_ok=True)
     dash_log = workdir / "logs" / "dashboard.log"

@@ -108,7 +108,7 @@ def test_pareto_chart_samples_many_dominated_points():
 
 
 def test_dashboard_command_passes_config_and_overrides(tmp_path):
-    cmd = launch.dashboard_command(tmp_path, port=9999, address="0.0.0.0")
+    cmd = launch.dashboard_command(tmp_path, port=9999, address="0.0.0.0", no_auth=True)
     assert cmd[:4] == [sys.executable, "-m", "streamlit", "run"]
     assert cmd[4].endswith("app/main.py")
     flags = dict(zip(cmd[5:cmd.index("--"):2], cmd[6:cmd.index("--"):2], strict=True))

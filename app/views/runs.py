@@ -21,6 +21,9 @@ from store import Store
 LIVE = ("queued", "running")
 DEFAULT_CONFIG = "demo.toml"
 REFRESH_S = 2.0
+MAX_ARCHS = 20_000
+MAX_IMAGES = 100_000
+"""Bounds on what one click may queue (the CLI takes larger jobs)."""
 
 
 def render() -> None:
@@ -156,6 +159,14 @@ def _config_files() -> list[Path]:
     return sorted(CONFIG_DIR.glob("*.toml"))
 
 
+def _allowed_config(path: Path) -> bool:
+    """A .toml file inside the configs folder or the workdir: the dashboard reads no other
+    file, so its config box cannot be used to probe the server's disk."""
+    real = path.resolve()
+    roots = (CONFIG_DIR.resolve(), workdir().resolve())
+    return real.suffix == ".toml" and real.is_file() and any(real.is_relative_to(r) for r in roots)
+
+
 def _new_run_form() -> None:
     st.subheader("Start a HyperNet run")
     files = _config_files()
@@ -163,17 +174,18 @@ def _new_run_form() -> None:
         names = [f.name for f in files]
         choice = st.selectbox("Config file", files, format_func=lambda p: p.name, key="new_run_config",
                               index=names.index(DEFAULT_CONFIG) if DEFAULT_CONFIG in names else 0)
-        custom = st.text_input("…or a path to another TOML config", key="new_run_custom")
+        custom = st.text_input("…or a path to a TOML config in the workdir", key="new_run_custom")
         submitted = st.form_submit_button("Queue training job", type="primary")
     if not submitted:
         return
     path = Path(custom).expanduser() if custom.strip() else choice
-    if path is None or not path.is_file():
-        st.error(f"No config file at `{path}`.")
+    if path is None or not _allowed_config(path):
+        st.error(f"Configs are read from `{CONFIG_DIR}` or the workdir `{workdir()}` only "
+                 "(a .toml file there).")
         return
     cfg = load_config(path)  # a bad config is reported here, not by a failed job later
     store = open_store(create=True)
-    job_id = store.enqueue_job("train", {"config": str(path.resolve())})
+    job_id = store.enqueue_job("train", {"config": str(path.resolve()), "config_data": cfg.to_dict()})
     st.success(f"Queued training of **{cfg.name}** as job `{job_id}`; follow it on the Jobs page.")
 
 
@@ -182,11 +194,11 @@ def _score_form(store: Store, run_id: str) -> None:
     run = store.get_run(run_id) or {}
     score_cfg = (run.get("config") or {}).get("score", {})
     with st.form("score_run"):
-        archs = st.number_input("Random architectures to score", min_value=1, max_value=1_000_000,
-                                value=int(score_cfg.get("archs", 500)), step=1, key="score_archs")
+        archs = st.number_input("Random architectures to score", min_value=1, max_value=MAX_ARCHS,
+                                value=min(int(score_cfg.get("archs", 500)), MAX_ARCHS), step=1, key="score_archs")
         halving = st.number_input(
             "Successive halving from (validation images per draw; 0: every arch on all)",
-            min_value=0, max_value=1_000_000, value=int(score_cfg.get("halving_min", 0)), step=10,
+            min_value=0, max_value=MAX_IMAGES, value=int(score_cfg.get("halving_min", 0)), step=10,
             key="score_halving",
             help="Every random architecture is scored on this many images, the best third on 3x "
                  "more, and so on up to the run's val_images: much faster, the top stays close.")

@@ -1,0 +1,79 @@
+"""Nothing is exposed by default: a local Ray on loopback, a dashboard that asks for a login
+on any other address, reads configs only from configs/ or the workdir, and shows no tracebacks."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import launch
+from engine import executor
+from tests.conftest import ROOT
+
+
+def _flags(cmd: list[str]) -> dict[str, str]:
+    end = cmd.index("--")
+    return dict(zip(cmd[5:end:2], cmd[6:end:2], strict=True))
+
+
+def test_settings_are_explicit_and_hide_error_details(tmp_path):
+    flags = _flags(launch.dashboard_command(tmp_path))
+    assert flags["--client.showErrorDetails"] == "none"
+    assert flags["--server.enableXsrfProtection"] == "true"
+    assert flags["--server.enableCORS"] == "true"
+    assert flags["--server.address"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "localhost", "::1"])
+def test_loopback_needs_no_login(tmp_path, address):
+    cmd = launch.dashboard_command(tmp_path, address=address)
+    assert "--login" not in cmd
+
+
+def test_other_addresses_need_a_login_or_an_explicit_no_auth(tmp_path, monkeypatch):
+    monkeypatch.setattr(launch, "secrets_files", lambda: [tmp_path / "none.toml"])
+    with pytest.raises(launch.LaunchError, match="--no-auth"):
+        launch.dashboard_command(tmp_path, address="0.0.0.0")
+    assert "--login" not in launch.dashboard_command(tmp_path, address="0.0.0.0", no_auth=True)
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[auth]\nredirect_uri = "http://x/oauth2callback"\ncookie_secret = "s"\n')
+    monkeypatch.setattr(launch, "secrets_files", lambda: [secrets])
+    cmd = launch.dashboard_command(tmp_path, address="0.0.0.0")
+    assert cmd[-1] == "--login"
+
+
+def test_login_gate_shows_only_a_login_button(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMASH_WORKDIR", str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["main.py", "--login"])
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60).run()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Log in"]
+    assert not at.dataframe and at.title[0].value == "SMASH Explorer"
+
+
+def test_runs_page_reads_configs_only_from_configs_or_the_workdir(tmp_path, monkeypatch):
+    from app.views import runs
+
+    monkeypatch.setenv("SMASH_WORKDIR", str(tmp_path / "w"))
+    (tmp_path / "w").mkdir()
+    inside = tmp_path / "w" / "mine.toml"
+    inside.write_text('name = "x"\n')
+    outside = tmp_path / "elsewhere.toml"
+    outside.write_text('name = "x"\n')
+    assert runs._allowed_config(ROOT / "configs" / "demo.toml")
+    assert runs._allowed_config(inside)
+    assert not runs._allowed_config(outside)
+    assert not runs._allowed_config(tmp_path / "w" / ".." / "elsewhere.toml")
+    assert not runs._allowed_config(ROOT / "pyproject.toml")
+
+
+def test_a_local_ray_listens_on_loopback_only(monkeypatch):
+    calls = {}
+    fake = types.SimpleNamespace(is_initialized=lambda: False,
+                                 init=lambda **kw: calls.update(kw))
+    monkeypatch.setattr(executor, "_ray", lambda: fake)
+    executor.ensure_ray(executor.ExecutorSpec(kind="ray"))
+    assert calls["_node_ip_address"] == "127.0.0.1" and calls["include_dashboard"] is False
