@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -64,10 +65,12 @@ def test_kill_9_then_rerun_resumes(tmp_path):
     while time.time() < deadline and not (folder / "step_00000020.pt").exists():
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    assert proc.wait() == -signal.SIGKILL  # killed mid-run, not finished before the kill
     assert (folder / "step_00000020.pt").exists()
     done = subprocess.run(cmd + [str(work), "--json"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert 0 < summary["resumed_from"] < summary["steps"] == 40  # a restart from zero fails here
     run_id = run_id_for(cfg)
     pd.testing.assert_frame_equal(metrics(ref, run_id), metrics(work, run_id), rtol=1e-5, atol=1e-6)
 
