@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-auth", action="store_true",
                    help="serve a non-loopback address without a login (you protect it otherwise)")
     args = p.parse_args(argv)
+    os.umask(0o077)  # a store the dashboard creates is the user's alone
     try:
         cmd = dashboard_command(args.workdir, port=args.port, address=args.address, no_auth=args.no_auth)
     except LaunchError as exc:

@@ -8,6 +8,7 @@ job is doing, so liveness is judged by the heartbeat's age, never by a PID.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--job", required=True)
     add_executor_args(p)
     args = p.parse_args(argv)
+    os.umask(0o077)  # checkpoints and models are the user's alone
     workdir = Path(args.workdir)
     store = Store(store_path(workdir))
     job = store.get_job(args.job)

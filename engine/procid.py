@@ -56,9 +56,17 @@ def identify(pid: int) -> ProcessId:
 
 def from_row(job: dict) -> ProcessId | None:
     """The identity stored in a job row, or None when it lacks one."""
-    pid = job.get("pid")
-    if pid is None or pid != pid or int(pid) <= 0:  # pid != pid: NaN from pandas
+    pid = _int_or_none(job.get("pid"))
+    if pid is None or pid <= 0:
         return None
-    start = job.get("proc_start")
-    start = None if start is None or start != start else int(start)
-    return ProcessId(int(pid), str(job.get("host") or ""), str(job.get("boot_id") or ""), start)
+    return ProcessId(pid, str(job.get("host") or ""), str(job.get("boot_id") or ""),
+                     _int_or_none(job.get("proc_start")))
+
+
+def _int_or_none(value: object) -> int | None:
+    """An int from a row's value; None for None, NaN or pandas' NA."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else int(number)
