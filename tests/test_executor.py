@@ -56,7 +56,7 @@ def test_cli_refuses_a_bad_ray_setting_in_one_line(tmp_path):
 
     out = run_smash("score", "--workdir", str(tmp_path), "--executor", "ray", "--ray-cpus", "0")
     assert out.returncode == 2
-    assert out.stderr.strip() == "smash score: error: cpus per task must be > 0, got 0.0"
+    assert out.stderr.strip() == "smash score: error: argument --ray-cpus: 0 is out of range; allowed (0, 4096]"
 
 
 @pytest.fixture(scope="module")
