@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from engine.config import Config
-from engine.rankstats import bootstrap_ci, correlation_table, spearman
 from engine.data import load_data
 from engine.proxy import naswot
+from engine.rankstats import bootstrap_ci, correlation_table, spearman
 from engine.retrain import retrain_arch, retrain_id_for
 from engine.search_space import Arch
 from store import Store
