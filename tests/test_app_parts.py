@@ -88,7 +88,8 @@ def test_charts_accept_empty_and_filled_frames():
     metrics = pd.DataFrame({"step": [1, 2], "loss": [2.0, 1.5], "error": [0.9, 0.8]})
     assert len(charts.training_curves(metrics).data) == 2
     pairs = pd.DataFrame({"arch_id": ["a", "b"], "score_mean": [0.3, 0.4], "score_std": [0.01, None],
-                          "test_error": [0.2, 0.25]})
+                          "score_lo": [0.28, None], "score_hi": [0.32, None],
+                          "val_error": [0.21, 0.26], "test_error": [0.2, 0.25]})
     fig = charts.score_vs_truth(pairs)
     assert list(fig.data[0].customdata[:, 0]) == ["a", "b"]
     front = pd.DataFrame({"arch_id": list("abcd"), "score_mean": [0.5, 0.4, 0.6, 0.3],
