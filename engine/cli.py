@@ -8,20 +8,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine import distributed
+from engine import arch_view, completion, distributed, listing
 from engine.checkpoint import CheckpointError
 from engine.config import Config, ConfigError, load_config
 from engine.correlate import CorrelateError
 from engine.data import DataError
 from engine.executor import ExecutorError, add_executor_args, spec_from_args
 from engine.export import FORMATS, ExportError, export_arch
+from engine.lookup import BadRequest
 from engine.search import STRATEGIES
 from engine.search_space import Arch, ArchError
 from engine.train_hypernet import Cancelled
 from store import Store, StoreError, store_path
 
 USER_ERRORS = (ConfigError, DataError, ArchError, StoreError, CheckpointError, ExportError,
-               CorrelateError, ExecutorError)
+               CorrelateError, ExecutorError, BadRequest)
 
 
 class CLIError(ValueError):
@@ -302,6 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--address", default=None)
     u.add_argument("--jobs", type=int, default=1)
     u.set_defaults(func=cmd_up)
+
+    listing.add_commands(sub)  # runs, top, jobs, cancel
+    arch_view.add_commands(sub)  # show, graph
+    completion.add_command(sub, p)
     return p
 
 
@@ -318,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"smash {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    if summary is None:  # the command printed its own output (the listing commands)
+        return 0
     if args.json:
         print(json.dumps(summary, default=str))
     else:
