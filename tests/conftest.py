@@ -90,3 +90,23 @@ def run_smash(*args: str, cwd: Path | None = None, timeout: float = 300) -> subp
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, env=env, timeout=timeout)
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="session")
+def smoke_workdir(tmp_path_factory) -> Path:
+    """A workdir made from configs/smoke.toml, cut short: trained, a few archs scored, the
+    best retrained. Built once per session for the listing, export and notebook tests."""
+    if not FASHION.is_dir():
+        pytest.skip("needs Debian's dataset-fashion-mnist (scripts/setup.sh)")
+    from engine.cli import main
+
+    w = str(tmp_path_factory.mktemp("smoke") / "w")
+    steps = [["train", "--config", str(ROOT / "configs" / "smoke.toml"), "--steps", "20"],
+             ["score", "--archs", "4", "--perturb", "1", "--chain", "1"],
+             ["retrain", "--arch", "best", "--steps-per-epoch", "5"]]
+    for argv in steps:
+        assert main([*argv, "--workdir", w, "--quiet", "--json"]) == 0, argv
+    return Path(w)
