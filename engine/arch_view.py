@@ -14,7 +14,6 @@ from pathlib import Path
 
 from app import graph, graph_files
 from engine import lookup
-from engine.network import count_flops, count_params
 from engine.search_space import Arch
 from engine.tables import Listing, add_form_args, cell, emit, form_of, records
 from store import Store, store_path
@@ -30,17 +29,6 @@ def block_rows(arch: Arch) -> list[dict]:
             for b, block in enumerate(arch.blocks)]
 
 
-def sizes(store: Store, run: str, rec: dict) -> dict:
-    """params, FLOPs, depth and layers from the store, or counted for an arch it never saw."""
-    arch: Arch = rec["model"]
-    if rec.get("params") is not None:
-        return {k: rec.get(k) for k in ("params", "flops", "depth", "n_layers")}
-    meta = store.get_run(run)
-    shape, classes = tuple(meta["image_shape"]), int(meta["num_classes"])
-    return {"params": count_params(arch, shape[0], classes), "flops": count_flops(arch, shape, classes),
-            "depth": arch.depth, "n_layers": arch.n_layers}
-
-
 def truth(rec: dict) -> dict | None:
     """The latest finished retrain's errors (the "true error")."""
     done = [r for r in rec.get("retrains") or [] if r.get("status") == "done" and r.get("test_error") is not None]
@@ -51,7 +39,7 @@ def show_doc(store: Store, run: str, rec: dict) -> dict:
     arch: Arch = rec["model"]
     scores = rec.get("scores") or []
     latest = {k: scores[-1].get(k) for k in SCORE_FIELDS} if scores else None
-    return {"run_id": run, "arch_id": arch.id, **sizes(store, run, rec), "score": latest,
+    return {"run_id": run, "arch_id": arch.id, **lookup.sizes(store, run, rec), "score": latest,
             "true_error": truth(rec), "blocks": block_rows(arch),
             "layers": records(graph.layer_table(arch)), "scores": scores,
             "retrains": rec.get("retrains") or [], "arch": arch.to_dict()}

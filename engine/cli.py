@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine import arch_view, completion, distributed, listing
+from engine import arch_view, completion, distributed, listing, model_card
 from engine.checkpoint import CheckpointError
 from engine.config import Config, ConfigError, load_config
 from engine.correlate import CorrelateError
@@ -112,14 +112,11 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     store = _store(args)
     run_id = _run_id(store, args)
     arch = _resolve_arch(store, run_id, args.arch)
-    model_path = None
-    if args.format != "json":
-        done = store.retrains(run_id)
-        done = done[(done["arch_id"] == arch.id) & (done["status"] == "done")] if not done.empty else done
-        if not done.empty:
-            model_path = Path(done.sort_values("finished_at").iloc[-1]["checkpoint"])
+    retrain = model_card.latest_retrain(store, run_id, arch.id)
+    model_path = Path(retrain["checkpoint"]) if retrain and args.format != "json" else None
     out = export_arch(arch, args.format, Path(args.out), model_path)
-    return {"arch_id": arch.id, "format": args.format, "out": str(out)}
+    card = model_card.write_card(store, run_id, arch, out, args.format, retrain)
+    return {"arch_id": arch.id, "format": args.format, "out": str(out), "card": str(card)}
 
 
 def cmd_correlate(args: argparse.Namespace) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.network import count_flops, count_params
 from engine.search_space import Arch
 from store import Store, store_path
 
@@ -77,3 +78,15 @@ def job(store: Store, job_id: str) -> dict:
     if found is None:
         raise NotFound(f"no job {job_id!r}; `smash jobs` lists them")
     return found
+
+
+def sizes(store: Store, run: str, rec: dict) -> dict:
+    """params, FLOPs, depth and layers of `rec` (from `arch_record`): the store's figures, or
+    counted for the run's images when the store never saw the arch."""
+    arch: Arch = rec["model"]
+    if rec.get("params") is not None:
+        return {k: rec.get(k) for k in ("params", "flops", "depth", "n_layers")}
+    meta = store.get_run(run)
+    shape, classes = tuple(meta["image_shape"]), int(meta["num_classes"])
+    return {"params": count_params(arch, shape[0], classes), "flops": count_flops(arch, shape, classes),
+            "depth": arch.depth, "n_layers": arch.n_layers}
