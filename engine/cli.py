@@ -45,7 +45,7 @@ def _run_id(store: Store, args: argparse.Namespace) -> str:
 
 
 def _run_config(store: Store, run_id: str) -> Config:
-    return Config.from_dict(store.get_run(run_id)["config"])
+    return Config.from_stored(store.get_run(run_id)["config"])
 
 
 def _resolve_arch(store: Store, run_id: str, ref: str) -> Arch:

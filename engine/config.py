@@ -29,6 +29,8 @@ def _require(cond: bool, msg: str) -> None:
 
 
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder", "npz", "synthetic")
+WIDTH_PRIORS = ("authors", "soft")
+WEIGHT_NORMS = ("tensor", "channel")
 PATH_SHAPES = ((1,), (1, 1), (2,), (2, 1), (2, 2))
 """Op layouts as convs per path: one conv; two parallel convs; a chain of two; a chain
 of two beside one conv; two chains of two. Their sampling weights are `space.op_probs`."""
@@ -100,6 +102,12 @@ class SpaceConfig:
     """Sampling weights of the op layouts (1), (1,1), (2), (2,1), (2,2) convs per path."""
     anneal_fraction: float = 0.5
     """Kernel range and budget anneal to their final values over this fraction of training."""
+    width_prior: str = "authors"
+    """How a layer's width (units) relates to what it reads. A width d units away from the
+    read width is drawn with weight authors: 1/(0.01 + 10|d|), the authors' prior, under
+    which the width equals the read width in nearly every layer (about 99%); soft:
+    1/(1 + |d|), a flatter prior (width equal to the read width in about a quarter of
+    layers; the only prior before this setting existed)."""
 
     def __post_init__(self) -> None:
         s = "[space]."
@@ -137,6 +145,8 @@ class SpaceConfig:
                  f"{s}op_probs = {list(self.op_probs)}; need {len(PATH_SHAPES)} non-negative weights, not all 0")
         _require(0 < self.anneal_fraction <= 1,
                  f"{s}anneal_fraction = {self.anneal_fraction}; allowed (0, 1]")
+        _require(self.width_prior in WIDTH_PRIORS,
+                 f"{s}width_prior = {self.width_prior!r}; allowed: {', '.join(WIDTH_PRIORS)}")
 
     def block_in_channels(self) -> list[int]:
         return [self.stem_channels * 2**i for i in range(self.blocks)]
@@ -175,6 +185,13 @@ class HyperNetConfig:
     """Growth rate of each dense stage."""
     layers: tuple[int, ...] = (8, 10, 4)
     """Convs in each dense stage; stages are joined by convs that halve the channels."""
+    dense_input: bool = True
+    """The encoding (with its noise) joins the dense concatenation, so every conv of the
+    first stage reads it whole, as in the authors' HyperNet. false: only the first conv
+    reads it, squeezing it into `stem` channels."""
+    weight_norm: str = "tensor"
+    """tensor: each conv's weight is divided by the norm of the whole tensor and scaled by
+    one learned gain (the authors' form); channel: per output channel, a gain each."""
 
     def __post_init__(self) -> None:
         s = "[hypernet]."
@@ -185,6 +202,8 @@ class HyperNetConfig:
         _require(len(self.growth) == len(self.layers) >= 1,
                  f"{s}growth and {s}layers must be lists of the same non-zero length")
         _require(all(v >= 1 for v in self.growth + self.layers), f"{s}growth/layers entries must be >= 1")
+        _require(self.weight_norm in WEIGHT_NORMS,
+                 f"{s}weight_norm = {self.weight_norm!r}; allowed: {', '.join(WEIGHT_NORMS)}")
 
 
 @dataclass(frozen=True)
@@ -246,16 +265,30 @@ class ScoreConfig:
     to val_images (0: every arch on all of val_images)."""
     halving_eta: int = 3
     """Kept fraction (1/eta) and growth of the image count per successive-halving rung."""
+    race_top: int = 10
+    """Racing after the search: the best `race_top` full scores are re-scored with fresh
+    draws (new noise, new validation images), each round only those whose 95% interval
+    still overlaps the leader's, until none does or they reach race_max_draws (0: off)."""
+    race_max_draws: int = 12
+    """Draws an arch may reach while racing."""
+    mutation_rate: float = 0.05
+    """Perturbation and the greedy chain change each element of an architecture (a layer's
+    reads, writes, width, op layout; each conv's kernel, dilation, groups) with this
+    probability; at least one element always changes."""
 
     def __post_init__(self) -> None:
         s = "[score]."
         _require(self.halving_eta >= 2, f"{s}halving_eta = {self.halving_eta}; must be >= 2")
+        _require(0 < self.mutation_rate <= 1, f"{s}mutation_rate = {self.mutation_rate}; allowed (0, 1]")
         _require(self.archs >= 1, f"{s}archs = {self.archs}; must be >= 1")
         _require(self.draws >= 1, f"{s}draws = {self.draws}; must be >= 1")
         _require(self.batch_size >= 2, f"{s}batch_size = {self.batch_size}; must be >= 2")
         _require(self.bn in ("batch", "recalibrated"), f"{s}bn = {self.bn!r}; allowed: batch, recalibrated")
         _require(self.calib_images >= 2, f"{s}calib_images = {self.calib_images}; must be >= 2")
-        for name in ("val_images", "perturb", "chain", "probe", "halving_min"):
+        _require(self.race_top == 0 or self.race_max_draws > self.draws,
+                 f"{s}race_max_draws = {self.race_max_draws}; must exceed draws ({self.draws}) "
+                 "for racing to add any (or set race_top = 0)")
+        for name in ("val_images", "perturb", "chain", "probe", "halving_min", "race_top"):
             _require(getattr(self, name) >= 0, f"{s}{name} = {getattr(self, name)}; must be >= 0")
 
 
@@ -314,6 +347,18 @@ class Config:
     def from_dict(cls, raw: dict[str, Any]) -> Config:
         return _build(cls, raw, "")
 
+    @classmethod
+    def from_stored(cls, raw: dict[str, Any]) -> Config:
+        """A config saved with a checkpoint or run. Saved configs are complete, so a
+        setting missing from one was written before the setting existed: it gets the
+        behaviour of that time (LEGACY), not today's default, and the run resumes as it began."""
+        raw = json.loads(json.dumps(raw))
+        for section, values in LEGACY.items():
+            if isinstance(raw.get(section), dict):
+                for key, value in values.items():
+                    raw[section].setdefault(key, value)
+        return _build(cls, raw, "")
+
     def replace(self, **sections: dict[str, Any]) -> Config:
         """A copy with some sections' fields overridden, e.g. replace(train={"steps": 10})."""
         raw = self.to_dict()
@@ -323,6 +368,13 @@ class Config:
             else:
                 raw[name] = values
         return Config.from_dict(raw)
+
+
+LEGACY: dict[str, dict[str, Any]] = {
+    "space": {"width_prior": "soft"},
+    "hypernet": {"dense_input": False, "weight_norm": "channel"},
+}
+"""Behaviour of settings added later, for configs saved before they existed."""
 
 
 def _check_value(value: Any, hint: Any, where: str) -> Any:

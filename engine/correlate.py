@@ -67,7 +67,7 @@ def correlate(workdir: Path, store: Store, run_id: str, *, k: int = 24, epochs: 
     if run is None:
         raise CorrelateError(f"no run {run_id!r}")
     # The cap the retrains will really run with: asked for here, or the run's own setting.
-    steps_per_epoch = steps_per_epoch or Config.from_dict(run["config"]).retrain.max_steps_per_epoch
+    steps_per_epoch = steps_per_epoch or Config.from_stored(run["config"]).retrain.max_steps_per_epoch
     board = store.leaderboard(run_id, limit=10**9, stages=["random", "perturb", "chain", "evolution", "pareto"])
     arch_ids = spread_over_scores(board, k)
     sid = study_id_for(run_id, arch_ids, epochs, seed) + (f"-m{steps_per_epoch}" if steps_per_epoch else "")

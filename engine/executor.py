@@ -128,16 +128,17 @@ class _ScorerActorImpl:
         from engine.score import Scorer
         from engine.train_hypernet import model_from_state
 
-        cfg = Config.from_dict(state["config"])
+        cfg = Config.from_stored(state["config"])
         device = pick_device(cfg.device)
         model = model_from_state(state, device)
         sc = cfg.score
         self.scorer = Scorer(model, load_data(cfg.data, cfg.seed), device, sc.draws, sc.val_images,
                              sc.batch_size, sc.bn, sc.calib_images)
 
-    def score(self, arch_json: str, images: int | None = None) -> tuple[str, float, float]:
+    def score(self, arch_json: str, images: int | None = None,
+              first_draw: int = 0) -> tuple[str, float, float]:
         arch = Arch.from_json(arch_json)
-        mean, std = self.scorer.score(arch, images)
+        mean, std = self.scorer.score(arch, images, first_draw)
         return arch.id, mean, std
 
 
@@ -182,12 +183,13 @@ class LocalScoring:
     def __init__(self, scorer: Any):
         self.scorer = scorer
 
-    def score(self, arch: Arch, images: int | None = None) -> tuple[float, float]:
-        return self.scorer.score(arch, images)
+    def score(self, arch: Arch, images: int | None = None, first_draw: int = 0) -> tuple[float, float]:
+        return self.scorer.score(arch, images, first_draw)
 
-    def score_many(self, archs: list[Arch], images: int | None = None) -> Iterator[tuple[Arch, float, float]]:
+    def score_many(self, archs: list[Arch], images: int | None = None,
+                   first_draw: int = 0) -> Iterator[tuple[Arch, float, float]]:
         for arch in archs:
-            mean, std = self.scorer.score(arch, images)
+            mean, std = self.scorer.score(arch, images, first_draw)
             yield arch, mean, std
 
     def close(self) -> None:
@@ -223,19 +225,21 @@ class RayScoring:
                                     f"--ray-gpus {spec.gpus_per_task:g} per scorer cannot be placed")
         return max(1, n)
 
-    def score(self, arch: Arch, images: int | None = None) -> tuple[float, float]:
+    def score(self, arch: Arch, images: int | None = None, first_draw: int = 0) -> tuple[float, float]:
         actor = self.actors[self._next % len(self.actors)]
         self._next += 1
-        _, mean, std = self.ray.get(actor.score.remote(arch.to_json(), images))
+        _, mean, std = self.ray.get(actor.score.remote(arch.to_json(), images, first_draw))
         return mean, std
 
-    def score_many(self, archs: list[Arch], images: int | None = None) -> Iterator[tuple[Arch, float, float]]:
+    def score_many(self, archs: list[Arch], images: int | None = None,
+                   first_draw: int = 0) -> Iterator[tuple[Arch, float, float]]:
         from ray.util import ActorPool
 
         by_id = {a.id: a for a in archs}
         pool = ActorPool(self.actors)
-        for arch_id, mean, std in pool.map_unordered(lambda actor, js: actor.score.remote(js, images),
-                                                     [a.to_json() for a in archs]):
+        for arch_id, mean, std in pool.map_unordered(
+                lambda actor, js: actor.score.remote(js, images, first_draw),
+                [a.to_json() for a in archs]):
             yield by_id[arch_id], mean, std
 
     def close(self) -> None:

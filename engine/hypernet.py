@@ -21,18 +21,28 @@ from engine.encoding import SLOTS, EncodingLayout, LayerSpan
 
 
 class WNConv2d(nn.Module):
-    """Conv with weight normalisation per output channel (direction v, gain g), no bias."""
+    """Weight-normalised conv, no bias: direction v over its norm, times a learned gain g.
 
-    def __init__(self, c_in: int, c_out: int, kernel: int):
+    `norm = "tensor"` divides by the norm of the whole weight and learns one gain, as the
+    authors did (their notes found the per-channel form unstable); "channel" divides each
+    output channel by its own norm and learns a gain per channel. Gains start at the
+    norm an orthogonal init would have, so both forms start from the same weights."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, norm: str = "tensor"):
         super().__init__()
         self.v = nn.Parameter(torch.empty(c_out, c_in, kernel, kernel))
         nn.init.orthogonal_(self.v.view(c_out, -1))
-        self.g = nn.Parameter(torch.ones(c_out, 1, 1, 1))
+        self.per_channel = norm == "channel"
+        gain = torch.ones(c_out, 1, 1, 1) if self.per_channel else self.v.detach().norm().view(1)
+        self.g = nn.Parameter(gain)
         self.pad = kernel // 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.g * self.v / self.v.flatten(1).norm(dim=1).clamp_min(1e-8).view(-1, 1, 1, 1)
-        return F.conv2d(x, w, padding=self.pad)
+        if self.per_channel:
+            scale = self.g / self.v.flatten(1).norm(dim=1).clamp_min(1e-8).view(-1, 1, 1, 1)
+        else:
+            scale = self.g / self.v.norm().clamp_min(1e-8)
+        return F.conv2d(x, self.v * scale, padding=self.pad)
 
 
 @dataclass
@@ -63,29 +73,37 @@ class HyperNet(nn.Module):
             self._build_body(cfg)
 
     def _build_body(self, cfg: HyperNetConfig) -> None:
-        ch = cfg.noise_channels + self.layout.channels
-        body: list[nn.Module] = [WNConv2d(ch, cfg.stem, 3)]
-        ch = cfg.stem
+        norm = cfg.weight_norm
+        grid_ch = cfg.noise_channels + self.layout.channels
+        body: list[nn.Module] = [WNConv2d(grid_ch, cfg.stem, 3, norm)]
+        ch = cfg.stem + (grid_ch if cfg.dense_input else 0)
         self._dense: list[bool] = [False]
         for stage, (growth, n) in enumerate(zip(cfg.growth, cfg.layers, strict=True)):
             for _ in range(n):
-                body.append(WNConv2d(ch, growth, 3))
+                body.append(WNConv2d(ch, growth, 3, norm))
                 self._dense.append(True)
                 ch += growth
             if stage + 1 < len(cfg.growth):
-                body.append(WNConv2d(ch, ch // 2, 3))
+                body.append(WNConv2d(ch, ch // 2, 3, norm))
                 self._dense.append(False)
                 ch //= 2
         self.body = nn.ModuleList(body)
-        self.head = WNConv2d(ch, self.n_w + self.n_ops, 1)
+        self.head = WNConv2d(ch, self.n_w + self.n_ops, 1, norm)
 
     def forward(self, grid: torch.Tensor) -> torch.Tensor:
-        """(B, noise + encoding channels, R, T) -> (B, weight channels, R, T)."""
+        """(B, noise + encoding channels, R, T) -> (B, weight channels, R, T).
+
+        With `dense_input` the grid itself is the first member of the dense concatenation
+        (kept raw: a LeakyReLU would not change its 0/1 entries but would bend the noise)."""
         h = self.body[0](grid)
+        if self.cfg.dense_input:
+            h = torch.cat([grid, F.leaky_relu(h, 0.02)], 1)
+        else:
+            h = F.leaky_relu(h, 0.02)
         for conv, dense in zip(self.body[1:], self._dense[1:], strict=True):
-            out = conv(F.leaky_relu(h, 0.02))
+            out = F.leaky_relu(conv(h), 0.02)
             h = torch.cat([h, out], 1) if dense else out
-        return self.head(F.leaky_relu(h, 0.02))
+        return self.head(h)
 
     def generate(self, enc: torch.Tensor, spans: list[LayerSpan],
                  noise: torch.Tensor) -> Generated:

@@ -109,7 +109,7 @@ def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
         rec = store.arch(job["run_id"], job.get("arch_id") or "")
         if rec is None:
             raise JobError(f"retrain job names unknown arch {job.get('arch_id')!r}")
-        cfg = Config.from_dict(run["config"])
+        cfg = Config.from_stored(run["config"])
         arch = Arch.from_dict(rec["arch"])
         opts = dict(run_id=job["run_id"], epochs=params.get("epochs"), seed=params.get("seed"),
                     step_cap=params.get("steps_per_epoch"), job_id=job["job_id"])

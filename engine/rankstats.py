@@ -146,3 +146,11 @@ def rank_stability(steps: Sequence[int], arch_ids: Sequence[str], scores: Sequen
             if len(common) >= 2 else float("nan")
         out.append({"step": cur, "previous_step": prev, "kendall_tau": tau, "n": len(common)})
     return out
+
+
+def mean_interval(mean: float, std: float, n: int, level: float = 0.95) -> tuple[float | None, float | None]:
+    """Student-t interval of a mean of `n` draws with sample spread `std` (None for n < 2)."""
+    if n < 2 or not np.isfinite(std):
+        return None, None
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / np.sqrt(n)
+    return mean - half, mean + half

@@ -1,7 +1,8 @@
 """Final training: one Arch as an ordinary network with freely learned weights.
 
-SGD with Nesterov momentum, a cosine schedule per step, random crop and flip; test
-error, params and FLOPs at the end. A checkpoint after every epoch lets a killed
+SGD with Nesterov momentum, a cosine schedule per step, random crop and flip; after
+every epoch the validation error (the held-out split, never trained on: what selection
+uses) and the test error (the final figure, never selected on); params and FLOPs. A checkpoint after every epoch lets a killed
 retrain resume where it stopped.
 """
 
@@ -123,7 +124,7 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
                  on_progress: Callable[[float, str], None] | None = None,
                  should_stop: Callable[[], bool] | None = None,
                  sink: Any = None) -> dict[str, Any]:
-    """Train `arch` from scratch (or resume); record per-epoch metrics and the test error.
+    """Train `arch` from scratch (or resume); record per-epoch metrics, validation and test error.
 
     Records go to `store`, or, when `sink` is given (a retrain on a Ray worker), to the
     sink, which sends them to the process that owns the store.
@@ -156,12 +157,14 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
     params = count_params(arch, data.image_shape[0], data.num_classes)
     flops = count_flops(arch, data.image_shape, data.num_classes)
     last = folder / "last.pt"
-    start_epoch, test_err = 0, float("nan")
+    start_epoch, val_err, test_err = 0, float("nan"), float("nan")
     if last.is_file():
         state = ckpt.load(last, map_location=device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
         start_epoch, test_err = int(state["epoch"]), float(state["test_error"])
+        val_err = float(state["val_error"]) if "val_error" in state else evaluate(
+            model, data.val_x, data.val_y, data, device)
     base = {"retrain_id": rid, "run_id": run_id, "arch_id": arch.id, "epochs": epochs, "seed": seed,
             "params": params, "flops": flops, "job_id": job_id}
     sink.upsert_retrain({**base, "status": "running"})
@@ -174,27 +177,30 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
         t0 = time.perf_counter()
         loss, err, _ = train_one_epoch(model, opt, data, cfg, epoch, seed, epoch * spe, total,
                                        device, r.max_steps_per_epoch, should_stop)
+        val_err = evaluate(model, data.val_x, data.val_y, data, device)
         test_err = evaluate(model, data.test_x, data.test_y, data, device)
         sink.put("retrain_metrics", [{
             "retrain_id": rid, "epoch": epoch + 1, "train_loss": loss, "train_error": err,
-            "test_error": test_err, "lr": opt.param_groups[0]["lr"],
+            "val_error": val_err, "test_error": test_err, "lr": opt.param_groups[0]["lr"],
             "elapsed_s": time.perf_counter() - t0}])
         sink.flush()
         ckpt.save_atomic({"format": CKPT_FORMAT, "kind": "retrain", "epoch": epoch + 1,
-                          "test_error": test_err, "model": model.state_dict(),
+                          "val_error": val_err, "test_error": test_err, "model": model.state_dict(),
                           "optim": opt.state_dict(), "arch": arch.to_json()}, last)
         bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}", test_err=f"{test_err:.4f}")
+        bar.set_postfix(loss=f"{loss:.3f}", val_err=f"{val_err:.4f}")
         if on_progress is not None:
-            on_progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} test error {test_err:.4f}")
+            on_progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} val error {val_err:.4f}")
     bar.close()
     weights = folder / "model.pt"
     ckpt.save_atomic({"format": CKPT_FORMAT, "kind": "model", "arch": arch.to_json(),
                       "image_shape": list(data.image_shape), "num_classes": data.num_classes,
                       "config": cfg.to_dict(), "code_version": code_version(),
                       "state_dict": model.state_dict()}, weights)
-    sink.upsert_retrain({**base, "status": "done", "test_error": test_err, "checkpoint": str(weights)})
-    return {**base, "retrain_id": rid, "test_error": test_err, "checkpoint": str(weights),
+    sink.upsert_retrain({**base, "status": "done", "val_error": val_err, "test_error": test_err,
+                         "checkpoint": str(weights)})
+    return {**base, "retrain_id": rid, "val_error": val_err, "test_error": test_err,
+            "checkpoint": str(weights),
             "seconds": round(time.perf_counter() - t_start, 2), "device": str(device)}
 
 

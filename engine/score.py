@@ -24,6 +24,8 @@ from engine.data import DataSplits, load_data, normalize
 from engine.device import autocast, memory_format, pick_device
 from engine.executor import ExecutorSpec, scoring
 from engine.network import count_flops, count_params
+from engine.racing import Tally, race, tied_with_leader
+from engine.rankstats import mean_interval
 from engine.search import get_strategy, greedy_chain, perturb, random_archs
 from engine.search_space import Arch
 from engine.train_hypernet import Cancelled, SmashModel, load_model, step_rng, torch_gen
@@ -58,11 +60,11 @@ class Scorer:
         model.net.eval()
 
     @torch.no_grad()
-    def errors(self, arch: Arch, images: int | None = None) -> list[float]:
-        """Validation error of each draw, on `images` images per draw (default: the shard).
+    def errors(self, arch: Arch, images: int | None = None, first_draw: int = 0) -> list[float]:
+        """Validation error of draws first_draw.., on `images` images per draw (default: the shard).
 
-        Draw d reads its images from offset d x shard, so scoring on fewer images reads a
-        prefix of what scoring on more reads: successive halving refines the same estimate."""
+        Draw d has its own noise and reads its images from offset d x shard, so draws with
+        other indices (a later halving rung, a racing round) see fresh noise and fresh images."""
         hyper = self.model.hyper
         enc, spans = hyper.layout.encode(arch)
         enc = enc.to(self.device)
@@ -70,7 +72,7 @@ class Scorer:
         n = len(self.val_y)
         count = self.shard if images is None else max(1, min(images, self.shard))
         out = []
-        for d in range(self.draws):
+        for d in range(first_draw, first_draw + self.draws):
             g = torch_gen(self.model.cfg.seed, seed, 100 + d)
             noise = torch.randn((self.model.cfg.hypernet.noise_channels, *enc.shape[1:]), generator=g)
             start = (d * self.shard) % n
@@ -94,8 +96,8 @@ class Scorer:
             out.append(wrong / count)
         return out
 
-    def score(self, arch: Arch, images: int | None = None) -> tuple[float, float]:
-        errs = np.asarray(self.errors(arch, images))
+    def score(self, arch: Arch, images: int | None = None, first_draw: int = 0) -> tuple[float, float]:
+        errs = np.asarray(self.errors(arch, images, first_draw))
         return float(errs.mean()), float(errs.std(ddof=1)) if len(errs) > 1 else 0.0
 
 
@@ -135,9 +137,8 @@ def score_probe(scorer: Scorer, cfg: Config, run_id: str, step: int, writer: Bac
         for arch in probe_archs(cfg):
             mean, std = scorer.score(arch)
             writer.put("archs", [arch_row(run_id, arch, scorer.image_shape, scorer.num_classes)])
-            writer.put("scores", [{
-                "run_id": run_id, "arch_id": arch.id, "checkpoint_step": step, "stage": "probe",
-                "score_mean": mean, "score_std": std, "draws": scorer.draws, "val_images": scorer.shard}])
+            writer.put("scores", [score_row(run_id, arch.id, step, "probe", mean, std, scorer.draws,
+                                            scorer.shard)])
     finally:
         model.hyper.train()
         model.net.train()
@@ -175,7 +176,7 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     """
     get_strategy(strategy)  # an unknown name fails before any work
     step, path = resolve_checkpoint(workdir, run_id, checkpoint_step)
-    cfg = Config.from_dict(ckpt.load(path)["config"])
+    cfg = Config.from_stored(ckpt.load(path)["config"])
     if halving_min is not None:
         cfg = cfg.replace(score={"halving_min": int(halving_min)})
     device = pick_device(cfg.device)
@@ -191,7 +192,7 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     shard = min(sc.val_images, len(data.val_y)) if sc.val_images > 0 else len(data.val_y)
 
     done = store.run_scores(run_id, step)  # arch_id -> score_mean, for resume
-    stopped = store.partial_scores(run_id, step, shard)  # archs halving stopped early
+    stopped = store.partial_scores(run_id, step)  # archs halving stopped early
     total = n_random + n_perturb + n_chain + 2 if strategy == "smash" else (budget or n_random)
     bar = tqdm(total=total, desc=f"score {run_id}@{step}", unit="arch",
                disable=not show_progress, dynamic_ncols=True)
@@ -205,23 +206,22 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
                 raise Cancelled("scoring cancelled")
 
         def record(arch: Arch, stage: str, s: float, spread: float | None,
-                   images: int | None = None) -> float:
+                   images: int | None = None, first_draw: int = 0) -> float:
             """Write a fresh score (spread given) or count a stored one; track the best.
 
             A score on fewer images than the shard (an arch successive halving stopped
-            early) never counts as the best."""
+            early) is partial: flagged, and never the best."""
+            partial = (images is not None and images < shard) or (spread is None and arch.id in stopped)
             if spread is None:
                 counts["reused"] += 1
             else:
                 writer.put("archs", [arch_row(run_id, arch, data.image_shape, data.num_classes)])
-                writer.put("scores", [{
-                    "run_id": run_id, "arch_id": arch.id, "checkpoint_step": step, "stage": stage,
-                    "score_mean": s, "score_std": spread, "draws": sc.draws,
-                    "val_images": shard if images is None else images}])
+                writer.put("scores", [score_row(run_id, arch.id, step, stage, s, spread, sc.draws,
+                                                shard if images is None else images, partial,
+                                                first_draw)])
                 done[arch.id] = s
                 counts["scored"] += 1
             # Ties break by arch id, as the leaderboard does, so "best" means one arch everywhere.
-            partial = (images is not None and images < shard) or (spread is None and arch.id in stopped)
             if not partial and (s, arch.id) < (best["score"], best["arch"].id if best["arch"] else ""):
                 best.update(score=s, arch=arch)
             counts["seen"] += 1
@@ -262,9 +262,11 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
         def halving_batch(archs: list[Arch], stage: str) -> None:
             """Successive halving: all on the first rung's images, the best 1/eta on the next...
 
-            An arch's stored score is from the last rung it reached. How many survive each rung
-            is fixed by the whole sample, so a resumed pass (the stored archs left out) keeps
-            exactly the archs an uninterrupted one would have kept."""
+            Rung r scores with draws r x draws.. (fresh noise and fresh images), so a survivor's
+            score is not measured on the very images it was selected on. An arch's stored
+            score is from the last rung it reached. How many survive each rung is fixed by the
+            whole sample, so a resumed pass (the stored archs left out) keeps exactly the archs
+            an uninterrupted one would have kept."""
             rungs = halving_rungs(sc.halving_min, sc.halving_eta, shard)
             unique = list({a.id: a for a in archs}.values())
             for a in archs:
@@ -274,13 +276,13 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
             for r, images in enumerate(rungs):
                 last = r == len(rungs) - 1
                 found = {}
-                for a, mean, spread in runner.score_many(alive, images):
+                for a, mean, spread in runner.score_many(alive, images, r * sc.draws):
                     check_stop()
                     found[a.id] = (mean, spread)
                 ranked = sorted(alive, key=lambda a: (found[a.id][0], a.id))
                 keep = 0 if last else math.ceil(len(unique) / sc.halving_eta ** (r + 1))
                 for a in ranked[keep:]:
-                    record(a, stage, *found[a.id], images=images)
+                    record(a, stage, *found[a.id], images=images, first_draw=r * sc.draws)
                 alive = ranked[:keep]
 
         try:
@@ -292,8 +294,9 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
                     score_batch(sample, "random")
                 if best["arch"] is not None and (n_perturb or n_chain):
                     top, _ = perturb(best["arch"], cfg.space, step_rng(cfg.seed, step, 11), n_perturb,
-                                     score_fn, score_batch)
-                    greedy_chain(top, cfg.space, step_rng(cfg.seed, step, 12), n_chain, score_fn)
+                                     score_fn, score_batch, sc.mutation_rate)
+                    greedy_chain(top, cfg.space, step_rng(cfg.seed, step, 12), n_chain, score_fn,
+                                 sc.mutation_rate)
             else:
                 shape = data.image_shape
 
@@ -302,11 +305,67 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
 
                 get_strategy(strategy).run(cfg.space, step_rng(cfg.seed, step, 13), score_fn, size_fn,
                                            budget if budget is not None else n_random)
+            raced = {}
+            if sc.race_top > 0:
+                writer.flush()
+                check_stop()
+                raced = race_scores(store, writer, runner, run_id, step, sc, check_stop, on_progress)
         finally:
             runner.close()
     bar.close()
     elapsed = time.perf_counter() - t0
-    return {"run_id": run_id, "checkpoint_step": step, "scored": counts["scored"],
-            "reused": counts["reused"], "best_arch": best["arch"].id if best["arch"] else None,
-            "best_score": best["score"], "seconds": round(elapsed, 2),
-            "archs_per_min": round(60 * counts["scored"] / max(elapsed, 1e-9), 2)}
+    summary = {"run_id": run_id, "checkpoint_step": step, "scored": counts["scored"],
+               "reused": counts["reused"], "best_arch": best["arch"].id if best["arch"] else None,
+               "best_score": best["score"], "seconds": round(elapsed, 2),
+               "archs_per_min": round(60 * counts["scored"] / max(elapsed, 1e-9), 2)}
+    return {**summary, **raced}
+
+
+def score_row(run_id: str, arch_id: str, step: int, stage: str, mean: float, std: float, draws: int,
+              images: int, partial: bool = False, first_draw: int = 0) -> dict:
+    """A scores row, with the 95% interval of its mean over the draws."""
+    lo, hi = mean_interval(mean, std, draws)
+    return {"run_id": run_id, "arch_id": arch_id, "checkpoint_step": step, "stage": stage,
+            "score_mean": mean, "score_std": std, "draws": draws, "val_images": images,
+            "score_lo": lo, "score_hi": hi, "partial": bool(partial), "first_draw": first_draw}
+
+
+def race_scores(store: Store, writer: BackgroundWriter, runner: Any, run_id: str, step: int,
+                sc: Any, check_stop: Callable[[], None],
+                on_progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    """The racing stage at one checkpoint: re-score the tied top with fresh draws.
+
+    Starts from the stored scores, so a rerun (or a resumed job) continues the race from
+    the draws already made; each round's figures are written as it ends."""
+    frame = store.checkpoint_scores(run_id, step)
+    frame = frame[~frame["partial"].fillna(False).astype(bool) & frame["score_mean"].notna()]
+    frame = frame.head(max(sc.race_top, 1))
+    tallies = {r.arch_id: Tally(int(r.draws), float(r.score_mean), float(r.score_std or 0.0),
+                                int(r.first_draw or 0), int(r.race_rounds or 0))
+               for r in frame.itertuples()}
+    archs = {r.arch_id: Arch.from_json(r.arch_json) for r in frame.itertuples()}
+    if len(tallies) < 2:
+        return {}
+    before = dict(tallies)
+
+    def more(arch_id: str, first_draw: int) -> Tally:
+        check_stop()
+        mean, std = runner.score(archs[arch_id], None, first_draw)
+        return Tally(sc.draws, mean, std)
+
+    def on_round(rnd: int, ids: list[str], now: dict[str, Tally]) -> None:
+        writer.put("raced", [raced_row(run_id, a, step, now[a]) for a in ids])
+        if on_progress is not None:
+            on_progress(1.0, f"racing round {rnd}: {len(ids)} archs still tied with the leader")
+
+    final = race(tallies, more, top=sc.race_top, max_draws=sc.race_max_draws, on_round=on_round)
+    leader = min(final, key=lambda a: (final[a].mean, a))
+    tied = tied_with_leader(final, sorted(final, key=lambda a: (final[a].mean, a)))
+    return {"best_arch": leader, "best_score": final[leader].mean,
+            "raced": sum(final[a].n > before[a].n for a in final), "tied_with_best": len(tied) - 1}
+
+
+def raced_row(run_id: str, arch_id: str, step: int, t: Tally) -> dict:
+    lo, hi = mean_interval(t.mean, t.std, t.n)
+    return {"run_id": run_id, "arch_id": arch_id, "checkpoint_step": step, "score_mean": t.mean,
+            "score_std": t.std, "draws": t.n, "score_lo": lo, "score_hi": hi, "race_rounds": t.rounds}

@@ -98,7 +98,8 @@ def random_archs(space: SpaceConfig, rng: np.random.Generator, n: int) -> Iterat
 
 
 def perturb(best: Arch, space: SpaceConfig, rng: np.random.Generator, n: int,
-            score: ScoreFn, score_batch: BatchScoreFn | None = None) -> tuple[Arch, float]:
+            score: ScoreFn, score_batch: BatchScoreFn | None = None,
+            rate: float = 0.05) -> tuple[Arch, float]:
     """Score `n` neighbours of `best`; return the best of them (or `best` itself).
 
     The neighbours do not depend on each other's scores, so `score_batch`, when given,
@@ -106,8 +107,8 @@ def perturb(best: Arch, space: SpaceConfig, rng: np.random.Generator, n: int,
     """
     best_score = score(best, "perturb")
     if score_batch is None:
-        return _best_neighbour(best, best_score, space, rng, n, score)
-    cands = [mutate(best, space, rng) for _ in range(n)]
+        return _best_neighbour(best, best_score, space, rng, n, score, rate)
+    cands = [mutate(best, space, rng, rate) for _ in range(n)]
     found, found_score = best, best_score
     for cand, s in zip(cands, score_batch(cands, "perturb"), strict=True):
         if s < found_score:
@@ -116,17 +117,17 @@ def perturb(best: Arch, space: SpaceConfig, rng: np.random.Generator, n: int,
 
 
 def greedy_chain(start: Arch, space: SpaceConfig, rng: np.random.Generator, steps: int,
-                 score: ScoreFn) -> tuple[Arch, float]:
+                 score: ScoreFn, rate: float = 0.05) -> tuple[Arch, float]:
     """Walk from `start`, moving to a neighbour whenever it scores better."""
-    return _climb(start, score(start, "chain"), space, rng, steps, score)
+    return _climb(start, score(start, "chain"), space, rng, steps, score, rate)
 
 
 def _best_neighbour(best: Arch, best_score: float, space: SpaceConfig, rng: np.random.Generator,
-                    n: int, score: ScoreFn) -> tuple[Arch, float]:
+                    n: int, score: ScoreFn, rate: float = 0.05) -> tuple[Arch, float]:
     """Perturbation from an already scored arch, so a strategy need not pay for it twice."""
     found, found_score = best, best_score
     for _ in range(n):
-        cand = mutate(best, space, rng)
+        cand = mutate(best, space, rng, rate)
         s = score(cand, "perturb")
         if s < found_score:
             found, found_score = cand, s
@@ -134,10 +135,10 @@ def _best_neighbour(best: Arch, best_score: float, space: SpaceConfig, rng: np.r
 
 
 def _climb(start: Arch, start_score: float, space: SpaceConfig, rng: np.random.Generator,
-           steps: int, score: ScoreFn) -> tuple[Arch, float]:
+           steps: int, score: ScoreFn, rate: float = 0.05) -> tuple[Arch, float]:
     current, current_score = start, start_score
     for _ in range(steps):
-        cand = mutate(current, space, rng)
+        cand = mutate(current, space, rng, rate)
         s = score(cand, "chain")
         if s < current_score:
             current, current_score = cand, s

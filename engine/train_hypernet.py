@@ -77,7 +77,7 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> SmashModel:
 
 def model_from_state(state: dict, device: torch.device | str = "cpu") -> SmashModel:
     """A SmashModel from a loaded checkpoint's contents (its optimizer state not needed)."""
-    cfg = Config.from_dict(state["config"])
+    cfg = Config.from_stored(state["config"])
     model = build_model(cfg, tuple(state["image_shape"]), int(state["num_classes"]))
     model.hyper.load_state_dict(state["hyper"])
     model.net.load_state_dict(state["net"])

@@ -1,4 +1,7 @@
-"""Final trainings of chosen architectures with free weights: the "true error" side."""
+"""Final trainings of chosen architectures with free weights: the "true error" side.
+
+A retrain records its validation error (a split held out of training, and what every
+selection uses) and its test error (reported, never selected on)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ _RETRAIN_COLUMNS = (
     "epochs",
     "seed",
     "status",
+    "val_error",
     "test_error",
     "params",
     "flops",
@@ -50,10 +54,10 @@ class RetrainsMixin(StoreBase):
         with self._write() as con:
             con.execute(
                 """
-                INSERT INTO retrains (retrain_id, run_id, arch_id, epochs, seed, status, test_error,
-                                      params, flops, checkpoint, job_id, created_at, updated_at,
-                                      finished_at)
-                VALUES ($retrain_id, $run_id, $arch_id, $epochs, $seed, $status, $test_error,
+                INSERT INTO retrains (retrain_id, run_id, arch_id, epochs, seed, status, val_error,
+                                      test_error, params, flops, checkpoint, job_id, created_at,
+                                      updated_at, finished_at)
+                VALUES ($retrain_id, $run_id, $arch_id, $epochs, $seed, $status, $val_error, $test_error,
                         $params, $flops, $checkpoint, $job_id, $created_at, $updated_at, $finished_at)
                 ON CONFLICT (retrain_id) DO UPDATE SET
                     run_id = coalesce(EXCLUDED.run_id, run_id),
@@ -61,6 +65,7 @@ class RetrainsMixin(StoreBase):
                     epochs = coalesce(EXCLUDED.epochs, epochs),
                     seed = coalesce(EXCLUDED.seed, seed),
                     status = coalesce(EXCLUDED.status, status),
+                    val_error = coalesce(EXCLUDED.val_error, val_error),
                     test_error = coalesce(EXCLUDED.test_error, test_error),
                     params = coalesce(EXCLUDED.params, params),
                     flops = coalesce(EXCLUDED.flops, flops),

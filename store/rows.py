@@ -19,6 +19,7 @@ from .base import dumps
 from .db import Connection, plain
 
 STAGES = ("random", "perturb", "chain", "probe", "evolution", "pareto")
+SCORE_DEFAULTS = {"partial": False, "first_draw": 0, "race_rounds": 0}
 
 
 def _arch_row(row: dict) -> dict:
@@ -39,6 +40,9 @@ def _score_row(row: dict) -> dict:
         raise ValueError(
             f"scores row stage must be one of {', '.join(STAGES)}; got {row.get('stage')!r}"
         )
+    for key, value in SCORE_DEFAULTS.items():
+        if row.get(key) is None:
+            row[key] = value
     return row
 
 
@@ -85,6 +89,11 @@ KINDS: dict[str, RowKind] = {
             "score_std",
             "draws",
             "val_images",
+            "score_lo",
+            "score_hi",
+            "partial",
+            "first_draw",
+            "race_rounds",
             "created_at",
         ),
         key=("run_id", "arch_id", "checkpoint_step"),
@@ -92,12 +101,44 @@ KINDS: dict[str, RowKind] = {
         normalise=_score_row,
         sql="""
         INSERT INTO scores (run_id, arch_id, checkpoint_step, stage, score_mean, score_std,
-                            draws, val_images, created_at)
+                            draws, val_images, score_lo, score_hi, partial, first_draw,
+                            race_rounds, created_at)
         SELECT unnest($run_id::TEXT[]), unnest($arch_id::TEXT[]), unnest($checkpoint_step::BIGINT[]),
                unnest($stage::TEXT[]), unnest($score_mean::DOUBLE[]), unnest($score_std::DOUBLE[]),
                unnest($draws::INTEGER[]), unnest($val_images::INTEGER[]),
-               unnest($created_at::TIMESTAMP[])
+               unnest($score_lo::DOUBLE[]), unnest($score_hi::DOUBLE[]),
+               unnest($partial::BOOLEAN[]), unnest($first_draw::INTEGER[]),
+               unnest($race_rounds::INTEGER[]), unnest($created_at::TIMESTAMP[])
         ON CONFLICT DO NOTHING""",
+    ),
+    # Racing adds fresh draws to a stored score: the row's figures are replaced by those
+    # over all its draws so far, and race_rounds counts the rounds (a resent round is
+    # harmless: the same figures again).
+    "raced": RowKind(
+        columns=(
+            "run_id",
+            "arch_id",
+            "checkpoint_step",
+            "score_mean",
+            "score_std",
+            "draws",
+            "score_lo",
+            "score_hi",
+            "race_rounds",
+        ),
+        key=("run_id", "arch_id", "checkpoint_step"),
+        keep_last=True,
+        sql="""
+        UPDATE scores SET score_mean = u.score_mean, score_std = u.score_std, draws = u.draws,
+            score_lo = u.score_lo, score_hi = u.score_hi, race_rounds = u.race_rounds
+        FROM (SELECT unnest($run_id::TEXT[]) AS run_id, unnest($arch_id::TEXT[]) AS arch_id,
+                     unnest($checkpoint_step::BIGINT[]) AS checkpoint_step,
+                     unnest($score_mean::DOUBLE[]) AS score_mean,
+                     unnest($score_std::DOUBLE[]) AS score_std, unnest($draws::INTEGER[]) AS draws,
+                     unnest($score_lo::DOUBLE[]) AS score_lo, unnest($score_hi::DOUBLE[]) AS score_hi,
+                     unnest($race_rounds::INTEGER[]) AS race_rounds) u
+        WHERE scores.run_id = u.run_id AND scores.arch_id = u.arch_id
+          AND scores.checkpoint_step = u.checkpoint_step""",
     ),
     "train_metrics": RowKind(
         columns=("run_id", "step", "loss", "error", "lr", "steps_per_s", "elapsed_s"),
@@ -117,6 +158,7 @@ KINDS: dict[str, RowKind] = {
             "epoch",
             "train_loss",
             "train_error",
+            "val_error",
             "test_error",
             "lr",
             "elapsed_s",
@@ -124,13 +166,14 @@ KINDS: dict[str, RowKind] = {
         key=("retrain_id", "epoch"),
         keep_last=True,
         sql="""
-        INSERT INTO retrain_metrics (retrain_id, epoch, train_loss, train_error, test_error, lr, elapsed_s)
+        INSERT INTO retrain_metrics (retrain_id, epoch, train_loss, train_error, val_error,
+                                     test_error, lr, elapsed_s)
         SELECT unnest($retrain_id::TEXT[]), unnest($epoch::INTEGER[]), unnest($train_loss::DOUBLE[]),
-               unnest($train_error::DOUBLE[]), unnest($test_error::DOUBLE[]), unnest($lr::DOUBLE[]),
-               unnest($elapsed_s::DOUBLE[])
+               unnest($train_error::DOUBLE[]), unnest($val_error::DOUBLE[]),
+               unnest($test_error::DOUBLE[]), unnest($lr::DOUBLE[]), unnest($elapsed_s::DOUBLE[])
         ON CONFLICT DO UPDATE SET train_loss = EXCLUDED.train_loss,
-            train_error = EXCLUDED.train_error, test_error = EXCLUDED.test_error,
-            lr = EXCLUDED.lr, elapsed_s = EXCLUDED.elapsed_s""",
+            train_error = EXCLUDED.train_error, val_error = EXCLUDED.val_error,
+            test_error = EXCLUDED.test_error, lr = EXCLUDED.lr, elapsed_s = EXCLUDED.elapsed_s""",
     ),
     "checkpoints": RowKind(
         columns=("run_id", "step", "path", "created_at"),

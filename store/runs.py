@@ -8,14 +8,15 @@ from pathlib import Path
 import pandas as pd
 
 from .base import STATUSES, StoreBase, check_choice, dumps, utcnow
-from .rows import insert, to_columns, validate_rows
+from .rows import KINDS, insert, to_columns, validate_rows
 
 
 class RunsMixin(StoreBase):
     def add_rows(self, batches: Mapping[str, Sequence[dict]]) -> None:
         """Write rows of several kinds in one transaction: all of them land, or none.
 
-        Kinds: archs, scores, train_metrics, retrain_metrics, checkpoints. Rows are
+        Kinds: archs, scores, raced, train_metrics, retrain_metrics, checkpoints, written
+        in that order (a racing update lands after the score it updates). Rows are
         validated before the lock is taken, so a bad row costs no other process a wait.
         """
         self._insert_rows({kind: validate_rows(kind, rows) for kind, rows in batches.items()})
@@ -23,7 +24,9 @@ class RunsMixin(StoreBase):
     def _insert_rows(self, batches: Mapping[str, Sequence[dict]]) -> None:
         """add_rows for rows already through validate_rows (the background writer's path)."""
         now = utcnow()
-        prepared = [(kind, to_columns(kind, rows, now)) for kind, rows in batches.items()]
+        order = list(KINDS)
+        prepared = [(kind, to_columns(kind, batches[kind], now))
+                    for kind in sorted(batches, key=order.index)]
         with self._write() as con:
             for kind, columns in prepared:
                 insert(con, kind, columns)

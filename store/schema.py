@@ -21,7 +21,7 @@ from .db import Connection, connect
 from .errors import StoreError
 
 APP = "smash-explorer"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Frozen: never edit. Changes go into MIGRATIONS as a new version.
 DDL_V1 = (
@@ -68,6 +68,29 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """CREATE TABLE studies (
             study_id TEXT PRIMARY KEY, run_id TEXT, created_at TIMESTAMP, updated_at TIMESTAMP,
             status TEXT, epochs INTEGER, seed INTEGER, arch_ids TEXT, metrics TEXT)""",
+    ),
+    # Honest truth (validation error of retrains, selected on; test error only reported) and
+    # noise-aware scores (95% interval of the mean over draws, partial halving scores flagged,
+    # racing rounds). Old scores get their interval from std and draws; a score on fewer
+    # images than the most any arch of its checkpoint got is partial.
+    4: (
+        "ALTER TABLE retrains ADD COLUMN val_error DOUBLE",
+        "ALTER TABLE retrain_metrics ADD COLUMN val_error DOUBLE",
+        "ALTER TABLE scores ADD COLUMN score_lo DOUBLE",
+        "ALTER TABLE scores ADD COLUMN score_hi DOUBLE",
+        "ALTER TABLE scores ADD COLUMN partial BOOLEAN DEFAULT false",
+        "ALTER TABLE scores ADD COLUMN first_draw INTEGER DEFAULT 0",
+        "ALTER TABLE scores ADD COLUMN race_rounds INTEGER DEFAULT 0",
+        """UPDATE scores SET partial = val_images < (
+            SELECT max(s.val_images) FROM scores s
+            WHERE s.run_id = scores.run_id AND s.checkpoint_step = scores.checkpoint_step)""",
+        """UPDATE scores SET
+            score_lo = score_mean - coalesce(t.q, 1.96) * score_std / sqrt(draws),
+            score_hi = score_mean + coalesce(t.q, 1.96) * score_std / sqrt(draws)
+        FROM (SELECT s.run_id, s.arch_id, s.checkpoint_step, q.q FROM scores s
+              LEFT JOIN (VALUES (1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (5, 2.571), (6, 2.447), (7, 2.365), (8, 2.306), (9, 2.262), (10, 2.228), (11, 2.201), (12, 2.179), (13, 2.16), (14, 2.145), (15, 2.131), (16, 2.12), (17, 2.11), (18, 2.101), (19, 2.093), (20, 2.086), (25, 2.06), (30, 2.042)) q(df, q) ON q.df = s.draws - 1) t
+        WHERE scores.draws > 1 AND t.run_id = scores.run_id AND t.arch_id = scores.arch_id
+          AND t.checkpoint_step = scores.checkpoint_step""",
     ),
 }
 

@@ -25,24 +25,33 @@ SORT_COLUMNS = {
     "flops": "flops",
     "depth": "depth",
     "n_layers": "n_layers",
-    "test_error": "test_error",
+    "val_error": "val_error",
     "arch_id": "arch_id",
 }
+"""Test error is shown beside validation error but is no sort key: nothing selects on it."""
 PARETO_X = ("params", "flops")
 
 _LATEST = """
 latest AS (
-    SELECT arch_id, checkpoint_step, stage, score_mean, score_std, draws, val_images
+    SELECT arch_id, checkpoint_step, stage, score_mean, score_std, draws, val_images,
+           score_lo, score_hi, coalesce(partial, false) AS partial, race_rounds
     FROM scores WHERE run_id = $run_id
     QUALIFY row_number() OVER (PARTITION BY arch_id ORDER BY checkpoint_step DESC) = 1
+),
+leader AS (
+    SELECT arg_min(score_hi, (score_mean, arch_id)) AS hi FROM latest
+    WHERE NOT partial AND score_mean IS NOT NULL AND NOT isnan(score_mean)
 )"""
 
-# Latest finished retrain of each arch: the "true error" the SMASH score is judged by.
+# Latest finished retrain of each arch: its validation error is the "true error" the SMASH
+# score is judged and selected by; its test error rides along, never selected on.
 _TRUTH = """
 truth AS (
-    SELECT arch_id, arg_max(test_error, coalesce(finished_at, updated_at, created_at)) AS test_error
+    SELECT arch_id,
+           arg_max(val_error, coalesce(finished_at, updated_at, created_at)) AS val_error,
+           arg_max(test_error, coalesce(finished_at, updated_at, created_at)) AS test_error
     FROM retrains
-    WHERE run_id = $run_id AND status = 'done' AND test_error IS NOT NULL
+    WHERE run_id = $run_id AND status = 'done' AND val_error IS NOT NULL
     GROUP BY arch_id
 )"""
 
@@ -53,8 +62,10 @@ _BOARD = (
     + _TRUTH
     + """,
 board AS (
-    SELECT l.arch_id, l.score_mean, l.score_std, l.draws, l.val_images, a.params, a.flops, a.depth,
-           a.n_layers, l.stage, l.checkpoint_step, t.test_error
+    SELECT l.arch_id, l.score_mean, l.score_std, l.score_lo, l.score_hi, l.draws, l.val_images,
+           l.partial, NOT l.partial AND l.score_lo <= (SELECT hi FROM leader) AS tied,
+           l.race_rounds, a.params, a.flops, a.depth, a.n_layers, l.stage, l.checkpoint_step,
+           t.val_error, t.test_error
     FROM latest l
     LEFT JOIN archs a ON a.run_id = $run_id AND a.arch_id = l.arch_id
     LEFT JOIN truth t ON t.arch_id = l.arch_id
@@ -77,7 +88,7 @@ points AS (
     SELECT l.arch_id, l.score_mean,
            CASE WHEN $x = 'params' THEN a.params ELSE a.flops END AS x
     FROM latest l JOIN archs a ON a.run_id = $run_id AND a.arch_id = l.arch_id
-    WHERE l.score_mean IS NOT NULL AND NOT isnan(l.score_mean)
+    WHERE l.score_mean IS NOT NULL AND NOT isnan(l.score_mean) AND ($partial OR NOT l.partial)
 ),
 best AS (SELECT x, min(score_mean) AS best FROM points WHERE x IS NOT NULL GROUP BY x),
 front AS (
@@ -185,15 +196,32 @@ class ScoresMixin(StoreBase):
             ).fetchall()
         return {r[0]: float(r[1]) for r in rows}
 
-    def partial_scores(self, run_id: str, checkpoint_step: int, full_images: int) -> set[str]:
-        """Archs scored on fewer than `full_images` images per draw at one checkpoint (those
-        successive halving stopped early)."""
+    def partial_scores(self, run_id: str, checkpoint_step: int) -> set[str]:
+        """Archs with a partial score at one checkpoint (successive halving stopped them
+        before the last rung)."""
         with self._read() as con:
             rows = con.execute(
-                "SELECT arch_id FROM scores WHERE run_id = ? AND checkpoint_step = ? AND val_images < ?",
-                [run_id, checkpoint_step, int(full_images)],
+                "SELECT arch_id FROM scores WHERE run_id = ? AND checkpoint_step = ? AND partial",
+                [run_id, checkpoint_step],
             ).fetchall()
         return {r[0] for r in rows}
+
+    def checkpoint_scores(self, run_id: str, checkpoint_step: int) -> pd.DataFrame:
+        """Every score at one checkpoint, best first: what racing starts from and resumes."""
+        return self._df(
+            """
+            SELECT s.arch_id, s.stage, s.score_mean, s.score_std, s.draws, s.val_images,
+                   s.score_lo, s.score_hi, s.partial, s.first_draw, s.race_rounds, a.arch_json
+            FROM scores s LEFT JOIN archs a ON a.run_id = s.run_id AND a.arch_id = s.arch_id
+            WHERE s.run_id = ? AND s.checkpoint_step = ?
+            ORDER BY s.partial, s.score_mean, s.arch_id
+            """,
+            [run_id, checkpoint_step],
+        )
+
+    def add_raced(self, rows: Sequence[dict]) -> None:
+        """Replace stored scores' figures with those over all their draws after a racing round."""
+        self.add_rows({"raced": rows})
 
     def score_count(self, run_id: str) -> int:
         """Number of distinct architectures scored in the run."""
@@ -228,15 +256,18 @@ class ScoresMixin(StoreBase):
         """One page of ranked archs; ranges are inclusive (lo, hi), either end may be None.
 
         `rank` is the 1-based position in the requested order. Ties break by arch_id so
-        pages never overlap; NULLs (an arch never retrained, say) sort last.
+        pages never overlap; NULLs (an arch never retrained, say) sort last. `tied` marks
+        archs whose score interval overlaps the leader's (the best full score): their order
+        against the leader is not settled by the draws. `partial` marks halving-stopped scores.
         """
         if sort not in SORT_COLUMNS:
             raise ValueError(f"sort must be one of {', '.join(SORT_COLUMNS)}; got {sort!r}")
         order = SORT_COLUMNS[sort] + (" DESC" if descending else " ASC") + " NULLS LAST, arch_id"
         if sort == "score_mean":
-            # Successive halving leaves archs scored on fewer images: an arch that reached a
-            # later rung ranks above every arch stopped before it, as halving decided.
-            order = ("val_images ASC, " if descending else "val_images DESC, ") + order
+            # Successive halving leaves partial scores: an arch that reached the last rung
+            # ranks above every arch stopped before it, and later rungs above earlier ones.
+            order = ("partial DESC, val_images ASC, " if descending
+                     else "partial ASC, val_images DESC, ") + order
         query = _BOARD + "SELECT * FROM board ORDER BY " + order + " LIMIT $limit OFFSET $offset"
         bind = self._board_params(run_id, params, flops, score, stages)
         with self._read() as con:
@@ -293,31 +324,39 @@ class ScoresMixin(StoreBase):
         record["arch"] = record.pop("arch_json")
         return {**record, "scores": scores, "retrains": retrains}
 
-    def score_vs_truth(self, run_id: str) -> pd.DataFrame:
-        """SMASH score against true error, for every arch with a finished retrain."""
+    def score_vs_truth(self, run_id: str, *, include_partial: bool = False) -> pd.DataFrame:
+        """SMASH score against true (validation) error, for every arch with a finished retrain.
+
+        Partial scores (halving stopped them early) are left out unless asked for."""
         return self._df(
             "WITH"
             + _TRUTH
             + """,
             latest AS (
-                SELECT arch_id, score_mean, score_std FROM scores
+                SELECT arch_id, score_mean, score_std, score_lo, score_hi, draws,
+                       coalesce(partial, false) AS partial FROM scores
                 WHERE run_id = $run_id AND arch_id IN (SELECT arch_id FROM truth)
                 QUALIFY row_number() OVER (PARTITION BY arch_id ORDER BY checkpoint_step DESC) = 1
             )
-            SELECT l.arch_id, l.score_mean, l.score_std, t.test_error, a.params, a.flops
+            SELECT l.arch_id, l.score_mean, l.score_std, l.score_lo, l.score_hi, l.draws, l.partial,
+                   t.val_error, t.test_error, a.params, a.flops
             FROM latest l JOIN truth t USING (arch_id)
             LEFT JOIN archs a ON a.run_id = $run_id AND a.arch_id = l.arch_id
+            WHERE $partial OR NOT l.partial
             ORDER BY l.score_mean, l.arch_id
             """,
-            {"run_id": run_id},
+            {"run_id": run_id, "partial": bool(include_partial)},
         )
 
-    def pareto(self, run_id: str, x: str = "params", *, front_only: bool = False) -> pd.DataFrame:
+    def pareto(self, run_id: str, x: str = "params", *, front_only: bool = False,
+               include_partial: bool = False) -> pd.DataFrame:
         """Scored archs against size, with on_front marking the non-dominated ones.
 
         The front minimises both score_mean and x; equal points are all on it. With
         front_only the rows off the front are not fetched (plots of 10^6 points need not).
+        Partial scores are left out unless asked for.
         """
         check_choice("x", x, PARETO_X)
-        frame = self._df(_PARETO, {"run_id": run_id, "x": x, "front_only": bool(front_only)})
+        frame = self._df(_PARETO, {"run_id": run_id, "x": x, "front_only": bool(front_only),
+                                   "partial": bool(include_partial)})
         return frame.rename(columns={"x": x})

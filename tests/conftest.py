@@ -36,7 +36,8 @@ def tiny_config(**sections) -> Config:
                   "depth": 2, "kernels": [3, 5], "max_dilation": 2, "groups": [1, 2, 4]},
         "hypernet": {"row_units": 2, "col_units": 2, "stem": 4, "growth": [4, 4], "layers": [1, 1]},
         "train": {"steps": 12, "batch_size": 16, "log_every": 3, "checkpoint_every": 6},
-        "score": {"archs": 4, "draws": 2, "val_images": 50, "batch_size": 50, "perturb": 2, "chain": 2},
+        "score": {"archs": 4, "draws": 2, "val_images": 50, "batch_size": 50, "perturb": 2, "chain": 2,
+                  "race_top": 0},
         "retrain": {"epochs": 2, "batch_size": 16, "max_steps_per_epoch": 5},
     }
     for name, values in sections.items():

@@ -26,6 +26,7 @@ def test_smoke_pipeline_train_score_retrain_export(tmp_path):
     assert score["scored"] >= 8 and 0 <= score["best_score"] <= 1
     retrain = last_json(run_smash("retrain", "--workdir", w, "--arch", "best", "--quiet", "--json"))
     assert retrain["arch_id"] == score["best_arch"] and 0 <= retrain["test_error"] <= 1
+    assert 0 <= retrain["val_error"] <= 1
     for fmt, name in [("json", "a.json"), ("state_dict", "a.pt"), ("torchscript", "a.ts"), ("onnx", "a.onnx")]:
         out = last_json(run_smash("export", "--workdir", w, "--arch", "best", "--format", fmt,
                                   "--out", str(tmp_path / name), "--json"))

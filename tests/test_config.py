@@ -54,3 +54,13 @@ def test_bad_configs_name_the_setting(tmp_path, text, needle):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_a_stored_config_without_later_settings_keeps_its_old_behaviour():
+    raw = Config().to_dict()
+    del raw["space"]["width_prior"], raw["hypernet"]["dense_input"], raw["hypernet"]["weight_norm"]
+    old = Config.from_stored(raw)
+    assert (old.space.width_prior, old.hypernet.dense_input, old.hypernet.weight_norm) == ("soft", False, "channel")
+    new = Config.from_dict(raw)  # a TOML file the user writes gets today's defaults
+    assert (new.space.width_prior, new.hypernet.dense_input, new.hypernet.weight_norm) == ("authors", True, "tensor")
+    assert Config.from_stored(Config().to_dict()) == Config()

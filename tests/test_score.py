@@ -97,6 +97,26 @@ def test_halving_rungs():
     assert halving_rungs(10, 3, 35) == [10, 35]  # 30 would leave a last step of 5
 
 
+def test_racing_adds_fresh_draws_to_the_tied_top_and_a_rerun_adds_nothing(tmp_path):
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config(score={"archs": 8, "perturb": 0, "chain": 0, "race_top": 4, "race_max_draws": 6})
+    store, run_id = _train(cfg, tmp_path)
+    out = score_run(tmp_path, store, run_id, show_progress=False)
+    board = store.leaderboard(run_id, limit=100)
+    raced = board[board["race_rounds"] > 0]
+    assert out["raced"] == len(raced) >= 1
+    assert set(raced["arch_id"]) <= set(board.head(4)["arch_id"]) | set(raced["arch_id"])
+    assert (raced["draws"] > cfg.score.draws).all() and (raced["draws"] <= 6).all()
+    assert (board["score_lo"] <= board["score_mean"]).all() and (board["score_mean"] <= board["score_hi"]).all()
+    assert out["best_arch"] == board.iloc[0]["arch_id"]
+    assert bool(board.iloc[0]["tied"])  # the leader is tied with itself
+    before = board.sort_values("arch_id").reset_index(drop=True)
+    again = score_run(tmp_path, store, run_id, show_progress=False)
+    after = store.leaderboard(run_id, limit=100).sort_values("arch_id").reset_index(drop=True)
+    assert again["scored"] == 0 and after[["score_mean", "draws"]].equals(before[["score_mean", "draws"]])
+
+
 @pytest.fixture
 def halving_run(tmp_path):
     from tests.conftest import tiny_config
@@ -129,14 +149,18 @@ def test_successive_halving_scores_the_best_on_more_images(halving_run):
     # The leaderboard ranks by the last rung reached, then by score; "best" is the same arch.
     assert board["val_images"].tolist() == sorted(board["val_images"], reverse=True)
     assert board.iloc[0]["arch_id"] == top["arch_id"] == summary["best_arch"]
-    # Its stored score is the plain full score of that arch.
+    # Halving-stopped scores are partial; the finalist's is not.
+    assert (board["partial"] == (board["val_images"] < 90)).all()
+    # Its stored score is the full score of that arch from the last rung's own draws
+    # (rung 2: draws 4 and 5, fresh noise and fresh images, not those it was selected on).
     from engine.data import load_data
 
     model = load_model(resolve_checkpoint(workdir, run_id)[1])
     scorer = Scorer(model, load_data(cfg.data, cfg.seed), torch.device("cpu"), cfg.score.draws,
                     cfg.score.val_images, cfg.score.batch_size)
     arch = Arch.from_dict(store.arch(run_id, top["arch_id"])["arch"])
-    assert scorer.score(arch)[0] == pytest.approx(top["score_mean"])
+    assert scorer.score(arch, first_draw=2 * cfg.score.draws)[0] == pytest.approx(top["score_mean"])
+    assert store.arch(run_id, top["arch_id"])["scores"][0]["first_draw"] == 2 * cfg.score.draws
     # The survivors of the first rung were the best three on 10 images.
     first = {a: scorer.score(Arch.from_dict(store.arch(run_id, a)["arch"]), 10)[0]
              for a in board["arch_id"]}

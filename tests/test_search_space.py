@@ -6,12 +6,14 @@ import pytest
 
 from engine.config import PATH_SHAPES
 from engine.search_space import (
+    MUTATIONS,
     Arch,
     ArchError,
     annealed,
     check_arch,
     max_dilation,
     mutate,
+    mutate_kind,
     sample_arch,
 )
 from tests.conftest import tiny_space
@@ -111,3 +113,64 @@ def test_bad_arch_json_gives_one_line_error(edit, needle):
 def test_not_json():
     with pytest.raises(ArchError, match="not valid JSON"):
         Arch.from_json("{nope")
+
+
+@pytest.mark.parametrize("kind", MUTATIONS)
+def test_each_mutation_kind_is_reachable_and_valid(kind):
+    """Every kind changes exactly the element it names, and the result is in the space."""
+    space = tiny_space()
+    rng = np.random.default_rng(1)
+    changed = 0
+    for seed in range(20):
+        arch = sample_arch(space, np.random.default_rng(seed))
+        nb = mutate_kind(arch, space, rng, kind)
+        check_arch(nb, space)
+        if nb != arch:
+            changed += 1
+            assert _diff_kinds(arch, nb) == {kind}
+    assert changed >= 10
+
+
+def _diff_kinds(a, b) -> set[str]:
+    kinds = set()
+    for ba, bb in zip(a.blocks, b.blocks, strict=True):
+        for la, lb in zip(ba.layers, bb.layers, strict=True):
+            for field in ("reads", "writes"):
+                if getattr(la, field) != getattr(lb, field):
+                    kinds.add(field)
+            if la.units != lb.units:
+                kinds.add("width")
+            if tuple(map(len, la.paths)) != tuple(map(len, lb.paths)):
+                kinds.add("op_layout")
+                continue
+            for ca, cb in zip((c for p in la.paths for c in p), (c for p in lb.paths for c in p), strict=True):
+                if ca.kernel != cb.kernel:
+                    kinds.add("kernel")
+                elif ca.dilation != cb.dilation:
+                    kinds.add("dilation")
+                if ca.groups != cb.groups:
+                    kinds.add("groups")
+    return kinds
+
+
+def test_mutation_rate_sets_how_many_elements_change():
+    space = tiny_space()
+    arch = sample_arch(space, np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+
+    def changes(rate):
+        return np.mean([len(_diff_kinds(arch, mutate(arch, space, rng, rate))) for _ in range(200)])
+    assert changes(0.01) < 1.2  # at least one, rarely more
+    assert changes(0.3) > 2 * changes(0.01)
+
+
+@pytest.mark.parametrize("prior, low, high", [("authors", 0.95, 1.0), ("soft", 0.15, 0.5)])
+def test_width_prior_sets_how_often_width_equals_reads(prior, low, high):
+    space = tiny_space(width_prior=prior, max_units=8, bank_units=(1,), stem_channels=16)
+    same = total = 0
+    for arch in sample_many(space, 60, seed=2):
+        for block in arch.blocks:
+            for la in block.layers:
+                total += 1
+                same += la.units == min(len(la.reads) * block.bank_units, space.max_units)
+    assert low <= same / total <= high

@@ -106,6 +106,33 @@ def test_studies_round_trip(st):
     assert len(st.studies(RUN)) == 1
 
 
+def test_v3_store_migrates_scores_and_retrains_with_nothing_lost(tmp_path):
+    path = store.store_path(tmp_path)
+    con = duckdb.connect(str(path))
+    schema.create_schema(con, version=3)
+    con.execute(
+        "INSERT INTO scores (run_id, arch_id, checkpoint_step, stage, score_mean, score_std, draws, "
+        "val_images) VALUES ('r', 'full', 5, 'random', 0.3, 0.02, 3, 90), "
+        "('r', 'stopped', 5, 'random', 0.2, 0.05, 3, 10), ('r', 'one', 5, 'random', 0.4, 0.0, 1, 90)"
+    )
+    con.execute(
+        "INSERT INTO retrains (retrain_id, run_id, arch_id, status, test_error) "
+        "VALUES ('rt', 'r', 'full', 'done', 0.25)"
+    )
+    con.close()
+    st = Store(path)
+    rows = {r["arch_id"]: r for r in st._records("SELECT * FROM scores")}
+    assert rows["stopped"]["partial"] and not rows["full"]["partial"]
+    half = 4.303 * 0.02 / 3**0.5  # t(0.975, 2 df)
+    assert rows["full"]["score_lo"] == pytest.approx(0.3 - half, abs=1e-6)
+    assert rows["full"]["score_hi"] == pytest.approx(0.3 + half, abs=1e-6)
+    assert rows["one"]["score_lo"] is None  # one draw has no interval
+    assert [r["score_mean"] for r in rows.values()] == [0.3, 0.2, 0.4]
+    rt = st.get_retrain("rt")
+    assert rt["test_error"] == 0.25 and rt["val_error"] is None
+    assert st.score_vs_truth("r").empty  # a test error alone is never the truth
+
+
 def test_migrated_schema_equals_fresh_schema(tmp_path):
     fresh, old = tmp_path / "fresh.duckdb", tmp_path / "old.duckdb"
     Store(fresh)

@@ -157,10 +157,12 @@ def board(st) -> Store:
     )
     st.add_scores([score_row(3, 0.95, step=200, stage="chain"), score_row(1, 0.0, run_id="other")])
     st.upsert_retrain(
-        {"retrain_id": "old", "run_id": RUN, "arch_id": "a01", "status": "done", "test_error": 0.30}
+        {"retrain_id": "old", "run_id": RUN, "arch_id": "a01", "status": "done", "val_error": 0.31,
+         "test_error": 0.30}
     )
     st.upsert_retrain(
-        {"retrain_id": "new", "run_id": RUN, "arch_id": "a01", "status": "done", "test_error": 0.20}
+        {"retrain_id": "new", "run_id": RUN, "arch_id": "a01", "status": "done", "val_error": 0.21,
+         "test_error": 0.20}
     )
     st.upsert_retrain(
         {
@@ -168,11 +170,17 @@ def board(st) -> Store:
             "run_id": RUN,
             "arch_id": "a01",
             "status": "failed",
+            "val_error": 0.9,
             "test_error": 0.9,
         }
     )
     st.upsert_retrain(
-        {"retrain_id": "r2", "run_id": RUN, "arch_id": "a02", "status": "done", "test_error": 0.25}
+        {"retrain_id": "r2", "run_id": RUN, "arch_id": "a02", "status": "done", "val_error": 0.26,
+         "test_error": 0.25}
+    )
+    # Retrained before validation error was recorded: its test error never becomes the truth.
+    st.upsert_retrain(
+        {"retrain_id": "r4", "run_id": RUN, "arch_id": "a04", "status": "done", "test_error": 0.01}
     )
     st.upsert_retrain({"retrain_id": "r5", "run_id": RUN, "arch_id": "a05", "status": "running"})
     return st
@@ -185,14 +193,20 @@ def test_leaderboard_uses_latest_checkpoint_and_finished_retrains(board):
         "arch_id",
         "score_mean",
         "score_std",
+        "score_lo",
+        "score_hi",
         "draws",
         "val_images",
+        "partial",
+        "tied",
+        "race_rounds",
         "params",
         "flops",
         "depth",
         "n_layers",
         "stage",
         "checkpoint_step",
+        "val_error",
         "test_error",
     ]
     assert frame["arch_id"].tolist() == [
@@ -210,9 +224,9 @@ def test_leaderboard_uses_latest_checkpoint_and_finished_retrains(board):
     assert frame["rank"].tolist() == list(range(1, 11))
     a03 = frame.set_index("arch_id").loc["a03"]
     assert (a03["score_mean"], a03["checkpoint_step"], a03["stage"]) == (0.95, 200, "chain")
-    truth = frame.set_index("arch_id")["test_error"]
-    assert truth["a01"] == 0.20 and truth["a02"] == 0.25
-    assert truth.drop(["a01", "a02"]).isna().all()
+    truth = frame.set_index("arch_id")[["val_error", "test_error"]]
+    assert truth.loc["a01"].tolist() == [0.21, 0.20] and truth.loc["a02"].tolist() == [0.26, 0.25]
+    assert truth.drop(["a01", "a02"]).isna().all().all()
 
 
 def test_leaderboard_sorts(board):
@@ -225,12 +239,14 @@ def test_leaderboard_sorts(board):
         8000,
         7000,
     ]
-    by_truth = board.leaderboard(RUN, sort="test_error")["arch_id"].tolist()
+    by_truth = board.leaderboard(RUN, sort="val_error")["arch_id"].tolist()
     assert by_truth[:2] == ["a01", "a02"]  # NULLs last
-    assert board.leaderboard(RUN, sort="test_error", descending=True)["arch_id"].tolist()[:2] == [
+    assert board.leaderboard(RUN, sort="val_error", descending=True)["arch_id"].tolist()[:2] == [
         "a02",
         "a01",
     ]
+    with pytest.raises(ValueError, match="sort must be one of"):
+        board.leaderboard(RUN, sort="test_error")  # nothing selects on the test split
     depth = board.leaderboard(RUN, sort="depth")
     assert depth["depth"].is_monotonic_increasing
     assert depth.groupby("depth")["arch_id"].apply(lambda s: s.is_monotonic_increasing).all()
@@ -277,10 +293,56 @@ def test_leaderboard_rejects_unknown_stage(board):
 
 def test_score_vs_truth(board):
     frame = board.score_vs_truth(RUN)
-    assert frame[["arch_id", "score_mean", "test_error", "params"]].values.tolist() == [
-        ["a01", 0.1, 0.20, 1000],
-        ["a02", 0.2, 0.25, 2000],
+    assert frame[["arch_id", "score_mean", "val_error", "test_error", "params"]].values.tolist() == [
+        ["a01", 0.1, 0.21, 0.20, 1000],
+        ["a02", 0.2, 0.26, 0.25, 2000],
     ]
+
+
+def partial_board(st) -> Store:
+    """Four archs: a00 and a01 full scores with intervals, a02 partial (halving), a03 far."""
+    st.add_archs([arch_row(i) for i in range(4)])
+    rows = [
+        {**score_row(0, 0.30), "score_lo": 0.28, "score_hi": 0.32},
+        {**score_row(1, 0.31), "score_lo": 0.29, "score_hi": 0.33},
+        {**score_row(2, 0.10), "score_lo": 0.0, "score_hi": 0.5, "val_images": 50, "partial": True},
+        {**score_row(3, 0.50), "score_lo": 0.45, "score_hi": 0.55},
+    ]
+    st.add_scores(rows)
+    for i in range(4):
+        st.upsert_retrain({"retrain_id": f"r{i}", "run_id": RUN, "arch_id": f"a{i:02d}",
+                           "status": "done", "val_error": 0.2 + i / 100, "test_error": 0.2})
+    return st
+
+
+def test_partial_scores_rank_last_and_stay_out_of_truth_and_pareto_by_default(st):
+    partial_board(st)
+    board = st.leaderboard(RUN).set_index("arch_id")
+    assert board.index.tolist() == ["a00", "a01", "a03", "a02"]
+    assert board["partial"].tolist() == [False, False, False, True]
+    assert set(st.score_vs_truth(RUN)["arch_id"]) == {"a00", "a01", "a03"}
+    assert set(st.score_vs_truth(RUN, include_partial=True)["arch_id"]) == {"a00", "a01", "a02", "a03"}
+    assert "a02" not in set(st.pareto(RUN)["arch_id"])
+    assert "a02" in set(st.pareto(RUN, include_partial=True)["arch_id"])
+
+
+def test_ties_with_the_leader_are_marked(st):
+    partial_board(st)
+    tied = st.leaderboard(RUN).set_index("arch_id")["tied"]
+    # a01's interval overlaps the leader a00's; a03's does not; a partial score is never tied.
+    assert tied.to_dict() == {"a00": True, "a01": True, "a03": False, "a02": False}
+
+
+def test_racing_updates_replace_a_score_and_land_after_it_in_one_batch(st):
+    st.add_rows({
+        "raced": [{"run_id": RUN, "arch_id": "a00", "checkpoint_step": 100, "score_mean": 0.2,
+                   "score_std": 0.01, "draws": 9, "score_lo": 0.19, "score_hi": 0.21,
+                   "race_rounds": 2}],
+        "archs": [arch_row(0)],
+        "scores": [score_row(0, 0.3)],
+    })
+    row = st.leaderboard(RUN).iloc[0]
+    assert (row["score_mean"], row["draws"], row["race_rounds"], row["stage"]) == (0.2, 9, 2, "random")
 
 
 def test_pareto_known_points(st):
