@@ -15,10 +15,9 @@ from pathlib import Path
 from app import graph, graph_files
 from engine import lookup
 from engine.search_space import Arch
-from engine.tables import Listing, add_form_args, cell, emit, form_of, records
+from engine.tables import Listing, add_form_args, cell, emit, form_of, interval, records
 from store import Store, store_path
 
-SCORE_FIELDS = ("score_mean", "score_std", "draws", "val_images", "stage", "checkpoint_step")
 TRUTH_FIELDS = ("retrain_id", "epochs", "seed", "val_error", "test_error", "finished_at")
 
 
@@ -37,11 +36,9 @@ def truth(rec: dict) -> dict | None:
 
 def show_doc(store: Store, run: str, rec: dict) -> dict:
     arch: Arch = rec["model"]
-    scores = rec.get("scores") or []
-    latest = {k: scores[-1].get(k) for k in SCORE_FIELDS} if scores else None
-    return {"run_id": run, "arch_id": arch.id, **lookup.sizes(store, run, rec), "score": latest,
-            "true_error": truth(rec), "blocks": block_rows(arch),
-            "layers": records(graph.layer_table(arch)), "scores": scores,
+    return {"run_id": run, "arch_id": arch.id, **lookup.sizes(store, run, rec),
+            "score": lookup.latest_score(rec), "true_error": truth(rec), "blocks": block_rows(arch),
+            "layers": records(graph.layer_table(arch)), "scores": rec.get("scores") or [],
             "retrains": rec.get("retrains") or [], "arch": arch.to_dict()}
 
 
@@ -52,8 +49,10 @@ def header(doc: dict) -> list[str]:
              f"depth {doc['depth']} · {doc['n_layers']} layers"]
     if score:
         lines.append(f"  SMASH score {cell('score_mean', score['score_mean'])} ± "
-                     f"{cell('score_std', score['score_std'] or 0)} over {score['draws']} draws of "
-                     f"{score['val_images']} images ({score['stage']}, checkpoint {score['checkpoint_step']})")
+                     f"{cell('score_std', score['score_std'] or 0)}, 95% interval "
+                     f"{interval(score['score_lo'], score['score_hi'])} over {score['draws']} draws of "
+                     f"{score['val_images']} images ({score['stage']}, checkpoint {score['checkpoint_step']}"
+                     f"{', partial: halving stopped it early' if score['partial'] else ''})")
     else:
         lines.append("  SMASH score: not scored in this run")
     if true:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from engine import lookup
 from engine.lookup import BadRequest
-from engine.tables import Listing, add_form_args, emit, form_of, records
+from engine.tables import Listing, add_form_args, emit, form_of, interval, records
 from store import SORT_COLUMNS, STAGES, STATUSES, Store
 
 RUN_COLUMNS = ["run_id", "name", "status", "step", "steps_total", "dataset", "scored", "best_score",
@@ -23,6 +23,10 @@ RUN_COLUMNS = ["run_id", "name", "status", "step", "steps_total", "dataset", "sc
 JOB_COLUMNS = ["job_id", "kind", "status", "progress", "run_id", "arch_id", "heartbeat_age_s",
                "created_at", "message", "error"]
 RANGES = ("params", "flops", "score")
+BOARD_TABLE = ["rank", "mark", "arch_id", "score_mean", "score_std", "interval", "draws", "val_images",
+               "params", "flops", "depth", "n_layers", "stage", "checkpoint_step", "val_error", "test_error"]
+MARKS = "mark: tied = its score interval overlaps the leader's (their order is not settled); " \
+        "partial = successive halving stopped it early"
 
 
 def parse_range(name: str, text: str | None) -> tuple[float | None, float | None] | None:
@@ -59,6 +63,18 @@ def board_query(args: argparse.Namespace) -> dict:
     return {**filters, "stages": args.stage or None}
 
 
+def board_table(board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard as the terminal shows it: the tie and partial flags as one mark, the
+    interval as one column. Columns a store without them lacks are left out."""
+    shown = board.copy()
+    tied = shown["tied"].fillna(False) if "tied" in shown else pd.Series(False, index=shown.index)
+    partial = shown["partial"].fillna(False) if "partial" in shown else pd.Series(False, index=shown.index)
+    shown["mark"] = ["partial" if p else "tied" if t else "" for t, p in zip(tied, partial, strict=True)]
+    if "score_lo" in shown:
+        shown["interval"] = [interval(lo, hi) for lo, hi in zip(shown["score_lo"], shown["score_hi"], strict=True)]
+    return shown[[c for c in BOARD_TABLE if c in shown]]
+
+
 def top_listing(store: Store, run: str, args: argparse.Namespace) -> Listing:
     """One page of the leaderboard, as the dashboard's Leaderboard page asks for it."""
     if args.limit < 1 or args.page < 1:
@@ -77,7 +93,9 @@ def top_listing(store: Store, run: str, args: argparse.Namespace) -> Listing:
            "rows": records(board)}
     header = [f"run {run} · {total:,} architectures match · showing {offset + 1 if total else 0:,}–"
               f"{offset + len(board):,} (page {args.page} of {pages}) · by {args.sort} {order}"]
-    return Listing(doc=doc, frame=board, header=header,
+    if len(board) and {"tied", "partial"} & set(board):
+        header.append(MARKS)
+    return Listing(doc=doc, frame=board, header=header, table=board_table(board),
                    empty="no scored architectures match; run `smash score` or widen the filters")
 
 

@@ -13,6 +13,9 @@ from engine.network import count_flops, count_params
 from engine.search_space import Arch
 from store import Store, store_path
 
+SCORE_FIELDS = ("score_mean", "score_std", "score_lo", "score_hi", "draws", "val_images", "partial",
+                "race_rounds", "stage", "checkpoint_step")
+
 
 class BadRequest(ValueError):
     """A request that cannot be carried out as given: the message says what is wrong."""
@@ -90,3 +93,9 @@ def sizes(store: Store, run: str, rec: dict) -> dict:
     shape, classes = tuple(meta["image_shape"]), int(meta["num_classes"])
     return {"params": count_params(arch, shape[0], classes), "flops": count_flops(arch, shape, classes),
             "depth": arch.depth, "n_layers": arch.n_layers}
+
+
+def latest_score(rec: dict) -> dict | None:
+    """The score at the arch's latest checkpoint (the one every view ranks by), or None."""
+    scores = rec.get("scores") or []
+    return {k: scores[-1].get(k) for k in SCORE_FIELDS} if scores else None

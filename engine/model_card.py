@@ -22,7 +22,6 @@ from engine.workdir import code_version
 from store import Store
 
 CARD_FORMAT = "smash-model-card/1"
-SCORE_FIELDS = ("score_mean", "score_std", "draws", "val_images", "stage", "checkpoint_step")
 FIELDS = ("card_format", "model_file", "model_format", "arch_id", "arch", "run_id", "dataset",
           "image_shape", "num_classes", "params", "flops", "depth", "n_layers", "smash_score",
           "val_error", "test_error", "retrain", "training_config", "versions", "created_at")
@@ -54,14 +53,13 @@ def build_card(store: Store, run_id: str, arch: Arch, model_file: Path, fmt: str
                retrain: dict | None) -> dict:
     known = store.arch(run_id, arch.id) or {}
     rec = {**known, "model": arch}
-    scores = known.get("scores") or []
     run = store.get_run(run_id)
     card = {
         "card_format": CARD_FORMAT, "model_file": model_file.name, "model_format": fmt,
         "arch_id": arch.id, "arch": arch.to_dict(), "run_id": run_id, "dataset": run["dataset"],
         "image_shape": run["image_shape"], "num_classes": run["num_classes"],
         **lookup.sizes(store, run_id, rec),
-        "smash_score": {k: scores[-1].get(k) for k in SCORE_FIELDS} if scores else None,
+        "smash_score": lookup.latest_score(known),
         "val_error": (retrain or {}).get("val_error"), "test_error": (retrain or {}).get("test_error"),
         "retrain": None if retrain is None else {k: retrain.get(k) for k in
                                                  ("retrain_id", "epochs", "seed", "finished_at")},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,6 +33,8 @@ class Listing:
     frame: pd.DataFrame
     header: list[str] = field(default_factory=list)
     empty: str = "nothing to show"
+    table: pd.DataFrame | None = None
+    """What the table shows, when it differs from `frame` (fewer, merged columns)."""
 
 
 def plain(value: Any) -> Any:
@@ -54,6 +57,13 @@ def plain(value: Any) -> Any:
 def records(frame: pd.DataFrame) -> list[dict]:
     """Rows as plain dicts, every value JSON-ready."""
     return [plain(row) for row in frame.astype(object).to_dict("records")]
+
+
+def interval(lo: Any, hi: Any) -> str:
+    """A score interval as the table shows it: [85.1%, 88.9%], or – without one."""
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return MISSING
+    return f"[{lo:.1%}, {hi:.1%}]"
 
 
 def compact(n: Any) -> str:
@@ -88,6 +98,13 @@ def table_text(frame: pd.DataFrame) -> str:
 def emit(listing: Listing, form: str = "table", out: TextIO | None = None) -> None:
     """Print `listing` as `form`: table, json or csv."""
     out = out or sys.stdout
+    try:
+        _write(listing, form, out)
+    except BrokenPipeError:  # `smash top | head`: the reader left; say nothing more
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (Python's own advice for this case)
+
+
+def _write(listing: Listing, form: str, out: TextIO) -> None:
     if form == "json":
         out.write(json.dumps(plain(listing.doc), indent=2) + "\n")
     elif form == "csv":
@@ -95,7 +112,8 @@ def emit(listing: Listing, form: str = "table", out: TextIO | None = None) -> No
     else:
         for line in listing.header:
             out.write(line + "\n")
-        out.write((table_text(listing.frame) if len(listing.frame) else listing.empty) + "\n")
+        shown = listing.frame if listing.table is None else listing.table
+        out.write((table_text(shown) if len(shown) else listing.empty) + "\n")
 
 
 def add_form_args(parser) -> None:

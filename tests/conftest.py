@@ -103,9 +103,13 @@ def smoke_workdir(tmp_path_factory) -> Path:
     if not FASHION.is_dir():
         pytest.skip("needs Debian's dataset-fashion-mnist (scripts/setup.sh)")
     from engine.cli import main
+    from engine.config import load_config
 
-    w = str(tmp_path_factory.mktemp("smoke") / "w")
-    steps = [["train", "--config", str(ROOT / "configs" / "smoke.toml"), "--steps", "20"],
+    folder = tmp_path_factory.mktemp("smoke")
+    short = load_config(ROOT / "configs" / "smoke.toml").replace(
+        train={"steps": 20}, score={"race_top": 3, "race_max_draws": 4})
+    w = str(folder / "w")
+    steps = [["train", "--config", str(write_config(folder / "smoke.toml", short))],
              ["score", "--archs", "4", "--perturb", "1", "--chain", "1"],
              ["retrain", "--arch", "best", "--steps-per-epoch", "5"]]
     for argv in steps:

@@ -68,8 +68,9 @@ def test_top_json_equals_the_store(capsys, w, store, extra, query):
     for row, (_, expected) in zip(doc["rows"], board.iterrows(), strict=True):
         for col in ("rank", "score_mean", "score_std", "params", "flops", "draws", "checkpoint_step"):
             assert row[col] == expected[col], col
-        truth = expected["test_error"]
-        assert row["test_error"] == (None if pd.isna(truth) else truth)
+        for col in ("val_error", "test_error", "score_lo", "score_hi"):
+            assert row[col] == (None if pd.isna(expected[col]) else expected[col]), col
+        assert row["tied"] == expected["tied"] and row["partial"] == expected["partial"]
 
 
 def test_top_pages_like_the_dashboard(capsys, w, store):
@@ -79,6 +80,7 @@ def test_top_pages_like_the_dashboard(capsys, w, store):
     assert [r["arch_id"] for r in doc["rows"]] == store.leaderboard(run_id, limit=2, offset=2)["arch_id"].tolist()
     table = run_ok(capsys, "top", "--workdir", w, "--limit", "2", "--page", "2")
     assert "page 2 of" in table.splitlines()[0] and doc["rows"][0]["arch_id"] in table
+    assert "tied =" in table  # the marks are explained
     csv = pd.read_csv(io.StringIO(run_ok(capsys, "top", "--workdir", w, "--csv", "--limit", "2", "--page", "2")),
                       dtype={"arch_id": str})
     assert csv["arch_id"].tolist() == [r["arch_id"] for r in doc["rows"]]
@@ -95,9 +97,11 @@ def test_show_best_names_every_layer_and_carries_the_store_numbers(capsys, w, st
     assert doc["score"]["score_mean"] == rec["scores"][-1]["score_mean"]
     assert doc["score"]["score_std"] == rec["scores"][-1]["score_std"]
     assert doc["true_error"]["test_error"] == rec["retrains"][-1]["test_error"]
+    assert doc["true_error"]["val_error"] == rec["retrains"][-1]["val_error"] is not None
+    assert doc["score"]["score_lo"] == rec["scores"][-1]["score_lo"]
     assert len(doc["layers"]) == arch.n_layers and len(doc["blocks"]) == len(arch.blocks)
     table = run_ok(capsys, "show", arch.id, "--workdir", w)
-    assert "SMASH score" in table and "true error" in table
+    assert "SMASH score" in table and "95% interval" in table and "validation error" in table
     for layer in doc["layers"]:
         assert layer["op"] in table
     csv = pd.read_csv(io.StringIO(run_ok(capsys, "show", "best", "--workdir", w, "--csv")))

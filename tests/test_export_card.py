@@ -58,6 +58,7 @@ def test_every_export_writes_a_model_card(capsys, smoke_workdir, best, tmp_path,
     assert card["smash_score"]["score_mean"] == score["score_mean"]
     assert card["smash_score"]["score_std"] == score["score_std"]
     assert card["test_error"] == rec["retrains"][-1]["test_error"]
-    assert "val_error" in card  # null until final training records one
+    assert card["val_error"] == rec["retrains"][-1]["val_error"] is not None
+    assert card["smash_score"]["score_lo"] == score["score_lo"]
     assert card["training_config"]["retrain"]["batch_size"] == 32  # configs/smoke.toml
     assert card["versions"]["torch"] == torch.__version__ and card["versions"]["smash_explorer"]
