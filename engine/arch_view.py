@@ -46,7 +46,7 @@ def header(doc: dict) -> list[str]:
     score, true = doc["score"], doc["true_error"]
     lines = [f"arch {doc['arch_id']} (run {doc['run_id']})",
              f"  params {cell('params', doc['params'])} · FLOPs {cell('flops', doc['flops'])} · "
-             f"depth {doc['depth']} · {doc['n_layers']} layers"]
+             f"depth {doc['depth']} · {_count(doc['n_layers'], 'layer')}"]
     if score:
         lines.append(f"  SMASH score {cell('score_mean', score['score_mean'])} ± "
                      f"{cell('score_std', score['score_std'] or 0)}, 95% interval "
@@ -58,13 +58,17 @@ def header(doc: dict) -> list[str]:
     if true:
         val = f"validation error {cell('val_error', true['val_error'])} · " if "val_error" in true else ""
         lines.append(f"  true error: {val}test error {cell('test_error', true['test_error'])} "
-                     f"({true['epochs']} epoch{'s' if true['epochs'] != 1 else ''}, retrain {true['retrain_id']})")
+                     f"({_count(true['epochs'], 'epoch')}, retrain {true['retrain_id']})")
     else:
         lines.append("  true error: not retrained yet")
     lines += [f"  block {b['block']}: {b['banks']} banks of {b['bank_channels']} ch ({b['input_banks']} "
-              f"from the input of {b['in_channels']} ch), {b['layers']} layers, out {b['out_channels']} ch"
+              f"from the input of {b['in_channels']} ch), {_count(b['layers'], 'layer')}, out {b['out_channels']} ch"
               for b in doc["blocks"]]
     return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def resolve(args: argparse.Namespace) -> tuple[Store | None, str | None, dict]:

@@ -58,3 +58,13 @@ def test_example_notebook_runs(smoke_workdir, monkeypatch):
     errors = [o for cell in nb.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     assert any("SMASH score" in o.get("text", "") for cell in nb.cells for o in cell.get("outputs", []))
+
+
+def test_the_entry_points_draw_without_streamlit():
+    """The CLI and the notebook API use the app's figure code, never its pages."""
+    import subprocess
+    import sys
+
+    code = "import sys, engine.cli, engine.api; print('streamlit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -150,3 +151,18 @@ def test_bad_input_is_one_line_and_exit_2(capsys, w, argv, needle):
 def test_a_missing_store_is_not_created(capsys, tmp_path):
     code, _, err = smash(capsys, "runs", "--workdir", str(tmp_path / "none"))
     assert code == 2 and "no SMASH store" in err and not (tmp_path / "none").exists()
+
+
+def test_show_counts_the_sizes_of_an_arch_the_run_never_scored(capsys, w, store, tmp_path):
+    from engine.config import load_config
+    from engine.search_space import sample_arch
+    from tests.conftest import ROOT
+
+    space = load_config(ROOT / "configs" / "smoke.toml").space
+    arch = next(a for a in (sample_arch(space, np.random.default_rng(s)) for s in range(50))
+                if store.arch(store.latest_run_id(), a.id) is None)
+    path = tmp_path / "new.json"
+    path.write_text(arch.to_json())
+    doc = json.loads(run_ok(capsys, "show", str(path), "--workdir", w, "--json"))
+    assert doc["arch_id"] == arch.id and doc["score"] is None and doc["true_error"] is None
+    assert doc["params"] > 0 and doc["flops"] > 0 and doc["n_layers"] == arch.n_layers
