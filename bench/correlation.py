@@ -33,7 +33,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def render_png(fig, out: Path) -> None:
+def render_png(fig, out: Path, width: int = 900, height: int = 520) -> None:
     from playwright.sync_api import sync_playwright
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +42,7 @@ def render_png(fig, out: Path) -> None:
         fig.write_html(html, include_plotlyjs=True, full_html=True)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 900, "height": 520})
+            page = browser.new_page(viewport={"width": width, "height": height})
             page.goto(html.as_uri())
             page.wait_for_selector(".main-svg")
             page.screenshot(path=str(out))

@@ -11,7 +11,7 @@ from typing import Any
 from engine import arch_view, completion, distributed, listing, model_card
 from engine.checkpoint import CheckpointError
 from engine.config import Config, ConfigError, load_config
-from engine.correlate import CorrelateError
+from engine.correlate import CorrelateError, check_predictors, check_study
 from engine.data import DataError
 from engine.executor import ExecutorError, add_executor_args, spec_from_args
 from engine.export import FORMATS, ExportError, export_arch
@@ -125,15 +125,30 @@ def cmd_correlate(args: argparse.Namespace) -> dict[str, Any]:
     store = _store(args)
     run_id = _run_id(store, args)
     summary = correlate(Path(args.workdir), store, run_id, k=args.k, epochs=args.epochs, seed=args.seed,
-                        steps_per_epoch=args.steps_per_epoch,
+                        seeds=args.seeds, steps_per_epoch=args.steps_per_epoch,
+                        predictors=tuple(args.predictors.split(",")),
+                        include_partial=args.include_partial,
                         top_k=args.top_k, jobs=args.jobs, wait=not args.no_wait,
                         on_progress=None if args.quiet else _print_progress)
     if not args.json and "metrics" in summary:
-        print(f"\nSMASH score vs true error over {summary['retrained']} retrained architectures:")
-        for row in summary["metrics"]:
-            print(f"  {row['metric']:<18} {row['estimate']:+.3f}   95% CI [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]")
+        print_study(summary["metrics"])
         summary = {k: v for k, v in summary.items() if k != "metrics"}
     return summary
+
+
+def print_study(metrics: dict[str, Any]) -> None:
+    """Each predictor's figures against the validation error, and the seed-to-seed ceiling."""
+    print(f"\nPredictors vs retrained validation error over {metrics['n']} architectures "
+          "(95% bootstrap intervals):")
+    for name, table in metrics["predictors"].items():
+        print(f"  {name}")
+        for row in table:
+            print(f"    {row['metric']:<18} {row['estimate']:+.3f}   "
+                  f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]")
+    ceiling = metrics.get("ceiling")
+    if ceiling:
+        lo, hi = ceiling["spearman_ci"]
+        print(f"  seed-to-seed Spearman of the truth (ceiling) {ceiling['spearman']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
 
 
 def _print_progress(fraction: float, message: str) -> None:
@@ -163,6 +178,13 @@ def cmd_queue(args: argparse.Namespace) -> dict[str, Any]:
         if args.halving_min is not None:
             params["halving_min"] = args.halving_min
         job_id = store.enqueue_job("score", params, run_id=run_id)
+    elif args.kind == "correlate":
+        run_id = _run_id(store, args)
+        params = {"k": args.k, "epochs": args.epochs, "seeds": args.seeds,
+                  "steps_per_epoch": args.steps_per_epoch, "predictors": args.predictors.split(",")}
+        check_study(args.k, args.epochs, args.seeds, args.steps_per_epoch)
+        check_predictors(params["predictors"])
+        job_id = store.enqueue_job("correlate", params, run_id=run_id)
     else:
         run_id = _run_id(store, args)
         arch = _resolve_arch(store, run_id, args.arch)
@@ -251,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--epochs", type=int, default=2, help="epochs of each short retrain (default 2)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--steps-per-epoch", type=int, default=0, help="cap each retrain epoch (0: full passes)")
+    c.add_argument("--seeds", type=int, default=1,
+                   help="retrain seeds per arch; 2 or more also measure the truth's seed-to-seed ceiling")
+    c.add_argument("--predictors", default="smash,params,flops",
+                   help="comma list of smash, params, flops, naswot (default smash,params,flops)")
+    c.add_argument("--include-partial", action="store_true",
+                   help="also pick archs with partial (halving-stopped) scores")
     c.add_argument("--top-k", type=int, default=None, help="k of top-k precision (default K/4)")
     c.add_argument("--jobs", type=int, default=1, help="retrains at once when no engine is serving")
     c.add_argument("--no-wait", action="store_true", help="queue the retrains and return")
@@ -277,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     qc.add_argument("--archs", type=int, default=None)
     qc.add_argument("--halving-min", type=int, default=None,
                     help="successive halving from this many validation images (0: off)")
+    qk = qs.add_parser("correlate", help="queue a correlation study (run by the engine)")
+    common(qk)
+    qk.add_argument("--run")
+    qk.add_argument("--k", type=int, default=24)
+    qk.add_argument("--epochs", type=int, default=2)
+    qk.add_argument("--seeds", type=int, default=1)
+    qk.add_argument("--steps-per-epoch", type=int, default=0)
+    qk.add_argument("--predictors", default="smash,params,flops")
     qr = qs.add_parser("retrain", help="queue final training of an architecture")
     common(qr)
     qr.add_argument("--run")
