@@ -10,6 +10,7 @@ engine and the app.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from app import graph, graph_files
@@ -71,15 +72,14 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def resolve(args: argparse.Namespace) -> tuple[Store | None, str | None, dict]:
+def drawable(args: argparse.Namespace) -> dict:
     """The arch record ARCH names; an arch JSON file needs no store at all."""
     path = Path(args.arch)
     if path.suffix == ".json" and path.is_file() and not store_path(args.workdir).is_file():
         model = Arch.from_json(path.read_text())
-        return None, None, {"arch_id": model.id, "model": model}
+        return {"arch_id": model.id, "model": model}
     store = lookup.open_store(args.workdir)
-    run = lookup.run_id(store, args.run)
-    return store, run, lookup.arch_record(store, run, args.arch)
+    return lookup.arch_record(store, lookup.run_id(store, args.run), args.arch)
 
 
 def cmd_show(args: argparse.Namespace) -> None:
@@ -91,14 +91,14 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 def cmd_graph(args: argparse.Namespace) -> None:
-    _, _, rec = resolve(args)
+    rec = drawable(args)
     try:
         out = graph_files.write(rec["model"], args.out, args.format)
     except graph_files.GraphFileError as exc:
         raise lookup.BadRequest(str(exc)) from exc
     if args.json:
-        emit(Listing(doc={"arch_id": rec["arch_id"], "out": str(out),
-                          "format": graph_files.format_for(out, args.format)}, frame=None), "json")
+        print(json.dumps({"arch_id": rec["arch_id"], "out": str(out),
+                          "format": graph_files.format_for(out, args.format)}))
     else:
         print(f"wrote {out}")
 

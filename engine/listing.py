@@ -25,8 +25,8 @@ JOB_COLUMNS = ["job_id", "kind", "status", "progress", "run_id", "arch_id", "hea
 RANGES = ("params", "flops", "score")
 BOARD_TABLE = ["rank", "mark", "arch_id", "score_mean", "score_std", "interval", "draws", "val_images",
                "params", "flops", "depth", "n_layers", "stage", "checkpoint_step", "val_error", "test_error"]
-MARKS = "mark: tied = its score interval overlaps the leader's (their order is not settled); " \
-        "partial = successive halving stopped it early"
+MARKS = ("mark: tied = its score interval overlaps the leader's (their order is not settled); "
+         "partial = successive halving stopped it early")
 
 
 def parse_range(name: str, text: str | None) -> tuple[float | None, float | None] | None:
@@ -100,6 +100,8 @@ def top_listing(store: Store, run: str, args: argparse.Namespace) -> Listing:
 
 
 def jobs_listing(store: Store, args: argparse.Namespace) -> Listing:
+    if args.limit < 1:
+        raise BadRequest("--limit must be at least 1")
     frame = store.jobs(limit=args.limit, status=args.status or None)
     doc = records(frame)
     for job in doc:  # params and result are JSON text in the frame; decode them for scripts

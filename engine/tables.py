@@ -100,8 +100,8 @@ def emit(listing: Listing, form: str = "table", out: TextIO | None = None) -> No
     out = out or sys.stdout
     try:
         _write(listing, form, out)
-    except BrokenPipeError:  # `smash top | head`: the reader left; say nothing more
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (Python's own advice for this case)
+    except BrokenPipeError:  # `smash top | head`: the reader left; send the rest nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _write(listing: Listing, form: str, out: TextIO) -> None:

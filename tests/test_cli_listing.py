@@ -139,6 +139,7 @@ def test_jobs_and_cancel(capsys, w, store):
     (["top", "--page", "999"], "past the last page"),
     (["show", "deadbeefdeadbeef"], "no architecture"),
     (["cancel", "no-such-job"], "no job"),
+    (["jobs", "--limit", "0"], "--limit"),
     (["top", "--run", "nope"], "no run 'nope'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, w, argv, needle):
