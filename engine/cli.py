@@ -8,20 +8,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine import distributed
+from engine import arch_view, completion, distributed, listing, model_card
 from engine.checkpoint import CheckpointError
 from engine.config import Config, ConfigError, load_config
 from engine.correlate import CorrelateError, check_predictors, check_study
 from engine.data import DataError
 from engine.executor import ExecutorError, add_executor_args, spec_from_args
 from engine.export import FORMATS, ExportError, export_arch
+from engine.lookup import BadRequest
 from engine.search import STRATEGIES
 from engine.search_space import Arch, ArchError
 from engine.train_hypernet import Cancelled
 from store import Store, StoreError, store_path
 
 USER_ERRORS = (ConfigError, DataError, ArchError, StoreError, CheckpointError, ExportError,
-               CorrelateError, ExecutorError)
+               CorrelateError, ExecutorError, BadRequest)
 
 
 class CLIError(ValueError):
@@ -111,14 +112,11 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     store = _store(args)
     run_id = _run_id(store, args)
     arch = _resolve_arch(store, run_id, args.arch)
-    model_path = None
-    if args.format != "json":
-        done = store.retrains(run_id)
-        done = done[(done["arch_id"] == arch.id) & (done["status"] == "done")] if not done.empty else done
-        if not done.empty:
-            model_path = Path(done.sort_values("finished_at").iloc[-1]["checkpoint"])
+    retrain = model_card.latest_retrain(store, run_id, arch.id)
+    model_path = Path(retrain["checkpoint"]) if retrain and args.format != "json" else None
     out = export_arch(arch, args.format, Path(args.out), model_path)
-    return {"arch_id": arch.id, "format": args.format, "out": str(out)}
+    card = model_card.write_card(store, run_id, arch, out, args.format, retrain)
+    return {"arch_id": arch.id, "format": args.format, "out": str(out), "card": str(card)}
 
 
 def cmd_correlate(args: argparse.Namespace) -> dict[str, Any]:
@@ -338,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--address", default=None)
     u.add_argument("--jobs", type=int, default=1)
     u.set_defaults(func=cmd_up)
+
+    listing.add_commands(sub)  # runs, top, jobs, cancel
+    arch_view.add_commands(sub)  # show, graph
+    completion.add_command(sub, p)
     return p
 
 
@@ -354,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"smash {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    if summary is None:  # the command printed its own output (the listing commands)
+        return 0
     if args.json:
         print(json.dumps(summary, default=str))
     else:

@@ -201,6 +201,7 @@ def test_architecture_page_draws_and_compares(store: Store, run_id: str):
     assert len(at.get("plotly_chart")) >= 1
     labels = [b.label for b in at.get("download_button")]
     assert "Download arch JSON" in labels
+    assert {"SVG", "PNG", "PDF", "HTML", "DOT", "GRAPHML"} <= set(labels)  # what `smash graph` writes
     done = store.retrains(run_id)
     done = done[(done["arch_id"] == top[0]) & (done["status"] == "done")]
     assert not done.empty and Path(done.iloc[0]["checkpoint"]).is_file(), "the smoke run retrains the best"

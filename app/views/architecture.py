@@ -2,18 +2,20 @@
 
 The arch comes from the URL (?arch=ID&compare=ID&run=RUN) so other pages can link here
 and a link can be shared; the pickers below only rewrite those parameters. Downloads:
-the arch's JSON (what `Arch.from_json` reads back) and, once a final training has
-finished, its trained model file.
+the arch's JSON (what `Arch.from_json` reads back), the drawing as SVG, PNG, PDF, HTML,
+DOT or GraphML (the files `smash graph` writes, made only when a button is clicked), and,
+once a final training has finished, its trained model file.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from app import charts, graph
+from app import charts, graph, graph_files
 from app.context import store_and_run
 from engine.search_space import Arch
 from store import Store
@@ -151,6 +153,7 @@ def _details(store: Store, rec: dict) -> None:
         st.dataframe(graph.layer_table(arch), hide_index=True, width="stretch")
     st.download_button("Download arch JSON", data=arch.to_json(), file_name=f"arch-{arch.id}.json",
                        mime="application/json", key=f"dl-json-{rec['arch_id']}")
+    _graph_downloads(arch)
     retrains = rec.get("retrains") or []
     if not retrains:
         st.caption("Not retrained yet: queue a final training from the Leaderboard or Jobs page.")
@@ -166,6 +169,16 @@ def _details(store: Store, rec: dict) -> None:
     latest = retrains[-1]
     st.plotly_chart(charts.retrain_curves(store.retrain_metrics(latest["retrain_id"])), width="stretch",
                     key=f"retrain-curves-{rec['arch_id']}")
+
+
+def _graph_downloads(arch: Arch) -> None:
+    """One button per graph file format; a static image takes a few seconds (a headless
+    Chromium draws it), so each file is made only when its button is clicked."""
+    st.caption("Download the drawing")
+    for col, fmt in zip(st.columns(len(graph_files.FORMATS)), graph_files.FORMATS, strict=True):
+        col.download_button(fmt.upper(), data=functools.partial(graph_files.render, arch, fmt),
+                            file_name=f"arch-{arch.id}.{fmt}", mime=graph_files.MIME[fmt],
+                            on_click="ignore", key=f"dl-graph-{fmt}-{arch.id}")
 
 
 def _model_download(retrain: dict) -> None:
