@@ -159,3 +159,13 @@ def test_probe_chart_draws_scores_and_stability():
     truth = pd.DataFrame([{"step": 10, "spearman": 0.5, "n": 3}, {"step": 20, "spearman": 0.8, "n": 3}])
     assert len(charts.probe_stability(probe, stability, truth).data) == 4
     assert charts.probe_stability(probe.iloc[:0], stability.iloc[:0]).layout.annotations
+
+
+def test_leaderboard_marks_ties_and_partial_scores():
+    from app.views.leaderboard import with_marks
+
+    board = pd.DataFrame({"partial": [False, False, True, False], "tied": [True, True, False, None],
+                          "score_lo": [0.1, 0.12, None, float("nan")], "score_hi": [0.2, 0.22, None, 0.3]})
+    marked = with_marks(board.astype({"partial": bool}))
+    assert marked["mark"].tolist() == ["=", "=", "~", ""]
+    assert marked["interval"].tolist() == ["10.0% – 20.0%", "12.0% – 22.0%", "–", "–"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import streamlit as st
 
 from app import links
@@ -117,11 +118,12 @@ def render() -> None:
 def with_marks(board):
     """The tie/partial mark and the interval as text columns."""
     def mark(row) -> str:
-        return "~" if row["partial"] else "=" if row["tied"] is True else ""
+        flag = lambda v: bool(v) if pd.notna(v) else False  # noqa: E731 - NULL: unknown, unmarked
+        return "~" if flag(row["partial"]) else "=" if flag(row["tied"]) else ""
 
     def interval(row) -> str:
         lo, hi = row["score_lo"], row["score_hi"]
-        return "–" if lo is None or hi is None or lo != lo or hi != hi else f"{lo:.1%} – {hi:.1%}"
+        return "–" if pd.isna(lo) or pd.isna(hi) else f"{lo:.1%} – {hi:.1%}"
 
     return board.assign(mark=board.apply(mark, axis=1), interval=board.apply(interval, axis=1))
 
