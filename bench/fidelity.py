@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -65,11 +66,14 @@ def log(msg: str) -> None:
 
 
 def study_config(args: argparse.Namespace) -> Config:
-    """The run's config: the demo's, training `--steps` steps, scoring a plain random sample."""
+    """The run's config: the demo's, training `--steps` steps, scoring a plain random sample.
+
+    Every scoring setting the study relies on is pinned here, so the study's run ids (which
+    hash the whole config) stay the same when the demo's own scoring settings change."""
     base = load_config(args.config)
     return base.replace(name="fidelity", train={"steps": args.steps},
                         score={"archs": args.sample, "perturb": 0, "chain": 0, "probe": 0,
-                               "race_top": 0, "halving_min": 0})
+                               "race_top": 0, "race_max_draws": 8, "halving_min": 0})
 
 
 def train(cfg: Config, workdir: Path, store: Store) -> str:
@@ -89,16 +93,37 @@ def rescore(workdir: Path, run_id: str, archs: list[Arch]) -> np.ndarray:
     return np.array([scorer.score(a)[0] for a in archs])
 
 
-def retrain_all(cfg: Config, workdir: Path, store: Store, run_id: str, archs: list[Arch],
+def retrain_all(cfg: Config, workdir: Path, run_id: str, archs: list[Arch],
                 args: argparse.Namespace) -> None:
-    data = load_data(cfg.data, cfg.seed)
-    todo = [(s, a) for s in range(args.seeds) for a in archs]
+    """Every (seed, arch) retrain, in `--workers` processes of one thread each: on a small CPU,
+    two one-thread processes get more done than one two-thread process, and keep doing so
+    when something else runs beside them."""
+    todo = [(s, a.to_json()) for s in range(args.seeds) for a in archs]
+    shards = [todo[i::args.workers] for i in range(args.workers)]
+    job = (cfg.to_dict(), str(workdir), run_id, args.epochs, args.steps_per_epoch)
     t0 = time.perf_counter()
-    for i, (seed, arch) in enumerate(todo):
-        retrain_arch(cfg, arch, workdir, store, run_id=run_id, epochs=args.epochs, seed=seed,
-                     step_cap=args.steps_per_epoch, data=data, show_progress=False)
-        if (i + 1) % 8 == 0 or i + 1 == len(todo):
-            log(f"retrained {i + 1}/{len(todo)} ({time.perf_counter() - t0:.0f} s)")
+    if args.workers == 1:
+        _retrain_shard(job, shards[0])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(args.workers) as pool:
+            pool.starmap(_retrain_shard, [(job, shard) for shard in shards])
+    log(f"retrained {len(todo)} ({time.perf_counter() - t0:.0f} s)")
+
+
+def _retrain_shard(job: tuple, shard: list[tuple[int, str]]) -> None:
+    """One worker's share of the retrains; each resumes from its checkpoints if run again."""
+    cfg_dict, workdir, run_id, epochs, steps_per_epoch = job
+    if multiprocessing.parent_process() is not None:
+        torch.set_num_threads(1)
+    cfg = Config.from_dict(cfg_dict)
+    store = Store(store_path(workdir))
+    data = load_data(cfg.data, cfg.seed)
+    for i, (seed, arch_json) in enumerate(shard):
+        retrain_arch(cfg, Arch.from_json(arch_json), Path(workdir), store, run_id=run_id, epochs=epochs,
+                     seed=seed, step_cap=steps_per_epoch, data=data, show_progress=False)
+        if (i + 1) % 8 == 0:
+            log(f"a worker retrained {i + 1}/{len(shard)}")
 
 
 def compact(table: list[dict]) -> dict:
@@ -141,6 +166,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=2, help="retrain seeds per arch (2 give the ceiling)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--steps-per-epoch", type=int, default=100)
+    p.add_argument("--workers", type=int, default=2, help="retrain processes (one thread each)")
     p.add_argument("--no-variants", action="store_true", help="skip the stability run and ablations")
     p.add_argument("--out", default=None, help="write the figures here (e.g. docs/fidelity.json)")
     p.add_argument("--png", default=None, help="draw the predictors' scatter here")
@@ -156,7 +182,7 @@ def main() -> None:
     arch_ids = pick_archs(store, run_id, args.k)
     archs = [Arch.from_dict(store.arch(run_id, a)["arch"]) for a in arch_ids]
     log(f"{len(archs)} archs picked over the score range of {store.score_count(run_id)}")
-    retrain_all(cfg, workdir, store, run_id, archs, args)
+    retrain_all(cfg, workdir, run_id, archs, args)
 
     seeds = list(range(args.seeds))
     frame = gather(store, run_id, arch_ids, args.epochs, seeds, args.steps_per_epoch)
