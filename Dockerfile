@@ -9,9 +9,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SMASH_WORKDIR=/data/runs
 
 # tini reaps the engine's job processes and forwards Ctrl-C / docker stop to them;
-# Debian's Fashion-MNIST is the embedded default data set.
+# Debian's Fashion-MNIST is the embedded default data set; Chromium renders `smash graph`'s
+# SVG, PNG and PDF files (through Kaleido).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini curl dataset-fashion-mnist \
+ && apt-get install -y --no-install-recommends tini curl dataset-fashion-mnist chromium \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

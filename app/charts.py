@@ -6,6 +6,7 @@ hand-made frame. Lower is better for both SMASH score and error, as everywhere.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -78,38 +79,46 @@ def probe_stability(probe: pd.DataFrame, stability: pd.DataFrame,
 
 
 def retrain_curves(metrics: pd.DataFrame) -> go.Figure:
-    """A final training's train and test error per epoch."""
+    """A final training's train, validation and test error per epoch."""
     if metrics.empty:
         return empty("No epochs finished yet")
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=metrics["epoch"], y=metrics["train_error"], mode="lines+markers",
                              name="train error", line=dict(color=SCORE_COLOR)))
+    if "val_error" in metrics and metrics["val_error"].notna().any():
+        fig.add_trace(go.Scatter(x=metrics["epoch"], y=metrics["val_error"], mode="lines+markers",
+                                 name="validation error", line=dict(color=TRUTH_COLOR)))
     fig.add_trace(go.Scatter(x=metrics["epoch"], y=metrics["test_error"], mode="lines+markers",
-                             name="test error", line=dict(color=TRUTH_COLOR)))
+                             name="test error", line=dict(color=MUTED, dash="dot")))
     fig.update_xaxes(title_text="epoch", dtick=1)
     fig.update_yaxes(title_text="error", tickformat=".0%")
     return _layout(fig, height=300)
 
 
 def score_vs_truth(frame: pd.DataFrame) -> go.Figure:
-    """SMASH score (x, with its spread over draws) against true test error (y), one point per arch.
+    """SMASH score (x, with its 95% interval over draws) against true error (y): the
+    validation error after retraining, one point per arch. Test error shows on hover only.
 
     Points carry their arch_id as customdata so a click can open the arch.
     """
     if frame.empty:
         return empty("No retrained architectures yet: retrain some from the Leaderboard")
+    lo_x = (frame["score_mean"] - frame["score_lo"]).fillna(0) if "score_lo" in frame else None
+    hi_x = (frame["score_hi"] - frame["score_mean"]).fillna(0) if "score_hi" in frame else None
+    test = frame["test_error"] if "test_error" in frame else frame["val_error"] * float("nan")
     fig = go.Figure(go.Scatter(
-        x=frame["score_mean"], y=frame["test_error"], mode="markers",
-        error_x=dict(type="data", array=frame["score_std"].fillna(0), color=MUTED, thickness=1),
+        x=frame["score_mean"], y=frame["val_error"], mode="markers",
+        error_x=dict(type="data", array=hi_x if hi_x is not None else frame["score_std"].fillna(0),
+                     arrayminus=lo_x, color=MUTED, thickness=1),
         marker=dict(size=10, color=SCORE_COLOR, line=dict(width=1, color="white")),
-        customdata=frame[["arch_id"]].to_numpy(), name="retrained arch",
+        customdata=np.column_stack([frame["arch_id"].to_numpy(), test.to_numpy()]), name="retrained arch",
         hovertemplate="arch %{customdata[0]}<br>SMASH score %{x:.2%}<br>"
-                      "test error %{y:.2%}<extra></extra>",
+                      "validation error %{y:.2%}<br>test error %{customdata[1]:.2%}<extra></extra>",
     ))
-    lo, hi = float(frame["test_error"].min()), float(frame["test_error"].max())
+    lo, hi = float(frame["val_error"].min()), float(frame["val_error"].max())
     pad = max(0.01, 0.1 * (hi - lo))  # plotly would span 0-150% around a single point
     fig.update_xaxes(title_text="SMASH score (validation error, generated weights)", tickformat=".1%")
-    fig.update_yaxes(title_text="true test error after retraining", tickformat=".1%",
+    fig.update_yaxes(title_text="true error (validation, after retraining)", tickformat=".1%",
                      range=[lo - pad, hi + pad])
     fig.update_layout(clickmode="event+select", dragmode="select")
     return _layout(fig, height=420)
@@ -145,3 +154,21 @@ def pareto(frame: pd.DataFrame, x: str, max_dominated: int = 20_000) -> go.Figur
     fig.update_yaxes(title_text="SMASH score", tickformat=".1%")
     fig.update_layout(clickmode="event+select", dragmode="select")
     return _layout(fig, height=420)
+
+
+def predictor_bars(metrics: dict) -> go.Figure:
+    """A study's Spearman rho per predictor with its 95% interval, and the truth's ceiling."""
+    names = list(metrics["predictors"])
+    rho = [metrics["predictors"][n][0] for n in names]
+    fig = go.Figure(go.Bar(
+        x=names, y=[r["estimate"] for r in rho], marker_color=[SCORE_COLOR if n == "smash" else MUTED for n in names],
+        error_y=dict(type="data", array=[r["ci_high"] - r["estimate"] for r in rho],
+                     arrayminus=[r["estimate"] - r["ci_low"] for r in rho]),
+        hovertemplate="%{x}: Spearman %{y:.3f}<extra></extra>", name="Spearman rho",
+    ))
+    ceiling = metrics.get("ceiling")
+    if ceiling:
+        fig.add_hline(y=ceiling["spearman"], line=dict(color=TRUTH_COLOR, dash="dash"),
+                      annotation_text=f"seed-to-seed ceiling {ceiling['spearman']:.2f}")
+    fig.update_yaxes(title_text="Spearman rho with true error", range=[-1, 1])
+    return _layout(fig, height=320)

@@ -33,7 +33,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def render_png(fig, out: Path) -> None:
+def render_png(fig, out: Path, width: int = 900, height: int = 520) -> None:
     from playwright.sync_api import sync_playwright
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +42,7 @@ def render_png(fig, out: Path) -> None:
         fig.write_html(html, include_plotlyjs=True, full_html=True)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 900, "height": 520})
+            page = browser.new_page(viewport={"width": width, "height": height})
             page.goto(html.as_uri())
             page.wait_for_selector(".main-svg")
             page.screenshot(path=str(out))
@@ -81,10 +81,10 @@ def probe_report(store: Store, run_id: str, png: Path | None) -> dict:
         raise SystemExit(f"run {run_id} has no probe set ([score].probe = 0)")
     rows = rank_stability(probe["checkpoint_step"], probe["arch_id"], probe["score_mean"])
     stability = pd.DataFrame(rows, columns=["step", "previous_step", "kendall_tau", "n"])
-    truth = store.score_vs_truth(run_id)[["arch_id", "test_error"]]
+    truth = store.score_vs_truth(run_id)[["arch_id", "val_error"]]
     joined = probe.merge(truth, on="arch_id")
-    over = [{"step": int(step), "spearman": round(spearman(g["score_mean"], g["test_error"]), 3),
-             "kendall": round(kendall(g["score_mean"], g["test_error"]), 3), "n": len(g)}
+    over = [{"step": int(step), "spearman": round(spearman(g["score_mean"], g["val_error"]), 3),
+             "kendall": round(kendall(g["score_mean"], g["val_error"]), 3), "n": len(g)}
             for step, g in joined.groupby("checkpoint_step") if len(g) >= 3]
     print(f"probe set: {probe['arch_id'].nunique()} archs at {probe['checkpoint_step'].nunique()} checkpoints, "
           f"{joined['arch_id'].nunique()} retrained")
@@ -128,28 +128,31 @@ def main() -> None:
         if studies.empty:
             raise SystemExit(f"no studies in run {run_id}; run `smash correlate` first")
         study = store.get_study(str(studies.iloc[0]["study_id"]))
-    cap = int(study["study_id"].rsplit("-m", 1)[1]) if "-m" in study["study_id"] else 0
-    pairs = gather(store, run_id, study["arch_ids"], study["epochs"], study["seed"], cap)
+    cap = int(study["study_id"].split("-m", 1)[1].split("-")[0]) if "-m" in study["study_id"] else 0
+    seeds = int(study["study_id"].rsplit("-x", 1)[1]) if "-x" in study["study_id"] else 1
+    pairs = gather(store, run_id, study["arch_ids"], study["epochs"],
+                   [study["seed"] + i for i in range(seeds)], cap)
     truth = store.score_vs_truth(run_id).set_index("arch_id")
     pairs["score_std"] = pairs["arch_id"].map(truth["score_std"]) if not truth.empty else 0.0
     pairs["params"] = pairs["arch_id"].map(truth["params"]) if not truth.empty else 0
     for _, r in pairs.sort_values("score_mean").iterrows():
-        print(f"{r['arch_id']}  SMASH score {r['score_mean']:.4f}  true error {r['test_error']:.4f}")
-    for m in study["metrics"] or []:
+        print(f"{r['arch_id']}  SMASH score {r['score_mean']:.4f}  true (val) error {r['val_error']:.4f}")
+    metrics = study["metrics"] or []
+    for m in metrics["predictors"]["smash"] if isinstance(metrics, dict) else metrics:
         print(f"{m['metric']:<18} {m['estimate']:+.3f}  95% CI [{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]  n={m['n']}")
     if args.rescore_bn or args.rescore_run:
         source = args.rescore_run or run_id
         pairs["score_mean"] = rescore(store, run_id, source, list(pairs["arch_id"]), args.rescore_bn)
-        table = correlation_table(pairs["score_mean"], pairs["test_error"], k=max(1, len(pairs) // 4))
+        table = correlation_table(pairs["score_mean"], pairs["val_error"], k=max(1, len(pairs) // 4))
         print(f"re-scored with the last checkpoint of {source}, bn = {args.rescore_bn or 'its own'}:")
         for m in table:
             print(f"{m['metric']:<18} {m['estimate']:+.3f}  95% CI [{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]")
         study = {**study, "metrics": table, "bn": args.rescore_bn, "scored_by": source}
     else:
-        render_png(score_vs_truth(pairs.dropna(subset=["test_error"])), Path(args.png))
+        render_png(score_vs_truth(pairs.dropna(subset=["val_error"])), Path(args.png))
         print(f"scatter plot: {args.png}")
     print(json.dumps({"study_id": study["study_id"], "run_id": run_id, "epochs": study["epochs"],
-                      "steps_per_epoch": cap, "n": int(pairs["test_error"].notna().sum()),
+                      "steps_per_epoch": cap, "n": int(pairs["val_error"].notna().sum()),
                       "metrics": study["metrics"]}))
 
 

@@ -9,16 +9,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine import arch_view, completion, distributed, listing, model_card
 from engine import argtypes as at
-from engine import distributed
 from engine.checkpoint import CheckpointError
 from engine.config import Config, ConfigError, load_config
-from engine.correlate import CorrelateError
+from engine.correlate import CorrelateError, check_predictors, check_study
 from engine.data import DataError
 from engine.device import check_device
 from engine.executor import ExecutorError, add_executor_args, spec_from_args
 from engine.export import FORMATS, ExportError, check_out_path, export_arch
 from engine.jobs import JobError
+from engine.lookup import BadRequest
 from engine.score import ScoreError
 from engine.search import STRATEGIES
 from engine.search_space import Arch, ArchError, check_arch, read_arch_file
@@ -28,8 +29,8 @@ from engine.worker import EngineError
 from store import Store, StoreError, store_path
 
 USER_ERRORS = (ConfigError, DataError, ArchError, StoreError, CheckpointError, ExportError,
-               CorrelateError, ExecutorError, ScoreError, EngineError, JobError, RunIdError,
-               RunBusyError)
+               CorrelateError, ExecutorError, BadRequest, ScoreError, EngineError, JobError,
+               RunIdError, RunBusyError)
 
 
 class CLIError(ValueError):
@@ -131,15 +132,12 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     store = _store(args)
     run_id = _run_id(store, args)
     arch = _resolve_arch(store, run_id, args.arch)
-    model_path = None
-    if args.format != "json":
-        done = store.retrains(run_id)
-        done = done[(done["arch_id"] == arch.id) & (done["status"] == "done")] if not done.empty else done
-        if not done.empty:
-            model_path = Path(done.sort_values("finished_at").iloc[-1]["checkpoint"])
+    retrain = model_card.latest_retrain(store, run_id, arch.id)
+    model_path = Path(retrain["checkpoint"]) if retrain and args.format != "json" else None
     out = check_out_path(Path(args.out), Path(args.workdir), force=args.force)
     out = export_arch(arch, args.format, out, model_path)
-    return {"arch_id": arch.id, "format": args.format, "out": str(out)}
+    card = model_card.write_card(store, run_id, arch, out, args.format, retrain)
+    return {"arch_id": arch.id, "format": args.format, "out": str(out), "card": str(card)}
 
 
 def cmd_correlate(args: argparse.Namespace) -> dict[str, Any]:
@@ -148,15 +146,30 @@ def cmd_correlate(args: argparse.Namespace) -> dict[str, Any]:
     store = _store(args)
     run_id = _run_id(store, args)
     summary = correlate(Path(args.workdir), store, run_id, k=args.k, epochs=args.epochs, seed=args.seed,
-                        steps_per_epoch=args.steps_per_epoch,
+                        seeds=args.seeds, steps_per_epoch=args.steps_per_epoch,
+                        predictors=tuple(args.predictors.split(",")),
+                        include_partial=args.include_partial,
                         top_k=args.top_k, jobs=args.jobs, wait=not args.no_wait,
                         on_progress=None if args.quiet else _print_progress)
     if not args.json and "metrics" in summary:
-        print(f"\nSMASH score vs true error over {summary['retrained']} retrained architectures:")
-        for row in summary["metrics"]:
-            print(f"  {row['metric']:<18} {row['estimate']:+.3f}   95% CI [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]")
+        print_study(summary["metrics"])
         summary = {k: v for k, v in summary.items() if k != "metrics"}
     return summary
+
+
+def print_study(metrics: dict[str, Any]) -> None:
+    """Each predictor's figures against the validation error, and the seed-to-seed ceiling."""
+    print(f"\nPredictors vs retrained validation error over {metrics['n']} architectures "
+          "(95% bootstrap intervals):")
+    for name, table in metrics["predictors"].items():
+        print(f"  {name}")
+        for row in table:
+            print(f"    {row['metric']:<18} {row['estimate']:+.3f}   "
+                  f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]")
+    ceiling = metrics.get("ceiling")
+    if ceiling:
+        lo, hi = ceiling["spearman_ci"]
+        print(f"  seed-to-seed Spearman of the truth (ceiling) {ceiling['spearman']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
 
 
 def _print_progress(fraction: float, message: str) -> None:
@@ -189,6 +202,13 @@ def cmd_queue(args: argparse.Namespace) -> dict[str, Any]:
         if args.halving_min is not None:
             params["halving_min"] = args.halving_min
         job_id = store.enqueue_job("score", params, run_id=run_id)
+    elif args.kind == "correlate":
+        run_id = _run_id(store, args)
+        params = {"k": args.k, "epochs": args.epochs, "seeds": args.seeds,
+                  "steps_per_epoch": args.steps_per_epoch, "predictors": args.predictors.split(",")}
+        check_study(args.k, args.epochs, args.seeds, args.steps_per_epoch)
+        check_predictors(params["predictors"])
+        job_id = store.enqueue_job("correlate", params, run_id=run_id)
     else:
         run_id = _run_id(store, args)
         arch = _resolve_arch(store, run_id, args.arch)
@@ -289,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--epochs", type=at.int_in(1, 100_000), default=2, help="epochs of each short retrain (default 2)")
     c.add_argument("--seed", type=at.seed, default=0)
     c.add_argument("--steps-per-epoch", type=at.int_in(0), default=0, help="cap each retrain epoch (0: full passes)")
+    c.add_argument("--seeds", type=at.int_in(1, 100), default=1,
+                   help="retrain seeds per arch; 2 or more also measure the truth's seed-to-seed ceiling")
+    c.add_argument("--predictors", default="smash,params,flops",
+                   help="comma list of smash, params, flops, naswot (default smash,params,flops)")
+    c.add_argument("--include-partial", action="store_true",
+                   help="also pick archs with partial (halving-stopped) scores")
     c.add_argument("--top-k", type=at.int_in(1, 10_000), default=None, help="k of top-k precision (default K/4)")
     c.add_argument("--jobs", type=at.int_in(1, 256), default=1, help="retrains at once when no engine is serving")
     c.add_argument("--no-wait", action="store_true", help="queue the retrains and return")
@@ -315,6 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
     qc.add_argument("--archs", type=at.int_in(1, 10**7), default=None)
     qc.add_argument("--halving-min", type=at.int_in(0), default=None,
                     help="successive halving from this many validation images (0: off)")
+    qk = qs.add_parser("correlate", help="queue a correlation study (run by the engine)")
+    common(qk)
+    qk.add_argument("--run", type=at.run_id)
+    qk.add_argument("--k", type=at.int_in(2, 10_000), default=24)
+    qk.add_argument("--epochs", type=at.int_in(1, 100_000), default=2)
+    qk.add_argument("--seeds", type=at.int_in(1, 100), default=1)
+    qk.add_argument("--steps-per-epoch", type=at.int_in(0), default=0)
+    qk.add_argument("--predictors", default="smash,params,flops")
     qr = qs.add_parser("retrain", help="queue final training of an architecture")
     common(qr)
     qr.add_argument("--run", type=at.run_id)
@@ -342,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve a non-loopback address without a login (protect it another way)")
     u.add_argument("--jobs", type=at.int_in(1, 256), default=1)
     u.set_defaults(func=cmd_up)
+
+    listing.add_commands(sub)  # runs, top, jobs, cancel
+    arch_view.add_commands(sub)  # show, graph
+    completion.add_command(sub, p)
     return p
 
 
@@ -359,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"smash {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    if summary is None:  # the command printed its own output (the listing commands)
+        return 0
     if args.json:
         print(json.dumps(summary, default=str))
     else:

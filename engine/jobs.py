@@ -24,7 +24,7 @@ from engine.train_hypernet import Cancelled
 from store import Store, store_path
 
 HEARTBEAT_S = 2.0
-JOB_KINDS = ("train", "score", "retrain")
+JOB_KINDS = ("train", "score", "retrain", "correlate")
 
 
 class JobError(ValueError):
@@ -127,6 +127,16 @@ def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
             return retrain_remote(spec, cfg.to_dict(), arch, workdir, store, **opts,
                                   on_progress=ctx.on_progress, should_stop=ctx.should_stop)
         return retrain_arch(cfg, arch, workdir, store, **opts, **common)
+    if kind == "correlate":
+        from engine.correlate import run_study
+
+        if not job.get("run_id"):
+            raise JobError("correlate job needs a run_id")
+        opts = {key: params[key] for key in ("k", "epochs", "seeds", "steps_per_epoch", "include_partial")
+                if key in params}
+        return run_study(workdir, store, job["run_id"], **opts,
+                         predictors=tuple(params.get("predictors") or ("smash", "params", "flops")),
+                         job_id=job["job_id"], **common)
     raise JobError(f"unknown job kind {kind!r}; allowed: {', '.join(JOB_KINDS)}")
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything SMASH Explorer needs on a fresh Debian machine: Debian's Fashion-MNIST
-# (and Chromium for the browser tests), a virtual environment at .venv with torch and the
+# Set up everything SMASH Explorer needs on a fresh Debian machine: Debian's Fashion-MNIST,
+# Chromium (which `smash graph` drives through Kaleido for SVG, PNG and PDF; the browser
+# tests use it too), a virtual environment at .venv with torch and the
 # project installed. Safe to run again: it skips what is already in place.
 # Usage: scripts/setup.sh [dev]
 set -euo pipefail
@@ -11,8 +12,9 @@ sudo=""
 
 need=()
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ "$mode" = dev ]; then
-  [ -x /usr/bin/chromium ] || need+=(chromium chromium-driver)
+  [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"

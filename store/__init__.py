@@ -4,7 +4,7 @@ This package is the only code that speaks SQL. It imports neither torch, streaml
 the engine; the app and the engine import it.
 """
 
-from .base import DB_FILENAME, store_path
+from .base import DB_FILENAME, STATUSES, store_path
 from .db import lock_wait_stats, reset_lock_wait_stats
 from .errors import StoreBusy, StoreError
 from .jobs import JOB_KINDS
@@ -20,6 +20,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SORT_COLUMNS",
     "STAGES",
+    "STATUSES",
     "BackgroundWriter",
     "Store",
     "StoreBusy",

@@ -11,7 +11,7 @@ from .base import STATUSES, StoreBase, check_choice, dumps, fetch_records, utcno
 
 class StudiesMixin(StoreBase):
     def upsert_study(self, study_id: str, *, run_id: str, status: str, epochs: int, seed: int,
-                     arch_ids: Sequence[str], metrics: list[dict] | None = None) -> None:
+                     arch_ids: Sequence[str], metrics: list[dict] | dict | None = None) -> None:
         """Record a study's chosen archs, and its metrics once their retrains have finished."""
         check_choice("status", status, STATUSES)
         now = utcnow()

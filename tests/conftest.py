@@ -116,3 +116,27 @@ def run_smash(*args: str, cwd: Path | None = None, timeout: float = 300) -> subp
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, env=env, timeout=timeout)
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="session")
+def smoke_workdir(tmp_path_factory) -> Path:
+    """A workdir made from configs/smoke.toml, cut short: trained, a few archs scored, the
+    best retrained. Built once per session for the listing, export and notebook tests."""
+    if not FASHION.is_dir():
+        pytest.skip("needs Debian's dataset-fashion-mnist (scripts/setup.sh)")
+    from engine.cli import main
+    from engine.config import load_config
+
+    folder = tmp_path_factory.mktemp("smoke")
+    short = load_config(ROOT / "configs" / "smoke.toml").replace(
+        train={"steps": 20}, score={"race_top": 3, "race_max_draws": 4})
+    w = str(folder / "w")
+    steps = [["train", "--config", str(write_config(folder / "smoke.toml", short))],
+             ["score", "--archs", "4", "--perturb", "1", "--chain", "1"],
+             ["retrain", "--arch", "best", "--steps-per-epoch", "5"]]
+    for argv in steps:
+        assert main([*argv, "--workdir", w, "--quiet", "--json"]) == 0, argv
+    return Path(w)

@@ -112,7 +112,8 @@ def test_runs_page_shows_the_run_and_queues_jobs(store: Store, run_id: str):
     # With true errors for the probe archs, the chart adds their correlation over training.
     for i, arch_id in enumerate(sorted(set(probe["arch_id"]))):
         store.upsert_retrain({"retrain_id": f"probe-{i}", "run_id": run_id, "arch_id": arch_id,
-                              "epochs": 1, "seed": 0, "status": "done", "test_error": 0.1 + 0.01 * i})
+                              "epochs": 1, "seed": 0, "status": "done", "val_error": 0.1 + 0.01 * i,
+                              "test_error": 0.1 + 0.01 * i})
     at = open_page("runs")
     assert_clean(at)
     assert any("of them retrained" in c.value for c in at.caption)
@@ -200,6 +201,7 @@ def test_architecture_page_draws_and_compares(store: Store, run_id: str):
     assert len(at.get("plotly_chart")) >= 1
     labels = [b.label for b in at.get("download_button")]
     assert "Download arch JSON" in labels
+    assert {"SVG", "PNG", "PDF", "HTML", "DOT", "GRAPHML"} <= set(labels)  # what `smash graph` writes
     done = store.retrains(run_id)
     done = done[(done["arch_id"] == top[0]) & (done["status"] == "done")]
     assert not done.empty and Path(done.iloc[0]["checkpoint"]).is_file(), "the smoke run retrains the best"
@@ -235,21 +237,47 @@ def test_score_vs_truth_shows_retrained_archs_and_stats(store: Store, run_id: st
     for i, row in enumerate(board.itertuples()):
         store.upsert_retrain({"retrain_id": f"extra-{i}", "run_id": run_id, "arch_id": row.arch_id,
                               "epochs": 1, "seed": 0, "status": "done",
-                              "test_error": float(row.score_mean) * 0.5 + 0.01 * i})
+                              "val_error": float(row.score_mean) * 0.5 + 0.01 * i, "test_error": 0.5})
     at = open_page("score-vs-truth")
     assert_clean(at)
     table = next(df.value for df in at.dataframe if "metric" in df.value.columns)
     assert table["metric"].tolist()[:3] == ["Spearman rho", "Kendall tau", "Pearson r"]
     assert (table["n"] == len(store.score_vs_truth(run_id))).all()
 
-    # A stored `smash correlate` study is listed with its figures.
-    metrics = [{"metric": "Spearman rho", "estimate": 0.4, "ci_low": 0.1, "ci_high": 0.7, "n": 6,
-                "better": "higher"}]
-    store.upsert_study("study-x", run_id=run_id, status="done", epochs=1, seed=0,
-                       arch_ids=board["arch_id"].tolist(), metrics=metrics)
+    # Stored studies are listed with their figures: an old one (a list of rows) and one that
+    # holds every predictor and the ceiling.
+    old = [{"metric": "Spearman rho", "estimate": 0.4, "ci_low": 0.1, "ci_high": 0.7, "n": 6,
+            "better": "higher"}]
+    store.upsert_study("study-old", run_id=run_id, status="done", epochs=1, seed=0,
+                       arch_ids=board["arch_id"].tolist(), metrics=old)
+    table = lambda est: [{**old[0], "estimate": est}, {**old[0], "metric": "top-2 precision"}]  # noqa: E731
+    new = {"truth": "val_error", "n": 6, "k": 2, "seeds": [0, 1],
+           "predictors": {"smash": table(0.7), "params": table(0.2), "naswot": table(0.1)},
+           "ceiling": {"spearman": 0.9, "spearman_ci": [0.8, 0.95], "seeds": [0, 1]}}
+    store.upsert_study("study-new", run_id=run_id, status="done", epochs=1, seed=0,
+                       arch_ids=board["arch_id"].tolist(), metrics=new)
     at = open_page("score-vs-truth")
     assert_clean(at)
     assert any(s.value == "Correlation studies" for s in at.subheader)
+    shown = next(df.value for df in at.dataframe if "predictor" in df.value.columns)
+    assert shown["predictor"].tolist() == ["smash", "params", "naswot"]
+    assert any("ceiling" in c.value for c in at.caption)
+
+
+def test_score_vs_truth_form_queues_a_correlate_job(store: Store, run_id: str):
+    at = open_page("score-vs-truth")
+    form_inputs = {n.label: n for n in at.number_input}
+    form_inputs["Architectures (K)"].set_value(8)
+    form_inputs["Seeds"].set_value(2)
+    button(at, "Queue the study").click().run()
+    assert_clean(at)
+    jobs = store.jobs(limit=50)
+    job = jobs[jobs["kind"] == "correlate"].iloc[0]
+    params = json.loads(job["params"])
+    assert params["k"] == 8 and params["seeds"] == 2 and "smash" in params["predictors"]
+    assert job["run_id"] == run_id
+    assert any("study job" in p.text for p in at.get("progress")) or any(
+        "Queued study job" in s.value for s in at.success)
 
 
 def test_clicking_a_point_opens_its_arch(store: Store, run_id: str):

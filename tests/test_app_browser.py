@@ -147,3 +147,23 @@ def test_training_curves_refresh_while_the_run_is_live(dashboard, page):
     shoot(page, "runs-live")
     store.update_run("live-run", status="done", step=100)
     page.get_by_text("100 / 100").wait_for(timeout=15_000)
+
+
+def test_architecture_page_downloads_the_drawing(dashboard, page, tmp_path):
+    """The graph buttons make their file on click (a headless Chromium inside draws the SVG)."""
+    import xml.etree.ElementTree as ET
+
+    import networkx as nx
+
+    url, workdir = dashboard
+    store = Store(store_path(workdir))
+    top = store.leaderboard(store.latest_run_id(), limit=1)["arch_id"].iloc[0]
+    page.goto(f"{url}/architecture?arch={top}")
+    settle(page, "Architecture")
+    for label, name in (("SVG", "g.svg"), ("DOT", "g.dot")):
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name=label, exact=True).first.click()
+        assert download.value.suggested_filename == f"arch-{top}.{label.lower()}"
+        download.value.save_as(tmp_path / name)
+    assert ET.parse(tmp_path / "g.svg").getroot().tag.endswith("svg")
+    assert nx.nx_pydot.read_dot(tmp_path / "g.dot").number_of_nodes() > 0

@@ -88,7 +88,8 @@ def test_charts_accept_empty_and_filled_frames():
     metrics = pd.DataFrame({"step": [1, 2], "loss": [2.0, 1.5], "error": [0.9, 0.8]})
     assert len(charts.training_curves(metrics).data) == 2
     pairs = pd.DataFrame({"arch_id": ["a", "b"], "score_mean": [0.3, 0.4], "score_std": [0.01, None],
-                          "test_error": [0.2, 0.25]})
+                          "score_lo": [0.28, None], "score_hi": [0.32, None],
+                          "val_error": [0.21, 0.26], "test_error": [0.2, 0.25]})
     fig = charts.score_vs_truth(pairs)
     assert list(fig.data[0].customdata[:, 0]) == ["a", "b"]
     front = pd.DataFrame({"arch_id": list("abcd"), "score_mean": [0.5, 0.4, 0.6, 0.3],
@@ -158,3 +159,13 @@ def test_probe_chart_draws_scores_and_stability():
     truth = pd.DataFrame([{"step": 10, "spearman": 0.5, "n": 3}, {"step": 20, "spearman": 0.8, "n": 3}])
     assert len(charts.probe_stability(probe, stability, truth).data) == 4
     assert charts.probe_stability(probe.iloc[:0], stability.iloc[:0]).layout.annotations
+
+
+def test_leaderboard_marks_ties_and_partial_scores():
+    from app.views.leaderboard import with_marks
+
+    board = pd.DataFrame({"partial": [False, False, True, False], "tied": [True, True, False, None],
+                          "score_lo": [0.1, 0.12, None, float("nan")], "score_hi": [0.2, 0.22, None, 0.3]})
+    marked = with_marks(board.astype({"partial": bool}))
+    assert marked["mark"].tolist() == ["=", "=", "~", ""]
+    assert marked["interval"].tolist() == ["10.0% – 20.0%", "12.0% – 22.0%", "–", "–"]

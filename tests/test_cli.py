@@ -93,15 +93,19 @@ def test_correlate_retrains_a_spread_and_stores_the_study(tmp_path):
     w = str(tmp_path / "w")
     last_json(run_smash("train", "--config", str(cfg), "--workdir", w, "--quiet", "--json"))
     last_json(run_smash("score", "--workdir", w, "--quiet", "--json", "--archs", "6"))
-    out = last_json(run_smash("correlate", "--workdir", w, "--k", "4", "--epochs", "1", "--jobs", "2",
-                              "--quiet", "--json"))
-    assert out["retrained"] == 4 and out["failed"] == 0
-    names = [m["metric"] for m in out["metrics"]]
+    args = ("correlate", "--workdir", w, "--k", "4", "--epochs", "1", "--seeds", "2",
+            "--predictors", "smash,params,naswot", "--json", "--quiet")
+    out = last_json(run_smash(*args, "--jobs", "2"))
+    assert out["retrained"] == 4 and out["failed"] == 0 and out["seeds"] == [0, 1]
+    metrics = out["metrics"]
+    assert metrics["truth"] == "val_error" and set(metrics["predictors"]) == {"smash", "params", "naswot"}
+    names = [m["metric"] for m in metrics["predictors"]["smash"]]
     assert names[:3] == ["Spearman rho", "Kendall tau", "Pearson r"]
+    assert -1 <= metrics["ceiling"]["spearman"] <= 1
     from store import Store, store_path
     study = Store(store_path(w)).get_study(out["study_id"])
-    assert study["status"] == "done" and len(study["arch_ids"]) == 4 and study["metrics"]
-    again = last_json(run_smash("correlate", "--workdir", w, "--k", "4", "--epochs", "1", "--json", "--quiet"))
+    assert study["status"] == "done" and len(study["arch_ids"]) == 4 and study["metrics"] == metrics
+    again = last_json(run_smash(*args))
     assert again["queued"] == 0 and again["study_id"] == out["study_id"]
 
 

@@ -61,6 +61,7 @@ def test_queued_retrain_runs_to_a_true_error(scored):
         assert job["progress"] == pytest.approx(1.0) or job["result"]["test_error"] >= 0
         truth = store.score_vs_truth(run_id)
         assert arch_id in set(truth["arch_id"]) and truth["test_error"].between(0, 1).all()
+        assert truth["val_error"].between(0, 1).all()
     finally:
         stop(engine)
 

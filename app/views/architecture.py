@@ -2,18 +2,20 @@
 
 The arch comes from the URL (?arch=ID&compare=ID&run=RUN) so other pages can link here
 and a link can be shared; the pickers below only rewrite those parameters. Downloads:
-the arch's JSON (what `Arch.from_json` reads back) and, once a final training has
-finished, its trained model file.
+the arch's JSON (what `Arch.from_json` reads back), the drawing as SVG, PNG, PDF, HTML,
+DOT or GraphML (the files `smash graph` writes, made only when a button is clicked), and,
+once a final training has finished, its trained model file.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from app import charts, graph
+from app import charts, graph, graph_files
 from app.context import store_and_run
 from engine.search_space import Arch
 from store import Store
@@ -110,21 +112,30 @@ def _facts(rec: dict) -> dict[str, str]:
     """The headline numbers of an arch, formatted: latest SMASH score, true error, sizes."""
     scores = rec.get("scores") or []
     latest = scores[-1] if scores else None
-    done = [r for r in rec.get("retrains") or [] if r.get("status") == "done" and r.get("test_error") is not None]
+    done = [r for r in rec.get("retrains") or [] if r.get("status") == "done" and r.get("val_error") is not None]
     return {
         "SMASH score": "–" if latest is None else f"{latest['score_mean']:.2%} ± {latest['score_std'] or 0:.2%}",
-        "True error": f"{done[-1]['test_error']:.2%}" if done else "–",
+        "True error": f"{done[-1]['val_error']:.2%}" if done else "–",
+        "Test error": f"{done[-1]['test_error']:.2%}" if done and done[-1].get("test_error") is not None else "–",
         "Params": _compact(rec.get("params")),
         "FLOPs": _compact(rec.get("flops")),
         "Depth / layers": f"{rec.get('depth') or '–'} / {rec.get('n_layers') or '–'}",
     }
 
 
+FACT_HELP = {
+    "SMASH score": "Mean ± std over noise draws",
+    "True error": "Validation error after final training: a split never trained on, what selection uses",
+    "Test error": "The final figure after final training; nothing is ever selected on it",
+}
+
+
 def _summary(rec: dict) -> None:
-    for col, (name, value) in zip(st.columns(5), _facts(rec).items(), strict=True):
+    facts = _facts(rec)
+    for col, (name, value) in zip(st.columns(len(facts)), facts.items(), strict=True):
         main, _, spread = value.partition(" ± ")
         col.metric(name, main, delta=f"± {spread}" if spread else None, delta_color="off",
-                   delta_arrow="off", help="Mean ± std over noise draws" if spread else None)
+                   delta_arrow="off", help=FACT_HELP.get(name))
 
 
 def _compact(n) -> str:
@@ -142,20 +153,32 @@ def _details(store: Store, rec: dict) -> None:
         st.dataframe(graph.layer_table(arch), hide_index=True, width="stretch")
     st.download_button("Download arch JSON", data=arch.to_json(), file_name=f"arch-{arch.id}.json",
                        mime="application/json", key=f"dl-json-{rec['arch_id']}")
+    _graph_downloads(arch)
     retrains = rec.get("retrains") or []
     if not retrains:
         st.caption("Not retrained yet: queue a final training from the Leaderboard or Jobs page.")
         return
     st.markdown("**Final trainings**")
-    columns = ["retrain_id", "status", "epochs", "seed", "test_error", "finished_at"]
+    columns = ["retrain_id", "status", "epochs", "seed", "val_error", "test_error", "finished_at"]
     st.dataframe(pd.DataFrame(retrains)[[c for c in columns if c in retrains[0]]],
                  hide_index=True, width="stretch",
-                 column_config={"test_error": st.column_config.NumberColumn("test error", format="percent")})
+                 column_config={"val_error": st.column_config.NumberColumn("val error", format="percent"),
+                                "test_error": st.column_config.NumberColumn("test error", format="percent")})
     for r in reversed(retrains):
         _model_download(r)
     latest = retrains[-1]
     st.plotly_chart(charts.retrain_curves(store.retrain_metrics(latest["retrain_id"])), width="stretch",
                     key=f"retrain-curves-{rec['arch_id']}")
+
+
+def _graph_downloads(arch: Arch) -> None:
+    """One button per graph file format; a static image takes a few seconds (a headless
+    Chromium draws it), so each file is made only when its button is clicked."""
+    st.caption("Download the drawing")
+    for col, fmt in zip(st.columns(len(graph_files.FORMATS)), graph_files.FORMATS, strict=True):
+        col.download_button(fmt.upper(), data=functools.partial(graph_files.render, arch, fmt),
+                            file_name=f"arch-{arch.id}.{fmt}", mime=graph_files.MIME[fmt],
+                            on_click="ignore", key=f"dl-graph-{fmt}-{arch.id}")
 
 
 def _model_download(retrain: dict) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import streamlit as st
 
 from app import links
@@ -21,16 +22,21 @@ PAGE_SIZES = (25, 50, 100, 200)
 VISIBLE_ROWS = 20
 ROW_PX = 35
 SORT_LABELS = {"score_mean": "SMASH score", "score_std": "score spread", "flops": "FLOPs",
-               "n_layers": "layers", "test_error": "true error", "arch_id": "arch id"}
-COLUMNS = ["rank", "arch_id", "score_mean", "score_std", "draws", "val_images", "params", "flops", "depth",
-           "n_layers", "stage", "checkpoint_step", "test_error"]
+               "n_layers": "layers", "val_error": "true error (validation)", "arch_id": "arch id"}
+COLUMNS = ["rank", "arch_id", "mark", "score_mean", "interval", "draws", "val_images", "params", "flops",
+           "depth", "n_layers", "stage", "checkpoint_step", "val_error", "test_error"]
 COLUMN_CONFIG = {
     "rank": st.column_config.NumberColumn("#", width="small"),
     "arch_id": st.column_config.TextColumn("arch id"),
     "score_mean": st.column_config.NumberColumn("SMASH score", format="percent",
                                                 help="Validation error with generated weights (lower is better)"),
-    "score_std": st.column_config.NumberColumn("± spread", format="percent",
-                                               help="Std of the score over noise draws"),
+    "mark": st.column_config.TextColumn(
+        "tie", width="small",
+        help="= tied with the leader: the 95% intervals overlap, so the draws do not settle their "
+             "order. ~ partial: successive halving stopped it on fewer images (never the best, "
+             "left out of correlations and Pareto fronts)."),
+    "interval": st.column_config.TextColumn(
+        "95% interval", help="Of the mean over the draws (Student t); racing narrows it for the top"),
     "val_images": st.column_config.NumberColumn(
         "images", help="Validation images per draw behind the score (fewer: stopped early by "
                        "successive halving)"),
@@ -38,8 +44,12 @@ COLUMN_CONFIG = {
     "flops": st.column_config.NumberColumn("FLOPs", format="compact"),
     "n_layers": st.column_config.NumberColumn("layers"),
     "checkpoint_step": st.column_config.NumberColumn("at step", help="HyperNet checkpoint it was scored at"),
-    "test_error": st.column_config.NumberColumn("true error", format="percent",
-                                                help="Test error after final training (retrained archs only)"),
+    "val_error": st.column_config.NumberColumn(
+        "true error", format="percent",
+        help="Validation error after final training (held out of training; what selection uses)"),
+    "test_error": st.column_config.NumberColumn(
+        "test error", format="percent",
+        help="Test error after final training: the final figure, never sorted or selected on"),
 }
 
 
@@ -86,18 +96,36 @@ def render() -> None:
                               **filters)
     st.caption(f"{total:,} architectures match · showing {offset + 1 if total else 0:,}–"
                f"{offset + len(board):,} · select rows to view, compare or retrain")
+    tied = int(board["tied"].fillna(False).astype(bool).sum()) if sort == "score_mean" and offset == 0 else 0
+    if tied > 1:
+        st.info(f"The top {tied} on this page (marked =) are statistically tied with the leader: their "
+                "score intervals overlap, so their order is noise. Retrain several of them, or race them "
+                "([score].race_top) to separate them.")
     if board.empty:
         st.info("No scored architectures match. Queue a scoring pass on the Runs page, or widen the filters.")
         return
     # The key follows the page's query, so a row selection never carries over to other rows.
     view_key = f"lb-table-{run_id}-{sort}-{descending}-{size}-{offset}-{hash(repr(filters))}"
     height = ROW_PX * (min(len(board), VISIBLE_ROWS) + 1) + 3
-    event = st.dataframe(board[COLUMNS], hide_index=True, width="stretch", height=height, key=view_key,
+    event = st.dataframe(with_marks(board)[COLUMNS], hide_index=True, width="stretch", height=height, key=view_key,
                          column_config=COLUMN_CONFIG, on_select="rerun", selection_mode="multi-row")
     rows = ((event or {}).get("selection") or {}).get("rows") or []
     chosen = board.iloc[list(rows)]["arch_id"].tolist()
     set_selected(run_id, chosen)  # the Jobs page offers final training of these
     _actions(store, run_id, chosen)
+
+
+def with_marks(board):
+    """The tie/partial mark and the interval as text columns."""
+    def mark(row) -> str:
+        flag = lambda v: bool(v) if pd.notna(v) else False  # noqa: E731 - NULL: unknown, unmarked
+        return "~" if flag(row["partial"]) else "=" if flag(row["tied"]) else ""
+
+    def interval(row) -> str:
+        lo, hi = row["score_lo"], row["score_hi"]
+        return "–" if pd.isna(lo) or pd.isna(hi) else f"{lo:.1%} – {hi:.1%}"
+
+    return board.assign(mark=board.apply(mark, axis=1), interval=board.apply(interval, axis=1))
 
 
 def _actions(store, run_id: str, chosen: list[str]) -> None:

@@ -88,6 +88,7 @@ def _run_detail(store: Store, run_id: str) -> None:
         _live_curves()
     else:
         _curves(store, run_id)
+    _racing(store, run_id)
     _probe(store, run_id)
     st.subheader("Checkpoints")
     ckpts = store.checkpoints(run_id)
@@ -96,6 +97,34 @@ def _run_detail(store: Store, run_id: str) -> None:
     else:
         ckpts = ckpts.assign(exists=[Path(p).is_file() for p in ckpts["path"]])
         st.dataframe(ckpts[["step", "path", "exists", "created_at"]], hide_index=True, width="stretch")
+
+
+def _racing(store: Store, run_id: str) -> None:
+    """How settled the top of the ranking is: ties with the leader, and what racing did."""
+    top = store.leaderboard(run_id, limit=50)
+    if top.empty:
+        return
+    st.subheader("Ranking confidence")
+    full = top[~top["partial"].fillna(False).astype(bool)]
+    if full.empty:
+        st.caption("No architecture has a full score yet.")
+        return
+    leader = full.iloc[0]
+    tied = int(full["tied"].fillna(False).astype(bool).sum()) - 1
+    raced = full[full["race_rounds"].fillna(0) > 0]
+    c1, c2, c3 = st.columns(3)
+    interval = ("–" if pd.isna(leader["score_lo"])
+                else f"{leader['score_lo']:.1%} – {leader['score_hi']:.1%}")
+    c1.metric("Leader's SMASH score", f"{leader['score_mean']:.2%}", help=f"95% interval {interval}",
+              border=True)
+    c2.metric("Tied with the leader", f"{max(tied, 0)}",
+              help="Archs whose 95% score interval overlaps the leader's: their order is not settled",
+              border=True)
+    c3.metric("Raced", f"{len(raced)}",
+              help="Top archs re-scored with fresh draws (racing stage, [score].race_top)", border=True)
+    if len(raced):
+        st.caption(f"Racing gave {len(raced)} top archs up to {int(raced['draws'].max())} draws in "
+                   f"{int(raced['race_rounds'].max())} round(s).")
 
 
 def _probe(store: Store, run_id: str) -> None:
@@ -108,10 +137,10 @@ def _probe(store: Store, run_id: str) -> None:
     stability = pd.DataFrame(rows, columns=["step", "previous_step", "kendall_tau", "n"])
     # Once probe archs have true errors (retrain them from the Leaderboard, stage "probe"),
     # how well each checkpoint's scores rank them.
-    truth = store.score_vs_truth(run_id)[["arch_id", "test_error"]]
+    truth = store.score_vs_truth(run_id)[["arch_id", "val_error"]]
     joined = probe.merge(truth, on="arch_id")
     over_time = pd.DataFrame(
-        [{"step": step, "spearman": spearman(g["score_mean"], g["test_error"]), "n": len(g)}
+        [{"step": step, "spearman": spearman(g["score_mean"], g["val_error"]), "n": len(g)}
          for step, g in joined.groupby("checkpoint_step") if len(g) >= 3],
         columns=["step", "spearman", "n"])
     n_truth = joined["arch_id"].nunique()

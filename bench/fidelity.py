@@ -1,0 +1,248 @@
+"""How far can the SMASH score be trusted? The study that answers it, end to end.
+
+On a demo-size Fashion-MNIST run: train the HyperNet, score a random sample, pick K archs
+spread over the score range (full scores only), retrain each with two seeds at a fixed
+short budget (the truth: validation error, never test error), then report, for the
+SMASH score and for trivial predictors beside it (params, FLOPs, the NASWOT training-free
+proxy), Spearman, Kendall and top-k precision with bootstrap 95% intervals, and the
+truth's own seed-to-seed Spearman (the ceiling). Then the score's stability across two
+HyperNet seeds, and one ablation row per method change, each a HyperNet trained with that
+one setting put back to its old value and scoring the same archs against the same truth.
+
+Every stage resumes (runs, scores and retrains are keyed and checkpointed), so a killed
+study continues where it stopped. The last line printed is a JSON object; --out writes
+the same figures to docs/fidelity.json, --png the scatter to docs/img/fidelity.png.
+
+    python bench/fidelity.py --workdir runs/fidelity                 # the full study (~2 h, 2 cores)
+    python bench/fidelity.py --workdir /tmp/f --k 6 --sample 12 --steps 40 --epochs 1 \\
+        --steps-per-epoch 5 --config configs/smoke.toml --no-variants  # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from engine.config import Config, load_config  # noqa: E402
+from engine.correlate import (  # noqa: E402
+    gather,
+    pick_archs,
+    predictor_values,
+    study_id_for,
+    study_metrics,
+)
+from engine.data import load_data  # noqa: E402
+from engine.proxy import naswot  # noqa: E402
+from engine.rankstats import bootstrap_ci, correlation_table, spearman  # noqa: E402
+from engine.retrain import retrain_arch  # noqa: E402
+from engine.score import Scorer, resolve_checkpoint, score_run  # noqa: E402
+from engine.search_space import Arch  # noqa: E402
+from engine.train_hypernet import load_model, train_hypernet  # noqa: E402
+from store import Store, store_path  # noqa: E402
+
+VARIANTS = {
+    "encoding squeezed into the first conv (dense_input = false)": {"hypernet": {"dense_input": False}},
+    "per-channel weight norm (weight_norm = channel)": {"hypernet": {"weight_norm": "channel"}},
+    "soft width prior (width_prior = soft)": {"space": {"width_prior": "soft"}},
+}
+"""Ablations: each puts one method change of the ranking work back to its old value."""
+
+PREDICTORS = ["smash", "params", "flops", "naswot"]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def study_config(args: argparse.Namespace) -> Config:
+    """The run's config: the demo's, training `--steps` steps, scoring a plain random sample.
+
+    Every scoring setting the study relies on is pinned here, so the study's run ids (which
+    hash the whole config) stay the same when the demo's own scoring settings change."""
+    base = load_config(args.config)
+    return base.replace(name="fidelity", train={"steps": args.steps},
+                        score={"archs": args.sample, "perturb": 0, "chain": 0, "probe": 0,
+                               "race_top": 0, "race_max_draws": 8, "halving_min": 0})
+
+
+def train(cfg: Config, workdir: Path, store: Store) -> str:
+    t0 = time.perf_counter()
+    run_id = train_hypernet(cfg, workdir, store=store, show_progress=False)["run_id"]
+    log(f"HyperNet {run_id} trained ({time.perf_counter() - t0:.0f} s)")
+    return run_id
+
+
+def rescore(workdir: Path, run_id: str, archs: list[Arch]) -> np.ndarray:
+    """SMASH scores of `archs` with the last checkpoint of `run_id` and its own settings."""
+    _, path = resolve_checkpoint(workdir, run_id)
+    model = load_model(path)
+    cfg, sc = model.cfg, model.cfg.score
+    scorer = Scorer(model, load_data(cfg.data, cfg.seed), torch.device("cpu"), sc.draws, sc.val_images,
+                    sc.batch_size, sc.bn, sc.calib_images)
+    return np.array([scorer.score(a)[0] for a in archs])
+
+
+def retrain_all(cfg: Config, workdir: Path, run_id: str, archs: list[Arch],
+                args: argparse.Namespace) -> None:
+    """Every (seed, arch) retrain, in `--workers` processes of one thread each: on a small CPU,
+    two one-thread processes get more done than one two-thread process, and keep doing so
+    when something else runs beside them."""
+    todo = [(s, a.to_json()) for s in range(args.seeds) for a in archs]
+    shards = [todo[i::args.workers] for i in range(args.workers)]
+    job = (cfg.to_dict(), str(workdir), run_id, args.epochs, args.steps_per_epoch)
+    t0 = time.perf_counter()
+    if args.workers == 1:
+        _retrain_shard(job, shards[0])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(args.workers) as pool:
+            pool.starmap(_retrain_shard, [(job, shard) for shard in shards])
+    log(f"retrained {len(todo)} ({time.perf_counter() - t0:.0f} s)")
+
+
+def _retrain_shard(job: tuple, shard: list[tuple[int, str]]) -> None:
+    """One worker's share of the retrains; each resumes from its checkpoints if run again."""
+    cfg_dict, workdir, run_id, epochs, steps_per_epoch = job
+    if multiprocessing.parent_process() is not None:
+        torch.set_num_threads(1)
+    cfg = Config.from_dict(cfg_dict)
+    store = Store(store_path(workdir))
+    data = load_data(cfg.data, cfg.seed)
+    for i, (seed, arch_json) in enumerate(shard):
+        retrain_arch(cfg, Arch.from_json(arch_json), Path(workdir), store, run_id=run_id, epochs=epochs,
+                     seed=seed, step_cap=steps_per_epoch, data=data, show_progress=False)
+        if (i + 1) % 8 == 0:
+            log(f"a worker retrained {i + 1}/{len(shard)}")
+
+
+def compact(table: list[dict]) -> dict:
+    """spearman, spearman_ci, kendall, kendall_ci, topk_precision from a correlation table."""
+    by = {row["metric"].split()[0].lower(): row for row in table}
+    topk = next(row for row in table if row["metric"].startswith("top-"))
+    r = lambda v: None if v is None or not np.isfinite(v) else round(float(v), 3)  # noqa: E731
+    return {"spearman": r(by["spearman"]["estimate"]),
+            "spearman_ci": [r(by["spearman"]["ci_low"]), r(by["spearman"]["ci_high"])],
+            "kendall": r(by["kendall"]["estimate"]),
+            "kendall_ci": [r(by["kendall"]["ci_low"]), r(by["kendall"]["ci_high"])],
+            "topk_precision": r(topk["estimate"]), "topk": topk["metric"]}
+
+
+def render(frame: pd.DataFrame, predictors: dict, out: Path) -> None:
+    """Each predictor against the truth, one panel each, as a PNG (headless Chromium)."""
+    from plotly.subplots import make_subplots
+
+    from bench.correlation import render_png
+
+    names = list(predictors)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.05)
+    for i, name in enumerate(names, start=1):
+        fig.add_scatter(x=predictors[name], y=100 * frame["val_error"], mode="markers", row=1, col=i,
+                        marker={"size": 6, "color": "#4C78A8"}, showlegend=False)
+        fig.update_xaxes(title_text="lower predicts better", row=1, col=i)
+    fig.update_yaxes(title_text="retrained validation error (%)", row=1, col=1)
+    fig.update_layout(width=320 * len(names), height=380, margin={"l": 60, "r": 20, "t": 40, "b": 50},
+                      template="plotly_white")
+    render_png(fig, out, width=320 * len(names), height=380)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workdir", default="runs/fidelity")
+    p.add_argument("--config", default=str(ROOT / "configs" / "demo.toml"))
+    p.add_argument("--steps", type=int, default=1500, help="HyperNet training steps per run")
+    p.add_argument("--sample", type=int, default=240, help="random archs scored to pick from")
+    p.add_argument("--k", type=int, default=48, help="archs retrained")
+    p.add_argument("--seeds", type=int, default=2, help="retrain seeds per arch (2 give the ceiling)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--steps-per-epoch", type=int, default=100)
+    p.add_argument("--workers", type=int, default=2, help="retrain processes (one thread each)")
+    p.add_argument("--no-variants", action="store_true", help="skip the stability run and ablations")
+    p.add_argument("--out", default=None, help="write the figures here (e.g. docs/fidelity.json)")
+    p.add_argument("--png", default=None, help="draw the predictors' scatter here")
+    args = p.parse_args()
+
+    t_start = time.perf_counter()
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    store = Store(store_path(workdir))
+    cfg = study_config(args)
+    run_id = train(cfg, workdir, store)
+    score_run(workdir, store, run_id, show_progress=False)
+    arch_ids = pick_archs(store, run_id, args.k)
+    archs = [Arch.from_dict(store.arch(run_id, a)["arch"]) for a in arch_ids]
+    log(f"{len(archs)} archs picked over the score range of {store.score_count(run_id)}")
+    retrain_all(cfg, workdir, run_id, archs, args)
+
+    seeds = list(range(args.seeds))
+    frame = gather(store, run_id, arch_ids, args.epochs, seeds, args.steps_per_epoch)
+    data = load_data(cfg.data, cfg.seed)
+    by_id = dict(zip(arch_ids, archs, strict=True))
+    values = predictor_values(frame, PREDICTORS, lambda a: naswot(by_id[a], data))
+    metrics = study_metrics(frame, values, seeds, n_boot=2000)
+    sid = study_id_for(run_id, arch_ids, args.epochs, 0, args.seeds, args.steps_per_epoch)
+    store.upsert_study(sid, run_id=run_id, status="done", epochs=args.epochs, seed=0, arch_ids=arch_ids,
+                       metrics=metrics)
+    truth = frame["val_error"].to_numpy(float)
+    k = metrics["k"]
+    result = {"run_id": run_id, "study_id": sid, "n_archs": metrics["n"], "sample": args.sample,
+              "truth": {"measure": "validation error (mean of the retrain seeds)", "epochs": args.epochs,
+                        "steps_per_epoch": args.steps_per_epoch, "seeds": args.seeds,
+                        "batch_size": cfg.retrain.batch_size},
+              "hypernet_steps": args.steps, "k": k,
+              **{name: compact(table) for name, table in metrics["predictors"].items()},
+              "ceiling": metrics["ceiling"] and round(metrics["ceiling"]["spearman"], 3),
+              "ceiling_ci": metrics["ceiling"] and [round(v, 3) for v in metrics["ceiling"]["spearman_ci"]]}
+
+    if not args.no_variants:
+        other = train(cfg.replace(seed=1), workdir, store)
+        again = rescore(workdir, other, archs)
+        est, lo, hi = bootstrap_ci(spearman, values["smash"], again, n_boot=2000)
+        result["stability"] = {"spearman_between_hypernet_seeds": round(est, 3),
+                               "ci": [round(lo, 3), round(hi, 3)],
+                               "seed1_vs_truth": compact(correlation_table(again, truth, k, n_boot=2000))}
+        result["ablations"] = [{"variant": "as built (all changes)", **compact(metrics["predictors"]["smash"])}]
+        for name, change in VARIANTS.items():
+            variant = train(cfg.replace(**change), workdir, store)
+            scores = rescore(workdir, variant, archs)
+            result["ablations"].append({"variant": name, **compact(correlation_table(scores, truth, k,
+                                                                                     n_boot=2000))})
+    result["seconds"] = round(time.perf_counter() - t_start)
+    report(result)
+    if args.png:
+        render(frame, values, Path(args.png))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
+def report(result: dict) -> None:
+    print(f"\n{result['n_archs']} archs, truth = {result['truth']['measure']} after "
+          f"{result['truth']['epochs']} x {result['truth']['steps_per_epoch']} steps")
+    print(f"{'predictor':<10} {'Spearman':>9} {'95% CI':>17} {'Kendall':>8} {'top-k prec':>10}")
+    for name in PREDICTORS:
+        r = result[name]
+        print(f"{name:<10} {r['spearman']:>+9.3f} [{r['spearman_ci'][0]:+.3f}, {r['spearman_ci'][1]:+.3f}] "
+              f"{r['kendall']:>+8.3f} {r['topk_precision']:>10.3f}")
+    if result.get("ceiling") is not None:
+        print(f"ceiling (seed-to-seed Spearman of the truth): {result['ceiling']:+.3f} {result['ceiling_ci']}")
+    if "stability" in result:
+        s = result["stability"]
+        print(f"SMASH score across two HyperNet seeds: Spearman {s['spearman_between_hypernet_seeds']:+.3f} "
+              f"{s['ci']}; seed 1 vs truth {s['seed1_vs_truth']['spearman']:+.3f}")
+        for row in result["ablations"]:
+            print(f"  {row['variant']:<62} Spearman {row['spearman']:+.3f} {row['spearman_ci']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""One result, three forms: a readable table, one JSON document, or CSV.
+
+Every listing command builds a `Listing` (a JSON document for scripts, a DataFrame for
+the table and the CSV, a few header lines for people) and `emit` prints the form asked
+for. JSON keeps the store's numbers exactly (floats through `repr`, NaN as null);
+only the table rounds them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+PERCENT = {"score_mean", "score_std", "test_error", "val_error", "progress", "best_score", "score_lo",
+           "score_hi"}
+COMPACT = {"params", "flops"}
+MISSING = "–"
+
+
+@dataclass
+class Listing:
+    """What a command found: `doc` for --json, `frame` for the table and --csv."""
+
+    doc: Any
+    frame: pd.DataFrame
+    header: list[str] = field(default_factory=list)
+    empty: str = "nothing to show"
+    table: pd.DataFrame | None = None
+    """What the table shows, when it differs from `frame` (fewer, merged columns)."""
+
+
+def plain(value: Any) -> Any:
+    """A value JSON can carry: numpy scalars unwrapped, NaN/NaT as None, times as ISO text."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as plain dicts, every value JSON-ready."""
+    return [plain(row) for row in frame.astype(object).to_dict("records")]
+
+
+def interval(lo: Any, hi: Any) -> str:
+    """A score interval as the table shows it: [85.1%, 88.9%], or – without one."""
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return MISSING
+    return f"[{lo:.1%}, {hi:.1%}]"
+
+
+def compact(n: Any) -> str:
+    if n is None or pd.isna(n):
+        return MISSING
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{suffix}"
+    return str(int(n))
+
+
+def cell(column: str, value: Any) -> str:
+    """How the table shows one value of `column`."""
+    if value is None or (not isinstance(value, str | list | dict | tuple) and pd.isna(value)):
+        return MISSING
+    if column in PERCENT and isinstance(value, int | float | np.number):
+        return f"{float(value):.2%}"
+    if column in COMPACT:
+        return compact(value)
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
+def table_text(frame: pd.DataFrame) -> str:
+    shown = pd.DataFrame({c: [cell(c, v) for v in frame[c]] for c in frame.columns})
+    return shown.to_string(index=False)
+
+
+def emit(listing: Listing, form: str = "table", out: TextIO | None = None) -> None:
+    """Print `listing` as `form`: table, json or csv."""
+    out = out or sys.stdout
+    try:
+        _write(listing, form, out)
+    except BrokenPipeError:  # `smash top | head`: the reader left; send the rest nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _write(listing: Listing, form: str, out: TextIO) -> None:
+    if form == "json":
+        out.write(json.dumps(plain(listing.doc), indent=2) + "\n")
+    elif form == "csv":
+        listing.frame.to_csv(out, index=False)
+    else:
+        for line in listing.header:
+            out.write(line + "\n")
+        shown = listing.frame if listing.table is None else listing.table
+        out.write((table_text(shown) if len(shown) else listing.empty) + "\n")
+
+
+def add_form_args(parser) -> None:
+    """--json and --csv, exclusive: the two machine-readable forms of the table."""
+    forms = parser.add_mutually_exclusive_group()
+    forms.add_argument("--json", action="store_true", help="print one JSON document")
+    forms.add_argument("--csv", action="store_true", help="print the table as CSV")
+
+
+def form_of(args) -> str:
+    return "json" if args.json else "csv" if args.csv else "table"
