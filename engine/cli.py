@@ -385,7 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # stores, checkpoints and logs are the user's alone
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # a bad argument (one line already printed), or --help
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         summary = args.func(args)
     except (*USER_ERRORS, CLIError) as exc:
