@@ -87,7 +87,7 @@ def test_export_replaces_only_with_force_and_leaves_no_temp_file(capsys, trained
     out = tmp_path / "arch.json"
     out.write_text("keep me")
     assert _export(capsys, trained["w"], "json", out) == 2
-    assert out.read_text() == "keep me"
+    assert out.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["arch.json"]
     assert _export(capsys, trained["w"], "json", out, "--force") == 0
     assert json.loads(out.read_text())["blocks"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["arch.json"]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
