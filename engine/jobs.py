@@ -21,6 +21,7 @@ from engine.config import Config, load_config
 from engine.executor import ExecutorSpec, add_executor_args, spec_from_args
 from engine.search_space import Arch
 from engine.train_hypernet import Cancelled
+from engine.workdir import run_id_for
 from store import Store, store_path
 
 HEARTBEAT_S = 2.0
@@ -93,7 +94,9 @@ def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
         from engine.train_hypernet import train_hypernet
 
         cfg = job_config(params)
-        summary = train_hypernet(cfg, workdir, store=store, run_id=params.get("run_id"), **common)
+        run_id = params.get("run_id") or run_id_for(cfg)
+        store.attach_run(job["job_id"], run_id)  # so the engine can mark the run if the job dies
+        summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, **common)
         n = int(params.get("score_archs", 0))
         if n:
             ctx.on_progress(0.0, f"scoring {n} architectures")

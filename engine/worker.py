@@ -25,6 +25,7 @@ from pathlib import Path
 
 from engine import procid
 from engine.executor import ExecutorSpec
+from engine.train_hypernet import mark_ended
 from store import Store, StoreBusy, store_path
 
 PR_SET_PDEATHSIG = 1
@@ -200,14 +201,20 @@ class Engine:
             job = self.store.get_job(job_id)
             if job is not None and job["status"] == "running":
                 if child.cancel_seen_at is not None:
-                    self.store.finish_job(job_id, "cancelled", error="cancelled: process stopped")
-                    self.store.end_job_retrains(job_id, "cancelled")
+                    self.end_job(job, "cancelled", "cancelled: process stopped")
                 else:
                     why = (f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0
                            else f"exited with code {code}")
-                    self.store.finish_job(job_id, "failed", error=f"job process {why}; log: {child.log}")
-                    self.store.end_job_retrains(job_id, "failed")
+                    self.end_job(job, "failed", f"job process {why}; log: {child.log}")
             print(f"engine: job {job_id} ended (exit {code})", flush=True)
+
+    def end_job(self, job: dict, status: str, error: str) -> None:
+        """A job whose process died: the job, its retrains and (for training) its run end too,
+        so no row says "running" for work nobody does."""
+        self.store.finish_job(job["job_id"], status, error=error)
+        self.store.end_job_retrains(job["job_id"], status)
+        if job["kind"] == "train" and job.get("run_id"):
+            mark_ended(self.store, job["run_id"], status)
 
     def enforce(self) -> None:
         """Cancels the job did not honour in time, and stale heartbeats."""

@@ -117,6 +117,11 @@ class JobsMixin(StoreBase):
             raise KeyError(f"no job {job_id!r}")
         return bool(row[0])
 
+    def attach_run(self, job_id: str, run_id: str) -> None:
+        """Name the run a train job trains (known only once its config is read)."""
+        with self._write() as con:
+            con.execute("UPDATE jobs SET run_id = ? WHERE job_id = ? AND run_id IS NULL", [run_id, job_id])
+
     def record_process(
         self, job_id: str, *, pid: int, host: str, boot_id: str, proc_start: int | None
     ) -> None:

@@ -161,6 +161,22 @@ def test_job_that_ignores_cancel_is_killed_after_the_grace_period(tmp_path):
             stubborn.wait()
 
 
+def test_a_train_job_killed_by_a_signal_leaves_its_run_failed(tmp_path):
+    engine = Engine(tmp_path)
+    engine.store.create_run("r1", name="r", config={}, seed=0, code_version="t", dataset="d",
+                            num_classes=2, image_shape=[1, 4, 4], steps_total=10)
+    job_id = engine.store.enqueue_job("train", {"config": "x.toml"})
+    engine.store.claim_job("test")
+    engine.store.attach_run(job_id, "r1")
+    victim = _sleeper()
+    engine.children[job_id] = Child(job_id, victim, tmp_path / "x.log")
+    victim.kill()
+    victim.wait()
+    engine.reap()
+    assert "signal 9" in engine.store.get_job(job_id)["error"]
+    assert engine.store.get_run("r1")["status"] == "failed"
+
+
 def test_second_engine_gets_one_line_and_exit_2(tmp_path):
     first = Engine(tmp_path)
     first.acquire()
