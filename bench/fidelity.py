@@ -164,7 +164,7 @@ def main() -> None:
     p.add_argument("--sample", type=int, default=240, help="random archs scored to pick from")
     p.add_argument("--k", type=int, default=48, help="archs retrained")
     p.add_argument("--seeds", type=int, default=2, help="retrain seeds per arch (2 give the ceiling)")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--steps-per-epoch", type=int, default=100)
     p.add_argument("--workers", type=int, default=2, help="retrain processes (one thread each)")
     p.add_argument("--no-variants", action="store_true", help="skip the stability run and ablations")
