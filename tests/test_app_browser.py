@@ -88,8 +88,10 @@ def test_every_page_renders(dashboard, page):
         settle(page, TITLES[label])
         shoot(page, slug)
     store = Store(store_path(workdir))
-    top = store.leaderboard(store.latest_run_id(), limit=1)["arch_id"].iloc[0]
-    page.goto(f"{url}/architecture?arch={top}")
+    # Another browser test may have added a newer run without scores: use the scored one.
+    run_id = next(r for r in store.runs()["run_id"] if not store.leaderboard(r, limit=1).empty)
+    top = store.leaderboard(run_id, limit=1)["arch_id"].iloc[0]
+    page.goto(f"{url}/architecture?arch={top}&run={run_id}")
     settle(page, "Architecture")
     assert page.locator(".js-plotly-plot").count() >= 1
     assert page.get_by_text(top).count() >= 1
@@ -157,8 +159,10 @@ def test_architecture_page_downloads_the_drawing(dashboard, page, tmp_path):
 
     url, workdir = dashboard
     store = Store(store_path(workdir))
-    top = store.leaderboard(store.latest_run_id(), limit=1)["arch_id"].iloc[0]
-    page.goto(f"{url}/architecture?arch={top}")
+    # Another browser test may have added a newer run without scores: use the scored one.
+    run_id = next(r for r in store.runs()["run_id"] if not store.leaderboard(r, limit=1).empty)
+    top = store.leaderboard(run_id, limit=1)["arch_id"].iloc[0]
+    page.goto(f"{url}/architecture?arch={top}&run={run_id}")
     settle(page, "Architecture")
     for label, name in (("SVG", "g.svg"), ("DOT", "g.dot")):
         with page.expect_download(timeout=60_000) as download:
