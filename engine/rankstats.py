@@ -148,9 +148,11 @@ def rank_stability(steps: Sequence[int], arch_ids: Sequence[str], scores: Sequen
     return out
 
 
-def mean_interval(mean: float, std: float, n: int, level: float = 0.95) -> tuple[float | None, float | None]:
-    """Student-t interval of a mean of `n` draws with sample spread `std` (None for n < 2)."""
+def mean_interval(mean: float, std: float, n: int, level: float = 0.95,
+                  bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float | None, float | None]:
+    """Student-t interval of a mean of `n` draws with sample spread `std` (None for n < 2),
+    clipped to `bounds` (an error rate cannot leave [0, 1], however few the draws)."""
     if n < 2 or not np.isfinite(std):
         return None, None
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / np.sqrt(n)
-    return mean - half, mean + half
+    return max(mean - half, bounds[0]), min(mean + half, bounds[1])

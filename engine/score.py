@@ -322,10 +322,14 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     return {**summary, **raced}
 
 
+ERROR_BOUNDS = (0.0, 1.0)
+"""A SMASH score is an error rate: its interval is clipped to [0, 1]."""
+
+
 def score_row(run_id: str, arch_id: str, step: int, stage: str, mean: float, std: float, draws: int,
               images: int, partial: bool = False, first_draw: int = 0) -> dict:
     """A scores row, with the 95% interval of its mean over the draws."""
-    lo, hi = mean_interval(mean, std, draws)
+    lo, hi = mean_interval(mean, std, draws, bounds=ERROR_BOUNDS)
     return {"run_id": run_id, "arch_id": arch_id, "checkpoint_step": step, "stage": stage,
             "score_mean": mean, "score_std": std, "draws": draws, "val_images": images,
             "score_lo": lo, "score_hi": hi, "partial": bool(partial), "first_draw": first_draw}
@@ -367,6 +371,6 @@ def race_scores(store: Store, writer: BackgroundWriter, runner: Any, run_id: str
 
 
 def raced_row(run_id: str, arch_id: str, step: int, t: Tally) -> dict:
-    lo, hi = mean_interval(t.mean, t.std, t.n)
+    lo, hi = mean_interval(t.mean, t.std, t.n, bounds=ERROR_BOUNDS)
     return {"run_id": run_id, "arch_id": arch_id, "checkpoint_step": step, "score_mean": t.mean,
             "score_std": t.std, "draws": t.n, "score_lo": lo, "score_hi": hi, "race_rounds": t.rounds}

@@ -85,8 +85,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             SELECT max(s.val_images) FROM scores s
             WHERE s.run_id = scores.run_id AND s.checkpoint_step = scores.checkpoint_step)""",
         """UPDATE scores SET
-            score_lo = score_mean - coalesce(t.q, 1.96) * score_std / sqrt(draws),
-            score_hi = score_mean + coalesce(t.q, 1.96) * score_std / sqrt(draws)
+            score_lo = greatest(0.0, score_mean - coalesce(t.q, 1.96) * score_std / sqrt(draws)),
+            score_hi = least(1.0, score_mean + coalesce(t.q, 1.96) * score_std / sqrt(draws))
         FROM (SELECT s.run_id, s.arch_id, s.checkpoint_step, q.q FROM scores s
               LEFT JOIN (VALUES (1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (5, 2.571), (6, 2.447), (7, 2.365), (8, 2.306), (9, 2.262), (10, 2.228), (11, 2.201), (12, 2.179), (13, 2.16), (14, 2.145), (15, 2.131), (16, 2.12), (17, 2.11), (18, 2.101), (19, 2.093), (20, 2.086), (25, 2.06), (30, 2.042)) q(df, q) ON q.df = s.draws - 1) t
         WHERE scores.draws > 1 AND t.run_id = scores.run_id AND t.arch_id = scores.arch_id

@@ -117,3 +117,12 @@ def test_rank_stability_compares_consecutive_checkpoints():
     assert [(r["previous_step"], r["step"], r["n"]) for r in rows] == [(10, 20, 3), (20, 30, 2)]
     assert rows[0]["kendall_tau"] == pytest.approx(1.0)
     assert rows[1]["kendall_tau"] == pytest.approx(-1.0)  # a and c swapped order
+
+
+def test_mean_interval_is_student_t_and_clipped_to_bounds():
+    from engine.rankstats import mean_interval
+
+    lo, hi = mean_interval(0.3, 0.02, 3)
+    assert (lo, hi) == pytest.approx((0.3 - 4.303 * 0.02 / 3**0.5, 0.3 + 4.303 * 0.02 / 3**0.5), abs=1e-4)
+    assert mean_interval(0.3, 0.02, 1) == (None, None)
+    assert mean_interval(0.05, 0.2, 2, bounds=(0.0, 1.0))[0] == 0.0
