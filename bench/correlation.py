@@ -54,7 +54,6 @@ def rescore(store: Store, run_id: str, source: str, arch_ids: list[str], bn: str
     and its scoring settings (batch norm overridden when `bn` is given)."""
     import torch
 
-    from engine.config import Config
     from engine.data import load_data
     from engine.score import Scorer
     from engine.search_space import Arch
@@ -62,11 +61,8 @@ def rescore(store: Store, run_id: str, source: str, arch_ids: list[str], bn: str
 
     path = store.checkpoints(source)["path"].iloc[-1]
     model = load_model(Path(path))
-    cfg: Config = model.cfg
-    sc = cfg.score
-    data = load_data(cfg.data, cfg.seed)
-    scorer = Scorer(model, data, torch.device("cpu"), sc.draws, sc.val_images, sc.batch_size,
-                    bn or sc.bn, sc.calib_images)
+    data = load_data(model.cfg.data, model.cfg.seed)
+    scorer = Scorer.for_model(model, data, torch.device("cpu"), bn)
     return [scorer.score(Arch.from_dict(store.arch(run_id, a)["arch"]))[0] for a in arch_ids]
 
 

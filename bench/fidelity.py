@@ -87,9 +87,7 @@ def rescore(workdir: Path, run_id: str, archs: list[Arch]) -> np.ndarray:
     """SMASH scores of `archs` with the last checkpoint of `run_id` and its own settings."""
     _, path = resolve_checkpoint(workdir, run_id)
     model = load_model(path)
-    cfg, sc = model.cfg, model.cfg.score
-    scorer = Scorer(model, load_data(cfg.data, cfg.seed), torch.device("cpu"), sc.draws, sc.val_images,
-                    sc.batch_size, sc.bn, sc.calib_images)
+    scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), torch.device("cpu"))
     return np.array([scorer.score(a)[0] for a in archs])
 
 

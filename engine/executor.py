@@ -134,9 +134,7 @@ class _ScorerActorImpl:
         cfg = Config.from_stored(state["config"])
         device = pick_device(cfg.device)
         model = model_from_state(state, device)
-        sc = cfg.score
-        self.scorer = Scorer(model, load_data(cfg.data, cfg.seed), device, sc.draws, sc.val_images,
-                             sc.batch_size, sc.bn, sc.calib_images)
+        self.scorer = Scorer.for_model(model, load_data(cfg.data, cfg.seed), device)
 
     def score(self, arch_json: str, images: int | None = None,
               first_draw: int = 0) -> tuple[str, float, float]:

@@ -59,6 +59,14 @@ class Scorer:
         model.hyper.eval()
         model.net.eval()
 
+    @classmethod
+    def for_model(cls, model: SmashModel, data: DataSplits, device: torch.device,
+                  bn: str | None = None) -> Scorer:
+        """A Scorer with the model's own [score] settings (batch norm overridable)."""
+        sc = model.cfg.score
+        return cls(model, data, device, sc.draws, sc.val_images, sc.batch_size, bn or sc.bn,
+                   sc.calib_images)
+
     @torch.no_grad()
     def errors(self, arch: Arch, images: int | None = None, first_draw: int = 0) -> list[float]:
         """Validation error of draws first_draw.., on `images` images per draw (default: the shard).
@@ -188,8 +196,7 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     n_perturb = sc.perturb if perturbations is None else perturbations
     n_chain = sc.chain if chain is None else chain
     spec = executor or ExecutorSpec()
-    runner = scoring(spec, lambda: Scorer(model, data, device, sc.draws, sc.val_images, sc.batch_size,
-                                          sc.bn, sc.calib_images), path)
+    runner = scoring(spec, lambda: Scorer.for_model(model, data, device), path)
     shard = min(sc.val_images, len(data.val_y)) if sc.val_images > 0 else len(data.val_y)
 
     done = store.run_scores(run_id, step)  # arch_id -> score_mean, for resume

@@ -305,9 +305,7 @@ def _train(cfg: Config, workdir: Path, store: Store | None, device: torch.device
             from engine.score import Scorer, score_probe
 
             if "scorer" not in probe:
-                sc = cfg.score
-                probe["scorer"] = Scorer(model, data, device, sc.draws, sc.val_images, sc.batch_size,
-                                         sc.bn, sc.calib_images)
+                probe["scorer"] = Scorer.for_model(model, data, device)
             score_probe(probe["scorer"], cfg, run_id, step, writer)
         writer.flush()  # metrics (and probe scores) up to this step land before the checkpoint
         ckpt.save_atomic({
