@@ -26,7 +26,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.launch import serve_in_background, stop_server  # noqa: E402
+from cli.dashboard import serve_in_background, stop_server  # noqa: E402
 from store import Store, store_path  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Config, HyperNetConfig, SpaceConfig
+from core.config import Config, HyperNetConfig, SpaceConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -114,7 +114,7 @@ def _toml(v) -> str:
 def run_smash(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the real `smash` entry point in a subprocess."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, env=env, timeout=timeout)
 
 
@@ -127,8 +127,8 @@ def smoke_workdir(tmp_path_factory) -> Path:
     best retrained. Built once per session for the listing, export and notebook tests."""
     if not FASHION.is_dir():
         pytest.skip("needs Debian's dataset-fashion-mnist (scripts/setup.sh)")
-    from engine.cli import main
-    from engine.config import load_config
+    from cli.main import main
+    from core.config import load_config
 
     folder = tmp_path_factory.mktemp("smoke")
     short = load_config(ROOT / "configs" / "smoke.toml").replace(

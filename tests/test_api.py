@@ -1,4 +1,4 @@
-"""engine.api on a smoke workdir, and docs/api.ipynb run top to bottom."""
+"""cli.api on a smoke workdir, and docs/api.ipynb run top to bottom."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
-from engine import api
-from engine.lookup import NotFound
-from engine.search_space import Arch
+from cli import api
+from core.arch import Arch
+from core.errors import NotFound
 from tests.conftest import ROOT
 
 
@@ -65,6 +65,6 @@ def test_the_entry_points_draw_without_streamlit():
     import subprocess
     import sys
 
-    code = "import sys, engine.cli, engine.api; print('streamlit' in sys.modules)"
+    code = "import sys, cli.main, cli.api; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

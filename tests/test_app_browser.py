@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.launch import serve_in_background, stop_server
+from cli.dashboard import serve_in_background, stop_server
 from store import Store, store_path
 from tests.conftest import ROOT
 from tests.test_app import smoke_run

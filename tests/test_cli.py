@@ -111,8 +111,8 @@ def test_correlate_retrains_a_spread_and_stores_the_study(tmp_path):
 
 def test_queued_score_job_carries_halving_and_runs_it(tmp_path):
     """`smash queue score --halving-min` reaches the job, and the job scores with halving."""
-    from engine.jobs import JobContext, run_job
-    from engine.train_hypernet import train_hypernet
+    from engine.jobs.runner import JobContext, run_job
+    from engine.train.hypernet import train_hypernet
     from store import Store, store_path
 
     cfg = tiny_config(score={"archs": 6, "perturb": 0, "chain": 0, "val_images": 60, "batch_size": 30})

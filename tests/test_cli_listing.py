@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.cli import main
-from engine.listing import JOB_COLUMNS, RUN_COLUMNS
-from engine.search_space import Arch
+from cli.listing import JOB_COLUMNS, RUN_COLUMNS
+from cli.main import main
+from core.arch import Arch
 from store import Store, store_path
 
 
@@ -155,8 +155,8 @@ def test_a_missing_store_is_not_created(capsys, tmp_path):
 
 
 def test_show_counts_the_sizes_of_an_arch_the_run_never_scored(capsys, w, store, tmp_path):
-    from engine.config import load_config
-    from engine.search_space import sample_arch
+    from core.config import load_config
+    from core.space import sample_arch
     from tests.conftest import ROOT
 
     space = load_config(ROOT / "configs" / "smoke.toml").space

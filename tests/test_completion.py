@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from engine.cli import main
+from cli.main import main
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")

@@ -4,12 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.correlate import (
-    CorrelateError,
-    pick_archs,
-    predictor_values,
-    study_metrics,
-)
+from engine.study import CorrelateError, pick_archs, predictor_values, study_metrics
 from store import Store, store_path
 
 
@@ -59,9 +54,9 @@ def test_partial_scores_are_not_picked_unless_asked(tmp_path):
 @pytest.mark.slow
 def test_a_queued_correlate_job_runs_the_study_in_the_engine(tmp_path):
     """The Score vs truth form queues this job kind; the engine's runner runs it to a stored study."""
-    from engine.jobs import JobContext, run_job
-    from engine.score import score_run
-    from engine.train_hypernet import train_hypernet
+    from engine.jobs.runner import JobContext, run_job
+    from engine.scoring.run import score_run
+    from engine.train.hypernet import train_hypernet
     from tests.conftest import tiny_config
 
     cfg = tiny_config(retrain={"epochs": 1, "max_steps_per_epoch": 2})

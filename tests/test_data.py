@@ -12,17 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.config import DataConfig
-from engine.data import (
-    DataError,
-    augment,
-    batch_indices,
-    eval_batches,
-    load_data,
-    normalize,
-    read_idx,
-    steps_per_epoch,
-)
+from core.config import DataConfig
+from engine.data.batches import augment, batch_indices, eval_batches, normalize, steps_per_epoch
+from engine.data.fashion_mnist import read_idx
+from engine.data.source import DataError
+from engine.data.splits import load_data
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 

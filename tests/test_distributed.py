@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import distributed
-from engine.config import ConfigError
-from engine.train_hypernet import train_hypernet
+from core.config import ConfigError
+from engine.runtime import distributed
+from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 from tests.conftest import ROOT, tiny_config
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.launch import serve_in_background, stop_server
+from cli.dashboard import serve_in_background, stop_server
 from store import Store, store_path
 from tests.conftest import ROOT
 from tests.test_app import smoke_run
@@ -38,7 +38,7 @@ def test_retrain_queued_in_the_browser_is_run_by_the_engine(tmp_path_factory):
     row = int(board.index[board["arch_id"] == target][0])
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    engine = subprocess.Popen([sys.executable, "-m", "engine.cli", "engine", "--workdir", str(workdir),
+    engine = subprocess.Popen([sys.executable, "-m", "cli", "engine", "--workdir", str(workdir),
                                "--poll", "0.3"], env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server, url = serve_in_background(workdir, workdir.parent / "streamlit.log")

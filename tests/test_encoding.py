@@ -1,8 +1,9 @@
 import numpy as np
 import torch
 
-from engine.encoding import SLOTS, EncodingLayout
-from engine.search_space import sample_arch
+from core.space import sample_arch
+from core.vocab import SLOTS
+from engine.hyper.encoding import EncodingLayout
 from tests.conftest import tiny_hyper, tiny_space
 
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 from onnx.reference import ReferenceEvaluator
 
-from engine.cli import main
-from engine.model_card import FIELDS, card_path
-from engine.retrain import load_trained
+from cli.main import main
+from cli.model_card import FIELDS, card_path
+from engine.train.final import load_trained
 from store import Store, store_path
 
 

@@ -9,8 +9,8 @@ import types
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import launch
-from engine import executor
+from cli import dashboard as launch
+from engine.exec import executor
 from tests.conftest import ROOT
 
 

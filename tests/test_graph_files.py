@@ -13,8 +13,8 @@ import pytest
 from plotly.io.json import to_json_plotly
 
 from app import graph, graph_files
-from engine.cli import main
-from engine.search_space import sample_arch
+from cli.main import main
+from core.space import sample_arch
 from tests.conftest import tiny_space
 
 needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.hypernet import HyperNet, WNConv2d
-from engine.search_space import sample_arch
+from core.space import sample_arch
+from engine.hyper.hypernet import HyperNet, WNConv2d
 from tests.conftest import tiny_hyper, tiny_space
 
 SPACE = tiny_space()

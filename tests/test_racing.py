@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.racing import Tally, race, tied_with_leader
+from core.racing import Tally, race, tied_with_leader
 
 TRUE = np.array([0.300, 0.310, 0.315, 0.330, 0.340, 0.360, 0.380, 0.400, 0.420, 0.450])
 NOISE, BATCH = 0.04, 3

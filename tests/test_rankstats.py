@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from engine import rankstats as rs
+from core import rankstats as rs
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_rank_stability_compares_consecutive_checkpoints():
 
 
 def test_mean_interval_is_student_t_and_clipped_to_bounds():
-    from engine.rankstats import mean_interval
+    from core.rankstats import mean_interval
 
     lo, hi = mean_interval(0.3, 0.02, 3)
     assert (lo, hi) == pytest.approx((0.3 - 4.303 * 0.02 / 3**0.5, 0.3 + 4.303 * 0.02 / 3**0.5), abs=1e-4)

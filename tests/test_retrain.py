@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from engine.retrain import load_trained, retrain_arch
-from engine.search_space import sample_arch
+from core.space import sample_arch
+from engine.train.final import load_trained, retrain_arch
 from store import Store, store_path
 
 
@@ -28,7 +28,7 @@ def test_retrain_reports_error_and_resumes(tmp_path, cfg):
 def test_validation_error_is_measured_on_the_held_out_split(tmp_path, cfg, monkeypatch):
     """The validation figure comes from data.val_x (never trained on), the test figure from
     data.test_x; the two are told apart by the images each evaluation sees."""
-    from engine import retrain as retrain_module
+    from engine.train import final as retrain_module
 
     seen = []
     real = retrain_module.evaluate

@@ -1,7 +1,8 @@
 import pytest
 
-from engine.score import ScoreError, score_run
-from engine.train_hypernet import train_hypernet
+from engine.scoring.run import score_run
+from engine.scoring.scorer import ScoreError
+from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 
 
@@ -34,7 +35,7 @@ def test_scoring_without_a_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_probe_set_is_rescored_at_every_checkpoint(tmp_path):
-    from engine.rankstats import rank_stability
+    from core.rankstats import rank_stability
     from tests.conftest import tiny_config
 
     cfg = tiny_config(score={"probe": 3})
@@ -67,11 +68,11 @@ def test_recalibrated_batch_norm_scores(trained):
     import numpy as np
     import torch
 
-    from engine.config import Config
-    from engine.data import load_data
-    from engine.score import Scorer
-    from engine.search_space import sample_arch
-    from engine.train_hypernet import load_model
+    from core.config import Config
+    from core.space import sample_arch
+    from engine.data.splits import load_data
+    from engine.model import load_model
+    from engine.scoring.scorer import Scorer
 
     workdir, store, run_id = trained
     path = store.checkpoints(run_id)["path"].iloc[-1]
@@ -88,7 +89,7 @@ def test_recalibrated_batch_norm_scores(trained):
 
 
 def test_halving_rungs():
-    from engine.score import halving_rungs
+    from engine.scoring.scorer import halving_rungs
 
     assert halving_rungs(100, 3, 1000) == [100, 300, 1000]
     assert halving_rungs(50, 2, 200) == [50, 100, 200]
@@ -134,9 +135,10 @@ def _train(cfg, workdir):
 def test_successive_halving_scores_the_best_on_more_images(halving_run):
     import torch
 
-    from engine.score import Scorer, resolve_checkpoint
-    from engine.search_space import Arch
-    from engine.train_hypernet import load_model
+    from core.arch import Arch
+    from engine.model import load_model
+    from engine.scoring.run import resolve_checkpoint
+    from engine.scoring.scorer import Scorer
 
     cfg, workdir = halving_run
     store, run_id = _train(cfg, workdir)
@@ -153,7 +155,7 @@ def test_successive_halving_scores_the_best_on_more_images(halving_run):
     assert (board["partial"] == (board["val_images"] < 90)).all()
     # Its stored score is the full score of that arch from the last rung's own draws
     # (rung 2: draws 4 and 5, fresh noise and fresh images, not those it was selected on).
-    from engine.data import load_data
+    from engine.data.splits import load_data
 
     model = load_model(resolve_checkpoint(workdir, run_id)[1])
     scorer = Scorer(model, load_data(cfg.data, cfg.seed), torch.device("cpu"), cfg.score.draws,
@@ -171,7 +173,7 @@ def test_successive_halving_scores_the_best_on_more_images(halving_run):
 def test_successive_halving_resumes_to_the_same_result(halving_run, tmp_path_factory):
     import shutil
 
-    from engine.train_hypernet import Cancelled
+    from core.errors import Cancelled
 
     cfg, workdir = halving_run
     store, run_id = _train(cfg, workdir)

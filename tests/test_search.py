@@ -3,21 +3,19 @@ import functools
 import numpy as np
 import pytest
 
-from engine import search
-from engine.search import (
+from core import search
+from core.pareto import dominates, hypervolume, pareto_front
+from core.search import (
     STRATEGIES,
     Evaluated,
-    dominates,
     get_strategy,
     greedy_chain,
-    hypervolume,
     pareto_archive,
-    pareto_front,
     perturb,
     random_archs,
     update_archive,
 )
-from engine.search_space import sample_arch
+from core.space import sample_arch
 from tests.conftest import tiny_space
 
 SPACE = tiny_space()

@@ -4,18 +4,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from engine.config import PATH_SHAPES
-from engine.search_space import (
-    MUTATIONS,
-    Arch,
-    ArchError,
-    annealed,
-    check_arch,
-    max_dilation,
-    mutate,
-    mutate_kind,
-    sample_arch,
-)
+from core.arch import Arch, ArchError, check_arch, max_dilation
+from core.space import MUTATIONS, annealed, mutate, mutate_kind, sample_arch
+from core.vocab import PATH_SHAPES
 from tests.conftest import tiny_space
 
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from engine.train_hypernet import train_hypernet
+from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 from tests.conftest import ROOT, tiny_config
 
@@ -45,7 +45,7 @@ def trained(tmp_path):
 
 
 def smash(*args: str) -> list[str]:
-    return [sys.executable, "-m", "engine.cli", *args]
+    return [sys.executable, "-m", "cli", *args]
 
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

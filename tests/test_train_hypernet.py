@@ -8,9 +8,11 @@ import time
 import pandas as pd
 import pytest
 
-from engine.config import Config
-from engine.train_hypernet import Cancelled, train_hypernet
-from engine.workdir import checkpoint_dir, run_id_for
+from core.config import Config
+from core.errors import Cancelled
+from core.ids import run_id_for
+from engine.runtime.workdir import checkpoint_dir
+from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 from tests.conftest import ROOT, tiny_config, write_config
 
@@ -57,7 +59,7 @@ def test_kill_9_then_rerun_resumes(tmp_path):
     conf = write_config(tmp_path / "tiny.toml", cfg)
     ref, work = tmp_path / "ref", tmp_path / "work"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "engine.cli", "train", "--config", str(conf), "--quiet", "--workdir"]
+    cmd = [sys.executable, "-m", "cli", "train", "--config", str(conf), "--quiet", "--workdir"]
     subprocess.run(cmd + [str(ref)], check=True, env=env, capture_output=True, timeout=300)
     proc = subprocess.Popen(cmd + [str(work)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     folder = checkpoint_dir(work, run_id_for(cfg))

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from engine.retrain import retrain_id_for
-from engine.score import score_run
-from engine.train_hypernet import train_hypernet
+from core.ids import retrain_id_for
+from engine.scoring.run import score_run
+from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 from tests.conftest import ROOT, tiny_config
 
@@ -30,7 +30,7 @@ def scored(tmp_path):
 
 def start_engine(workdir) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", "engine", "--workdir", str(workdir),
+    return subprocess.Popen([sys.executable, "-m", "cli", "engine", "--workdir", str(workdir),
                              "--poll", "0.2", "--stale-after", "30"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -14,8 +14,8 @@ import streamlit as st
 
 from app import charts
 from app.context import CONFIG_DIR, guarded, open_store, pick_run, workdir
-from engine.config import load_config
-from engine.rankstats import rank_stability, spearman
+from core.config import load_config
+from core.rankstats import rank_stability, spearman
 from store import Store
 
 LIVE = ("queued", "running")

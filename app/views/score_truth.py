@@ -18,7 +18,7 @@ import streamlit as st
 
 from app import charts, links
 from app.context import store_and_run
-from engine import rankstats
+from core import rankstats
 from store import Store, StoreError
 
 MIN_PAIRS = 3
