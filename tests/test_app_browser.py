@@ -1,4 +1,4 @@
-"""The dashboard in a real browser: `streamlit run` (via app/launch.py) driven by headless Chromium.
+"""The dashboard in a real browser: `streamlit run` (via cli/dashboard.py) driven by headless Chromium.
 
 Opens every page from the sidebar, retrains a leaderboard row by ticking its box and
 clicking the button, and finds the queued job on the Jobs page. Screenshots of every
