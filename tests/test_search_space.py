@@ -4,7 +4,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from core.arch import Arch, ArchError, check_arch, max_dilation
+from core.arch import Arch, ArchError, check_arch
 from core.space import MUTATIONS, annealed, mutate, mutate_kind, sample_arch
 from core.vocab import PATH_SHAPES
 from tests.conftest import tiny_space
@@ -55,7 +55,7 @@ def test_sampling_reaches_every_value_of_every_choice():
         assert seen["shape", shape], shape
     for k in space.kernels:
         assert seen["kernel", k]
-        for d in range(1, max_dilation(space, k) + 1):
+        for d in range(1, space.dilation_cap(k) + 1):
             assert seen["kh,dh", k, d], (k, d)
     for g in space.groups:
         assert seen["groups", g]
