@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import SpaceConfig
+from core.ids import arch_id_for
 from core.vocab import PATH_SHAPES
 
 ARCH_FORMAT = 1
@@ -95,7 +95,7 @@ class Arch:
     @property
     def id(self) -> str:
         """Stable content hash: equal architectures share it across runs and machines."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+        return arch_id_for(self.to_json())
 
     @classmethod
     def from_dict(cls, raw: Any) -> Arch:
@@ -237,12 +237,5 @@ def check_in_space(arch: Arch, space: SpaceConfig) -> None:
                 raise ArchError(f"block {b}: layer width {layer.units} > max_units {space.max_units}")
             for conv in (c for p in layer.paths for c in p):
                 if (any(k not in space.kernels for k in conv.kernel) or conv.groups not in space.groups
-                        or any(d > max_dilation(space, k) for d, k in zip(conv.dilation, conv.kernel, strict=True))):
+                        or any(d > space.dilation_cap(k) for d, k in zip(conv.dilation, conv.kernel, strict=True))):
                     raise ArchError(f"block {b}: conv {conv} outside the search space")
-
-
-# ---------------------------------------------------------------- sampling
-
-def max_dilation(space: SpaceConfig, kernel: int) -> int:
-    """Dilation shrinks as kernels grow: the smallest kernel gets max_dilation, each step one less."""
-    return max(1, space.max_dilation - space.kernels.index(kernel))

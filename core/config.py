@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.vocab import PATH_SHAPES
+from core.vocab import DEFAULT_OP_PROBS, PATH_SHAPES
 
 
 class ConfigError(ValueError):
@@ -34,8 +34,6 @@ def _require(cond: bool, msg: str) -> None:
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder", "npz", "synthetic")
 WIDTH_PRIORS = ("authors", "soft")
 WEIGHT_NORMS = ("tensor", "channel")
-"""Op layouts as convs per path: one conv; two parallel convs; a chain of two; a chain
-of two beside one conv; two chains of two. Their sampling weights are `space.op_probs`."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +98,9 @@ class SpaceConfig:
     """Largest dilation per axis (for the smallest kernel; larger kernels get less)."""
     groups: tuple[int, ...] = (1, 2, 4, 8)
     """Group counts for op convs; each must divide `unit`."""
-    op_probs: tuple[float, ...] = (0.05, 0.1, 0.15, 0.25, 0.45)
-    """Sampling weights of the op layouts (1), (1,1), (2), (2,1), (2,2) convs per path."""
+    op_probs: tuple[float, ...] = DEFAULT_OP_PROBS
+    """Sampling weights of the op layouts of core.vocab.OPS, in its order: (1), (1,1), (2),
+    (2,1), (2,2) convs per path."""
     anneal_fraction: float = 0.5
     """Kernel range and budget anneal to their final values over this fraction of training."""
     width_prior: str = "authors"
@@ -156,6 +155,16 @@ class SpaceConfig:
     def max_banks(self, block: int, bank_units: int) -> int:
         """Banks available in `block` when banks are `bank_units` wide."""
         return int(self.block_growth * self.block_in_channels()[block]) // (bank_units * self.unit)
+
+    def max_block_channels(self, block: int) -> int:
+        """Channels of `block`'s widest bank memory over every bank size: the width of the
+        shared weights that read a whole block (transitions, head, shared 1x1s)."""
+        return max(self.max_banks(block, u) * u * self.unit for u in self.bank_units)
+
+    def dilation_cap(self, kernel: int) -> int:
+        """Largest dilation for `kernel`: the smallest kernel gets max_dilation, each larger
+        one step less (at least 1)."""
+        return max(1, self.max_dilation - self.kernels.index(kernel))
 
     @property
     def max_banks_any(self) -> int:

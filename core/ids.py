@@ -1,4 +1,6 @@
-"""Every id the project makes: runs, retrains and studies, each derived from what defines it."""
+"""How ids are made: archs, runs, retrains and studies, each derived from what defines it,
+so the same thing gets the same id on every machine and a repeated request finds its
+earlier result. (Job ids are the store's own random queue keys, made where jobs are queued.)"""
 
 from __future__ import annotations
 
@@ -21,6 +23,11 @@ def check_run_id(run_id: str) -> str:
         raise RunIdError(f"run id {run_id!r} is not allowed; use letters, digits, '_', '.' and '-' "
                          "(at most 128, not starting with '.' or '-', no '..')")
     return run_id
+
+
+def arch_id_for(arch_json: str) -> str:
+    """An arch's id from its canonical JSON (`Arch.to_json`): equal archs share it."""
+    return hashlib.sha256(arch_json.encode()).hexdigest()[:16]
 
 
 def run_id_for(cfg: Config) -> str:

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from core.arch import Arch, Block, Conv, Layer, max_dilation
+from core.arch import Arch, Block, Conv, Layer
 from core.config import SpaceConfig
 from core.vocab import PATH_SHAPES
 
@@ -28,8 +28,8 @@ def annealed(space: SpaceConfig, progress: float) -> tuple[tuple[int, ...], floa
 
 def sample_conv(space: SpaceConfig, rng: np.random.Generator, kernels: tuple[int, ...]) -> Conv:
     kh, kw = (int(rng.choice(kernels)) for _ in range(2))
-    dh = int(rng.integers(1, max_dilation(space, kh) + 1))
-    dw = int(rng.integers(1, max_dilation(space, kw) + 1))
+    dh = int(rng.integers(1, space.dilation_cap(kh) + 1))
+    dw = int(rng.integers(1, space.dilation_cap(kw) + 1))
     return Conv(kernel=(kh, kw), dilation=(dh, dw), groups=int(rng.choice(space.groups)))
 
 
@@ -94,11 +94,6 @@ def sample_arch(space: SpaceConfig, rng: np.random.Generator, progress: float = 
 
 
 # ---------------------------------------------------------------- perturbation
-
-MUTATIONS = ("reads", "writes", "width", "op_layout", "kernel", "dilation", "groups")
-"""What perturbation changes, one element at a time: per layer its reads, writes, width
-and op layout; per conv its kernel, dilation and groups."""
-
 
 def mutate(arch: Arch, space: SpaceConfig, rng: np.random.Generator, rate: float = 0.05) -> Arch:
     """A neighbour of `arch`: every element changes with probability `rate`, at least one.
@@ -211,14 +206,14 @@ def _kernel(conv: Conv, space: SpaceConfig, rng) -> Conv:
     kernel = list(conv.kernel)
     dilation = list(conv.dilation)
     kernel[axis] = _other(space.kernels, kernel[axis], rng)
-    dilation[axis] = min(dilation[axis], max_dilation(space, kernel[axis]))
+    dilation[axis] = min(dilation[axis], space.dilation_cap(kernel[axis]))
     return Conv(tuple(kernel), tuple(dilation), conv.groups)
 
 
 def _dilation(conv: Conv, space: SpaceConfig, rng) -> Conv:
     axis = int(rng.integers(2))
     dilation = list(conv.dilation)
-    dilation[axis] = _other(range(1, max_dilation(space, conv.kernel[axis]) + 1), dilation[axis], rng)
+    dilation[axis] = _other(range(1, space.dilation_cap(conv.kernel[axis]) + 1), dilation[axis], rng)
     return Conv(conv.kernel, tuple(dilation), conv.groups)
 
 
@@ -231,3 +226,8 @@ _LAYER_MUTATORS = {
     "kernel": _conv_mutator(_kernel), "dilation": _conv_mutator(_dilation),
     "groups": _conv_mutator(_groups),
 }
+
+MUTATIONS = tuple(_LAYER_MUTATORS)
+"""What perturbation changes, one element at a time: per layer its reads, writes, width
+and op layout; per conv its kernel, dilation and groups. The order fixes the random draws
+of `mutate`, so a new kind goes at the end."""

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from cli.main import main
+from core.arch import Arch
 from core.config import load_config
 from engine.scoring.run import score_run
 from engine.train.final import load_trained, retrain_arch
@@ -37,7 +38,6 @@ def trained(tmp_path_factory) -> dict:
     run_id = train_hypernet(cfg, w, store=store, show_progress=False)["run_id"]
     score_run(w, store, run_id, archs=3, perturbations=0, chain=0, show_progress=False)
     arch_id = str(store.leaderboard(run_id, limit=1).iloc[0]["arch_id"])
-    from core.arch import Arch
 
     arch = Arch.from_dict(store.arch(run_id, arch_id)["arch"])
     done = retrain_arch(cfg, arch, w, store, run_id=run_id, epochs=1, step_cap=5, show_progress=False)

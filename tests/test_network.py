@@ -7,7 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from core.arch import Arch, Block, Conv, Layer
 from core.space import sample_arch
-from core.vocab import PATH_SHAPES
+from core.vocab import PATH_SHAPES, slot_index
 from engine.hyper.hypernet import HyperNet
 from engine.nets.archnet import ArchNet
 from engine.nets.size import count_flops, count_params
@@ -117,8 +117,6 @@ def test_recalibrated_batch_norm_matches_batch_statistics_on_the_same_batch():
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_shared_op_weight_gradients_equal_plain_slicing(channels_last):
     """The one-node-per-slot weight cuts give the gradients that slicing per use gives."""
-    from core.vocab import slot_index
-
     hyper, net = HyperNet(SPACE, tiny_hyper()), SMASHNet(SPACE, 1, 10)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)

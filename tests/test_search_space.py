@@ -4,15 +4,24 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from core.arch import Arch, ArchError, check_arch, max_dilation
+from core.arch import Arch, ArchError, check_arch
 from core.space import MUTATIONS, annealed, mutate, mutate_kind, sample_arch
-from core.vocab import PATH_SHAPES
+from core.vocab import PATH_SHAPES, SLOTS, slot_index, slot_position
 from tests.conftest import tiny_space
 
 
 def sample_many(space, n, seed=0, progress=1.0):
     rng = np.random.default_rng(seed)
     return [sample_arch(space, rng, progress) for _ in range(n)]
+
+
+def test_op_vocabulary_slots_cover_every_layout_once():
+    """Every conv of every op layout has its own slot, and a slot maps back to its conv."""
+    for shape in PATH_SHAPES:
+        slots = [slot_index(p, c) for p, n in enumerate(shape) for c in range(n)]
+        assert len(set(slots)) == len(slots) and all(0 <= s < SLOTS for s in slots)
+        assert [slot_position(s) for s in slots] == [(p, c) for p, n in enumerate(shape) for c in range(n)]
+    assert SLOTS == 4  # the shared op weights and checkpoints are laid out by it
 
 
 def test_sampling_is_deterministic_per_seed():
@@ -55,7 +64,7 @@ def test_sampling_reaches_every_value_of_every_choice():
         assert seen["shape", shape], shape
     for k in space.kernels:
         assert seen["kernel", k]
-        for d in range(1, max_dilation(space, k) + 1):
+        for d in range(1, space.dilation_cap(k) + 1):
             assert seen["kh,dh", k, d], (k, d)
     for g in space.groups:
         assert seen["groups", g]

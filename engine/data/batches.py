@@ -1,15 +1,5 @@
-"""Image data sets held in memory as uint8 tensors, plus seeded batching and augmentation.
-
-Every source is decoded once into (N, C, H, W) uint8 tensors so that training indexes
-batches straight out of memory (on the GPU if the caller moves them there) instead of
-running a DataLoader. All randomness is seeded: the validation split from the run seed,
-batch order from (seed, epoch), augmentation from a caller-held generator. So a resumed
-run sees exactly the batches the interrupted one would have seen.
-
-Sources: Debian's Fashion-MNIST IDX files, torchvision's CIFAR folders, an ImageFolder
-tree, an .npz file, or a small generated data set for tests. Nothing is ever downloaded;
-missing or malformed data raises `DataError` with one line saying what to do.
-"""
+"""Turning in-memory images into training batches: normalising, seeded augmentation,
+seeded batch order, and evaluation slices."""
 
 from __future__ import annotations
 
@@ -20,13 +10,6 @@ import torch
 import torch.nn.functional as F
 
 from engine.data.source import DataError
-
-"""Seeds the 1/6 test hold-out (ImageFolder/npz without a test set) and the ImageFolder
-shuffle. Fixed, not the run seed, so runs with different seeds share one test set."""
-"""Larger images are refused before decoding (a small PNG can claim gigapixels)."""
-
-
-# ------------------------------------------------------------------ batches, transforms
 
 
 def normalize(x_uint8: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

@@ -12,9 +12,6 @@ from engine.data.source import DataError, RawData
 CIFAR_DEFAULT_ROOT = "./data"
 
 
-# ----------------------------------------------------------------------------- CIFAR
-
-
 def load_cifar(cfg: DataConfig) -> RawData:
     from torchvision.datasets import CIFAR10, CIFAR100
 

@@ -14,9 +14,6 @@ from engine.data.source import DataError, RawData
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
 
-# ---------------------------------------------------------------- Fashion-MNIST / IDX
-
-
 def read_idx(path: str | Path) -> np.ndarray:
     """Parse an IDX file of unsigned bytes (gzip when the name ends in .gz), checking it whole."""
     path = Path(path)

@@ -17,9 +17,6 @@ IMAGEFOLDER_DEFAULT_SIZE = 32
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
-# ----------------------------------------------------------------------- ImageFolder
-
-
 def _scan_classes(folder: Path) -> dict[str, list[Path]]:
     """Class name -> sorted image files (recursive), like torchvision's ImageFolder.
 
@@ -70,6 +67,14 @@ def _decode_all(paths: Sequence[Path], size: int) -> np.ndarray:
     return out
 
 
+def _decode_samples(samples: list[tuple[Path, int]], limit: int, size: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of the first `limit` samples (all when 0)."""
+    samples = samples[:limit] if limit > 0 else samples
+    return (_decode_all([p for p, _ in samples], size),
+            np.array([c for _, c in samples], dtype=np.int64))
+
+
 def _shuffled(samples: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
     """ImageFolder lists class by class; shuffle (fixed seed) so "first N" spans all classes."""
     perm = torch.randperm(len(samples), generator=torch.Generator().manual_seed(HOLDOUT_SEED))
@@ -107,16 +112,12 @@ def load_imagefolder(cfg: DataConfig) -> RawData:
         if not test:
             raise DataError(f"{root / 'test'}: no images; remove the folder or add images")
 
-    def decode(samples: list[tuple[Path, int]], limit: int) -> tuple[np.ndarray, np.ndarray]:
-        samples = samples[:limit] if limit > 0 else samples
-        return (_decode_all([p for p, _ in samples], size),
-                np.array([c for _, c in samples], dtype=np.int64))
-
     if test is None:
         keep, held = holdout(len(train), str(train_dir))
         train, test = [train[i] for i in keep], [train[i] for i in held]
     # Limits are applied again by load_data; decoding only what they keep saves time.
-    raw = RawData(*decode(train, cfg.limit_train), *decode(test, cfg.limit_test), 0)
+    raw = RawData(*_decode_samples(train, cfg.limit_train, size),
+                  *_decode_samples(test, cfg.limit_test, size), 0)
     raw.num_classes = len(classes)
     # Grayscale images come through convert("RGB") with three equal channels: keep one.
     gray = all((a[:, 0] == a[:, 1]).all() and (a[:, 1] == a[:, 2]).all()

@@ -12,8 +12,6 @@ import numpy as np
 from core.config import DataConfig
 from engine.data.source import MAX_ARRAY_BYTES, MAX_CLASSES, DataError, RawData, holdout
 
-# ------------------------------------------------------------------------------- npz
-
 
 def _npz_images(arr: np.ndarray, key: str, path: Path) -> np.ndarray:
     if arr.dtype != np.uint8:

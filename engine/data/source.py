@@ -8,9 +8,14 @@ import numpy as np
 import torch
 
 HOLDOUT_SEED = 20240601
+"""Seeds the 1/6 test hold-out (ImageFolder/npz without a test set) and the ImageFolder
+shuffle. Fixed, not the run seed, so runs with different seeds share one test set."""
 MAX_CLASSES = 100_000
+"""Labels at or above this are refused: the classifier would be sized by them."""
 MAX_IMAGE_PIXELS = 64 * 1024 * 1024
+"""Larger images are refused before decoding (a small PNG can claim gigapixels)."""
 MAX_ARRAY_BYTES = 64 * 1024**3
+"""An .npz array claiming more is refused before numpy allocates it."""
 
 
 class DataError(ValueError):

@@ -1,7 +1,8 @@
-"""Load a configured data set into normalised train / validation / test tensors."""
+"""Load a configured data set into train / validation / test tensors with its channel statistics."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,8 +13,20 @@ from engine.data.cifar import load_cifar
 from engine.data.fashion_mnist import load_fashion_mnist
 from engine.data.imagefolder import load_imagefolder
 from engine.data.npz import load_npz
-from engine.data.source import DataError
+from engine.data.source import DataError, RawData
 from engine.data.synthetic import load_synthetic
+
+LOADERS: dict[str, Callable[[DataConfig], RawData]] = {
+    "fashion-mnist": load_fashion_mnist,
+    "cifar10": load_cifar,
+    "cifar100": load_cifar,
+    "imagefolder": load_imagefolder,
+    "npz": load_npz,
+    "synthetic": load_synthetic,
+}
+"""The source behind each `[data].dataset` name. core.config.DATASETS lists the same
+names in the same order (the config is checked without importing torch; a test keeps
+the two equal)."""
 
 
 @dataclass
@@ -37,22 +50,11 @@ class DataSplits:
         return int(c), int(h), int(w)
 
 
-# ----------------------------------------------------------------------------- loading
-
-
 def load_data(cfg: DataConfig, seed: int) -> DataSplits:
     """Load `cfg.dataset`, apply the limits, hold out `val_size` training images by `seed`."""
-    loaders = {
-        "fashion-mnist": load_fashion_mnist,
-        "cifar10": load_cifar,
-        "cifar100": load_cifar,
-        "imagefolder": load_imagefolder,
-        "npz": load_npz,
-        "synthetic": load_synthetic,
-    }
-    if cfg.dataset not in loaders:
-        raise DataError(f"[data].dataset = {cfg.dataset!r}; allowed: {', '.join(loaders)}")
-    raw = loaders[cfg.dataset](cfg)
+    if cfg.dataset not in LOADERS:
+        raise DataError(f"[data].dataset = {cfg.dataset!r}; allowed: {', '.join(LOADERS)}")
+    raw = LOADERS[cfg.dataset](cfg)
 
     train_x, train_y = _limit(raw.train_x, cfg.limit_train), _limit(raw.train_y, cfg.limit_train)
     test_x, test_y = _limit(raw.test_x, cfg.limit_test), _limit(raw.test_y, cfg.limit_test)

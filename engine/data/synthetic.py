@@ -13,9 +13,6 @@ SYNTHETIC_SEED = 1234
 SYNTHETIC_SIZES = (2000, 500)
 
 
-# ------------------------------------------------------------------------- synthetic
-
-
 def make_synthetic(n: int, classes: int = 10, size: int = 16, seed: int = SYNTHETIC_SEED
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """`n` grayscale images: a smooth per-class pattern, randomly shifted, plus noise.

@@ -18,9 +18,7 @@ import torch
 
 from core.arch import Arch
 from core.config import HyperNetConfig, SpaceConfig
-from core.vocab import SLOTS
-
-"""Conv slots of an op: (path 0, conv 0), (path 0, conv 1), (path 1, conv 0), (path 1, conv 1)."""
+from core.vocab import SLOTS, slot_position
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ class EncodingLayout:
             v[off["bank_units"] + sp.bank_units.index(block.bank_units)] = 1
             v[off["layer_start"], 0] = 1
             for s in range(SLOTS):
-                p, c = divmod(s, 2)
+                p, c = slot_position(s)
                 conv = layer.paths[p][c] if p < len(layer.paths) and c < len(layer.paths[p]) else None
                 if conv is None:
                     v[off[f"s{s}_inactive"]] = 1

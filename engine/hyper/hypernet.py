@@ -17,7 +17,7 @@ from torch import nn
 from core.config import HyperNetConfig, SpaceConfig
 from core.vocab import SLOTS
 from engine.hyper.encoding import EncodingLayout, LayerSpan
-from engine.nets.banks import Generated
+from engine.nets.generated import Generated
 
 
 class WNConv2d(nn.Module):
@@ -56,8 +56,7 @@ class HyperNet(nn.Module):
         self.shared = nn.ParameterList()
         if cfg.generate == "none":
             for b in range(space.blocks):
-                width = max(space.max_banks(b, u) * u * space.unit for u in space.bank_units)
-                w = torch.empty(space.max_bottleneck_channels, width)
+                w = torch.empty(space.max_bottleneck_channels, space.max_block_channels(b))
                 nn.init.orthogonal_(w)
                 self.shared.append(nn.Parameter(w))
         self.body, self.head, self._dense = nn.ModuleList(), None, []

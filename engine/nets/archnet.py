@@ -8,10 +8,10 @@ from torch import nn
 
 from core.arch import Arch, Conv, Layer
 from core.vocab import SLOTS, slot_index
-from engine.nets.banks import Generated, bank_forward, conv_padding
+from engine.nets.banks import bank_forward, conv_padding
+from engine.nets.generated import Generated
 from engine.nets.smashnet import SMASHNet
 
-# ------------------------------------------------------------------ free weights
 
 class ConvUnit(nn.Sequential):
     """Pre-activation BN-ReLU-conv."""

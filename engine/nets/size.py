@@ -7,7 +7,6 @@ import torch
 from core.arch import Arch
 from engine.nets.archnet import ArchNet
 
-# ------------------------------------------------------------------ size
 
 def count_params(arch: Arch, image_channels: int, num_classes: int) -> int:
     """Trainable parameters of the Arch as a free-weight network."""

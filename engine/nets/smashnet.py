@@ -8,15 +8,11 @@ from torch import nn
 
 from core.arch import Arch, Conv, Layer
 from core.config import SpaceConfig
-from core.vocab import SLOTS, slot_index
-from engine.nets.banks import (
-    BatchStats,
-    Generated,
-    _Windows,
-    bank_forward,
-    conv_padding,
-    max_block_channels,
-)
+from core.vocab import SLOTS, slot_index, slot_position
+from engine.nets.banks import bank_forward, conv_padding
+from engine.nets.batchstats import BatchStats
+from engine.nets.generated import Generated
+from engine.nets.windows import Windows
 
 
 class SMASHNet(nn.Module):
@@ -35,7 +31,7 @@ class SMASHNet(nn.Module):
         self.op_b = nn.ParameterList()
         for _ in range(space.blocks):
             for s in range(SLOTS):
-                c_in = nb_max if s % 2 == 0 else n_max
+                c_in = nb_max if slot_position(s)[1] == 0 else n_max
                 w = torch.empty(n_max, c_in, self.kmax, self.kmax)
                 nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
                 self.op_w.append(nn.Parameter(w))
@@ -46,13 +42,13 @@ class SMASHNet(nn.Module):
         self.trans_b = nn.ParameterList()
         self.trans_w = nn.ParameterList()
         for b in range(space.blocks - 1):
-            c = max_block_channels(space, b)
+            c = space.max_block_channels(b)
             self.trans_g.append(nn.Parameter(torch.ones(c)))
             self.trans_b.append(nn.Parameter(torch.zeros(c)))
             w = torch.empty(ins[b + 1], c, 1, 1)
             nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
             self.trans_w.append(nn.Parameter(w))
-        c_last = max_block_channels(space, space.blocks - 1)
+        c_last = space.max_block_channels(space.blocks - 1)
         self.stats = BatchStats()
         self.head_g = nn.Parameter(torch.ones(c_last))
         self.head_b = nn.Parameter(torch.zeros(c_last))
@@ -71,7 +67,7 @@ class SMASHNet(nn.Module):
 
     def op_weights(self, arch: Arch) -> dict[tuple[int, int, int], torch.Tensor]:
         """Every op conv weight of `arch`, keyed by (layer, path, conv), cut from the shared
-        weights with one autograd node per slot (see `_Windows`)."""
+        weights with one autograd node per slot (see `Windows`)."""
         wanted: dict[int, list[tuple[tuple[int, int, int], tuple[slice, ...]]]] = {}
         k = 0
         for b, block in enumerate(arch.blocks):
@@ -85,7 +81,7 @@ class SMASHNet(nn.Module):
                 k += 1
         out = {}
         for j, items in wanted.items():
-            cuts = _Windows.apply(self.op_w[j], tuple(w for _, w in items))
+            cuts = Windows.apply(self.op_w[j], tuple(w for _, w in items))
             out.update(zip((key for key, _ in items), cuts, strict=True))
         return out
 
