@@ -135,6 +135,8 @@ class RetrainPlan:
 
 def plan_retrain(cfg: Config, arch: Arch, run_id: str, epochs: int | None, seed: int | None,
                  step_cap: int | None) -> RetrainPlan:
+    """Resolve the defaults (epochs, seed from the config) and check them; the retrain id
+    follows from what is resolved."""
     if step_cap is not None:
         cfg = cfg.replace(retrain={"max_steps_per_epoch": int(step_cap)})
     r = cfg.retrain
