@@ -28,8 +28,8 @@ from cli.arch_view import show_doc
 from cli.listing import runs_listing
 from cli.model_card import latest_retrain
 from core.arch import Arch
+from engine.model import load_trained
 from engine.nets.archnet import ArchNet
-from engine.train.final import load_trained
 
 Range = tuple[float | None, float | None] | None
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from core.arch import Arch
-from engine.train.final import load_trained
+from engine.model import load_trained
 from store import DB_FILENAME
 
 FORMATS = ("json", "state_dict", "torchscript", "onnx")

@@ -87,11 +87,11 @@ def test_torchrun_two_ranks_train_in_lockstep(tmp_path):
 
 
 def torchrun_train(conf: Path, work: Path, dump: Path) -> tuple[subprocess.CompletedProcess, list[dict]]:
-    """`torchrun -m engine train` with 2 CPU ranks; each dumps its final weights into `dump`."""
+    """`torchrun -m cli train` with 2 CPU ranks; each dumps its final weights into `dump`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "SMASH_THREADS": "1",
            distributed.DUMP_ENV: str(dump)}
     proc = subprocess.run(
-        [str(TORCHRUN), "--standalone", "--nproc-per-node=2", "-m", "engine", "train",
+        [str(TORCHRUN), "--standalone", "--nproc-per-node=2", "-m", "cli", "train",
          "--config", str(conf), "--workdir", str(work), "--quiet", "--json"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     # Both ranks print a summary to the same pipe, not always on lines of their own.

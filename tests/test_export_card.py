@@ -13,7 +13,7 @@ from onnx.reference import ReferenceEvaluator
 
 from cli.main import main
 from cli.model_card import FIELDS, card_path
-from engine.train.final import load_trained
+from engine.model import load_trained
 from store import Store, store_path
 
 

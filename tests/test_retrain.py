@@ -2,7 +2,8 @@ import numpy as np
 import torch
 
 from core.space import sample_arch
-from engine.train.final import load_trained, retrain_arch
+from engine.model import load_trained
+from engine.train.final import retrain_arch
 from store import Store, store_path
 
 

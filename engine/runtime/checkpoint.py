@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+FORMAT = 1
+"""The version of the checkpoint layout, stored in every file as "format"."""
 CKPT_RE = re.compile(r"step_(\d+)\.pt$")
 
 
