@@ -1,1 +1,1 @@
-"""runtime."""
+"""What every stage needs from the machine: device and precision, distributed setup, seeded streams, checkpoints, workdir."""

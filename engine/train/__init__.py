@@ -1,1 +1,1 @@
-"""train."""
+"""The training loops: SMASH training of the HyperNet, and final training of one architecture."""
