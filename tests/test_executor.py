@@ -10,7 +10,7 @@ import pytest
 
 from core.arch import Arch
 from core.config import load_config
-from engine.exec.executor import ExecutorError, ExecutorSpec, add_executor_args, spec_from_args
+from engine.exec.spec import ExecutorError, ExecutorSpec, add_executor_args, spec_from_args
 from engine.scoring.run import score_run
 from engine.train.final import retrain_arch
 from engine.train.hypernet import train_hypernet
@@ -41,7 +41,7 @@ def test_spec_survives_the_command_line_the_engine_gives_its_jobs(spec):
 
 
 def test_scorer_actors_fit_the_cluster():
-    from engine.exec.executor import RayScoring
+    from engine.exec.ray import RayScoring
 
     fit = RayScoring.default_actors
     assert fit({"CPU": 16.0}, ExecutorSpec(kind="ray", cpus_per_task=2)) == 8
@@ -102,7 +102,7 @@ def test_ray_executor_scores_and_retrains_like_the_local_one(ray_local, trained_
         assert scores["ray"][col].tolist() == scores["local"][col].tolist(), col
 
     arch = Arch.from_dict(stores["local"].arch(run_id, sums["local"]["best_arch"])["arch"])
-    from engine.exec.executor import retrain_remote
+    from engine.exec.ray import retrain_remote
 
     seen = []
     res = {

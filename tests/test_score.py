@@ -158,8 +158,7 @@ def test_successive_halving_scores_the_best_on_more_images(halving_run):
     from engine.data.splits import load_data
 
     model = load_model(resolve_checkpoint(workdir, run_id)[1])
-    scorer = Scorer(model, load_data(cfg.data, cfg.seed), torch.device("cpu"), cfg.score.draws,
-                    cfg.score.val_images, cfg.score.batch_size)
+    scorer = Scorer.for_model(model, load_data(cfg.data, cfg.seed), torch.device("cpu"))
     arch = Arch.from_dict(store.arch(run_id, top["arch_id"])["arch"])
     assert scorer.score(arch, first_draw=2 * cfg.score.draws)[0] == pytest.approx(top["score_mean"])
     assert store.arch(run_id, top["arch_id"])["scores"][0]["first_draw"] == 2 * cfg.score.draws

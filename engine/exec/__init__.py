@@ -1,1 +1,1 @@
-"""exec."""
+"""Where compute runs: spec (which executor), contract (what each promises), local, ray, pick."""
