@@ -60,8 +60,11 @@ class RowSink(Protocol):
       at any time, any number of times.
     - Writes are idempotent upserts, so re-sending rows after a crash is safe; a sink
       never deduplicates on its own.
-    - An error in writing is raised by a later `put`/`flush`, never swallowed.
-    - One producer thread per sink.
+    - An error is never swallowed: a bad row fails in `put`; a failed commit is raised by
+      a later `put`/`flush`/close. A forwarding sink (QueueSink) checks nothing itself:
+      the receiver that writes the store raises instead (engine.exec.ray.apply_event).
+    - Callers use a sink from one thread (BackgroundWriter happens to lock; the others
+      need not).
     """
 
     def put(self, table: str, rows: list[dict]) -> None: ...

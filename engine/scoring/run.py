@@ -56,7 +56,7 @@ def resolve_checkpoint(workdir: Path, run_id: str, step: int | None = None) -> t
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class LoadedCheckpoint:
     """A checkpoint loaded for scoring: its step, file, config, model and data."""
 
     step: int
@@ -68,14 +68,14 @@ class Checkpoint:
 
 
 def load_checkpoint(workdir: Path, run_id: str, step: int | None, halving_min: int | None,
-                    data: DataSplits | None) -> Checkpoint:
+                    data: DataSplits | None) -> LoadedCheckpoint:
     step, path = resolve_checkpoint(workdir, run_id, step)
     cfg = Config.from_stored(ckpt.load(path)["config"])
     if halving_min is not None:
         cfg = cfg.replace(score={"halving_min": int(halving_min)})
     device = pick_device(cfg.device)
     model = load_model(path, device)
-    return Checkpoint(step, path, cfg, model, device, data or load_data(cfg.data, cfg.seed))
+    return LoadedCheckpoint(step, path, cfg, model, device, data or load_data(cfg.data, cfg.seed))
 
 
 @dataclass(frozen=True)
