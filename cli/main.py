@@ -17,7 +17,7 @@ from core.errors import BadRequest, Cancelled
 from core.ids import RunIdError
 from core.search import STRATEGIES
 from engine.data.source import DataError
-from engine.exec.executor import ExecutorError, add_executor_args, spec_from_args
+from engine.exec.spec import ExecutorError, add_executor_args, spec_from_args
 from engine.export import FORMATS, ExportError, check_out_path, export_arch
 from engine.jobs.runner import JobError
 from engine.jobs.supervisor import EngineError
@@ -119,7 +119,7 @@ def cmd_retrain(args: argparse.Namespace) -> dict[str, Any]:
     cfg = _run_config(store, run_id)
     arch = _resolve_arch(store, run_id, args.arch)
     if not spec.is_local:
-        from engine.exec.executor import retrain_remote
+        from engine.exec.ray import retrain_remote
 
         return retrain_remote(spec, cfg.to_dict(), arch, Path(args.workdir), store, run_id=run_id,
                               epochs=args.epochs, seed=args.seed, step_cap=args.steps_per_epoch,

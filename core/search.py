@@ -12,6 +12,7 @@ name (`get_strategy`) so a config can name one and its options as plain data.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
@@ -25,14 +26,33 @@ from core.pareto import Point, dominates, pareto_front
 from core.space import mutate, sample_arch
 
 ScoreFn = Callable[[Arch, str], float]
+"""Score an Arch found by the named stage; lower is better. +inf: the arch has no full
+score (successive halving stopped it early), so it is never the best nor a move target."""
+
 BatchScoreFn = Callable[[list[Arch], str], list[float]]
-"""Score an Arch found by the named stage; lower is better."""
+"""Score independent Archs of one stage at once (in parallel, on a cluster); the scores
+come back in the order of the list."""
 
 SizeFn = Callable[[Arch], float]
 """Cost of an Arch (params or FLOPs); lower is better. Not counted against the budget."""
 
+StageRng = Callable[[str], np.random.Generator]
+"""The random stream of a named stage, for a caller that seeds each stage on its own."""
+
+Rng = np.random.Generator | StageRng
+"""One Generator that every stage draws from in turn, or a stream per stage."""
+
 REDRAWS = 8
 """Proposals tried for an arch not yet scored before spending budget on a repeat."""
+
+
+def stage_rng(rng: Rng) -> StageRng:
+    """`rng` as a function of the stage name; a single Generator serves every stage.
+
+    Call it once per stage: a caller's function may make a fresh stream at every call."""
+    if isinstance(rng, np.random.Generator):
+        return lambda _stage: rng
+    return rng
 
 
 @dataclass(frozen=True)
@@ -49,9 +69,12 @@ class Strategy(Protocol):
 
     name: ClassVar[str]
 
-    def run(self, space: SpaceConfig, rng: np.random.Generator, score: ScoreFn,
-            size: SizeFn, budget: int) -> list[Evaluated]:
-        """Make at most `budget` score calls; return them in call order."""
+    def run(self, space: SpaceConfig, rng: Rng, score: ScoreFn, size: SizeFn, budget: int,
+            batch: BatchScoreFn | None = None) -> list[Evaluated]:
+        """Make at most `budget` score calls; return them in call order.
+
+        `batch`, when given, scores candidates that do not depend on each other's scores
+        all at once; the result must be the same as scoring them one by one."""
         ...
 
 
@@ -82,6 +105,26 @@ class _Ledger:
         self.seen[arch] = ev.score
         return ev
 
+    def evaluate_all(self, archs: list[Arch], stage: str,
+                     batch: BatchScoreFn | None = None) -> list[Evaluated]:
+        """Score independent `archs`, with `batch` when given, else one by one."""
+        if batch is None:
+            return [self.evaluate(arch, stage) for arch in archs]
+        if len(archs) > self.left:
+            raise RuntimeError("search strategy overran its score budget")  # a bug, not bad input
+        self.left -= len(archs)
+        found = [Evaluated(arch, float(s), stage)
+                 for arch, s in zip(archs, batch(archs, stage), strict=True)]
+        self.log += found
+        self.seen.update((ev.arch, ev.score) for ev in found)
+        return found
+
+    def batch_fn(self, batch: BatchScoreFn | None) -> BatchScoreFn | None:
+        """`batch` with its calls counted and recorded here (None stays None)."""
+        if batch is None:
+            return None
+        return lambda archs, stage: [ev.score for ev in self.evaluate_all(archs, stage, batch)]
+
     def fresh(self, propose: Callable[[], Arch]) -> Arch:
         """Redraw a few times rather than spend budget re-scoring a known arch."""
         arch = propose()
@@ -101,17 +144,23 @@ def random_archs(space: SpaceConfig, rng: np.random.Generator, n: int) -> Iterat
 
 def perturb(best: Arch, space: SpaceConfig, rng: np.random.Generator, n: int,
             score: ScoreFn, score_batch: BatchScoreFn | None = None,
-            rate: float = 0.05) -> tuple[Arch, float]:
+            rate: float = 0.05, best_score: float | None = None) -> tuple[Arch, float]:
     """Score `n` neighbours of `best`; return the best of them (or `best` itself).
 
-    The neighbours do not depend on each other's scores, so `score_batch`, when given,
-    scores them all at once (in parallel); the result is the same either way.
+    `best` is scored first, as stage "perturb", unless `best_score` is given. The
+    neighbours do not depend on each other's scores, so `score_batch`, when given, scores
+    them all at once (in parallel); the result is the same either way.
     """
-    best_score = score(best, "perturb")
+    found_score = score(best, "perturb") if best_score is None else best_score
+    found = best
     if score_batch is None:
-        return _best_neighbour(best, best_score, space, rng, n, score, rate)
+        for _ in range(n):
+            cand = mutate(best, space, rng, rate)
+            s = score(cand, "perturb")
+            if s < found_score:
+                found, found_score = cand, s
+        return found, found_score
     cands = [mutate(best, space, rng, rate) for _ in range(n)]
-    found, found_score = best, best_score
     for cand, s in zip(cands, score_batch(cands, "perturb"), strict=True):
         if s < found_score:
             found, found_score = cand, s
@@ -119,26 +168,13 @@ def perturb(best: Arch, space: SpaceConfig, rng: np.random.Generator, n: int,
 
 
 def greedy_chain(start: Arch, space: SpaceConfig, rng: np.random.Generator, steps: int,
-                 score: ScoreFn, rate: float = 0.05) -> tuple[Arch, float]:
-    """Walk from `start`, moving to a neighbour whenever it scores better."""
-    return _climb(start, score(start, "chain"), space, rng, steps, score, rate)
+                 score: ScoreFn, rate: float = 0.05,
+                 start_score: float | None = None) -> tuple[Arch, float]:
+    """Walk from `start`, moving to a neighbour whenever it scores better.
 
-
-def _best_neighbour(best: Arch, best_score: float, space: SpaceConfig, rng: np.random.Generator,
-                    n: int, score: ScoreFn, rate: float = 0.05) -> tuple[Arch, float]:
-    """Perturbation from an already scored arch, so a strategy need not pay for it twice."""
-    found, found_score = best, best_score
-    for _ in range(n):
-        cand = mutate(best, space, rng, rate)
-        s = score(cand, "perturb")
-        if s < found_score:
-            found, found_score = cand, s
-    return found, found_score
-
-
-def _climb(start: Arch, start_score: float, space: SpaceConfig, rng: np.random.Generator,
-           steps: int, score: ScoreFn, rate: float = 0.05) -> tuple[Arch, float]:
-    current, current_score = start, start_score
+    `start` is scored first, as stage "chain", unless `start_score` is given."""
+    current_score = score(start, "chain") if start_score is None else start_score
+    current = start
     for _ in range(steps):
         cand = mutate(current, space, rng, rate)
         s = score(cand, "chain")
@@ -156,30 +192,60 @@ def _check(ok: bool, msg: str) -> None:
 
 @dataclass(frozen=True)
 class SmashSearch:
-    """Brock et al.: random sampling, then perturb the best, then a greedy chain from there."""
+    """Brock et al.: random sampling, then perturb the best, then a greedy chain from there.
+
+    Each stage draws from its own stream when `rng` gives one per stage ("random",
+    "perturb", "chain"). The random sample is scored as one batch, and so are the
+    perturbation's neighbours; the best of the sample is the best full score."""
 
     name: ClassVar[str] = "smash"
     random_fraction: float = 0.7
     """Share of the budget spent on random sampling; the rest is split between the two
     local stages (perturbation gets the smaller half)."""
+    n_random: int | None = None
+    """Random archs; None: `random_fraction` of the budget."""
+    n_perturb: int | None = None
+    """Neighbours of the best; None: the smaller half of what the random stage leaves."""
+    n_chain: int | None = None
+    """Steps of the greedy chain; None: the rest of the budget."""
+    mutation_rate: float = 0.05
+    rescore_starts: bool = False
+    """Score each local stage's start again under that stage's name, as `perturb` and
+    `greedy_chain` do on their own (two calls of the budget). score_run asks for it and
+    answers both from the store, so its summary counts them as reused."""
 
     def __post_init__(self) -> None:
         _check(0 <= self.random_fraction <= 1,
                f"smash: random_fraction = {self.random_fraction}; allowed [0, 1]")
+        for field in ("n_random", "n_perturb", "n_chain"):
+            n = getattr(self, field)
+            _check(n is None or n >= 0, f"smash: {field} = {n}; must be >= 0")
 
-    def run(self, space: SpaceConfig, rng: np.random.Generator, score: ScoreFn,
-            size: SizeFn, budget: int) -> list[Evaluated]:
-        ledger = _Ledger(score, budget)
+    def plan(self, budget: int) -> tuple[int, int, int]:
+        """Archs for the random stage, neighbours to perturb, steps of the chain."""
         # At least one random arch, so the local stages have a start.
-        n_random = min(budget, max(1, round(self.random_fraction * budget)))
-        for arch in random_archs(space, rng, n_random):
-            ledger(arch, "random")
-        if not ledger.log:
+        n_random = self.n_random if self.n_random is not None else min(
+            budget, max(1, round(self.random_fraction * budget)))
+        rest = max(0, budget - n_random - 2 * self.rescore_starts)
+        n_perturb = self.n_perturb if self.n_perturb is not None else rest // 2
+        n_chain = self.n_chain if self.n_chain is not None else rest - n_perturb
+        return n_random, n_perturb, n_chain
+
+    def run(self, space: SpaceConfig, rng: Rng, score: ScoreFn, size: SizeFn, budget: int,
+            batch: BatchScoreFn | None = None) -> list[Evaluated]:
+        ledger = _Ledger(score, budget)
+        rngs = stage_rng(rng)
+        n_random, n_perturb, n_chain = self.plan(budget)
+        sample = list(random_archs(space, rngs("random"), n_random))
+        full = [ev for ev in ledger.evaluate_all(sample, "random", batch) if math.isfinite(ev.score)]
+        if not full or not (n_perturb or n_chain):
             return ledger.log
-        best = best_of(ledger.log)
-        n_perturb = ledger.left // 2
-        top, top_score = _best_neighbour(best.arch, best.score, space, rng, n_perturb, ledger)
-        _climb(top, top_score, space, rng, ledger.left, ledger)
+        best = best_of(full)
+        top, top_score = perturb(best.arch, space, rngs("perturb"), n_perturb, ledger,
+                                 ledger.batch_fn(batch), self.mutation_rate,
+                                 best_score=None if self.rescore_starts else best.score)
+        greedy_chain(top, space, rngs("chain"), n_chain, ledger, self.mutation_rate,
+                     start_score=None if self.rescore_starts else top_score)
         return ledger.log
 
 
@@ -201,8 +267,10 @@ class RegularizedEvolution:
         _check(1 <= self.tournament <= self.population,
                f"evolution: tournament = {self.tournament}; allowed 1..population ({self.population})")
 
-    def run(self, space: SpaceConfig, rng: np.random.Generator, score: ScoreFn,
-            size: SizeFn, budget: int) -> list[Evaluated]:
+    def run(self, space: SpaceConfig, rng: Rng, score: ScoreFn, size: SizeFn, budget: int,
+            batch: BatchScoreFn | None = None) -> list[Evaluated]:
+        # Each child depends on the scores before it: nothing to batch.
+        rng = stage_rng(rng)(self.name)
         ledger = _Ledger(score, budget)
         pop: deque[Evaluated] = deque()
         while len(pop) < self.population and ledger.left:
@@ -233,8 +301,10 @@ class ParetoSearch:
         _check(self.initial >= 1, f"pareto: initial = {self.initial}; must be >= 1")
         _check(0 <= self.explore <= 1, f"pareto: explore = {self.explore}; allowed [0, 1]")
 
-    def run(self, space: SpaceConfig, rng: np.random.Generator, score: ScoreFn,
-            size: SizeFn, budget: int) -> list[Evaluated]:
+    def run(self, space: SpaceConfig, rng: Rng, score: ScoreFn, size: SizeFn, budget: int,
+            batch: BatchScoreFn | None = None) -> list[Evaluated]:
+        # Each step depends on the archive so far: nothing to batch.
+        rng = stage_rng(rng)(self.name)
         ledger = _Ledger(score, budget)
         archive: list[tuple[Point, Evaluated]] = []
         while ledger.left:

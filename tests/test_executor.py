@@ -10,12 +10,13 @@ import pytest
 
 from core.arch import Arch
 from core.config import load_config
-from engine.exec.executor import ExecutorError, ExecutorSpec, add_executor_args, spec_from_args
+from engine.exec.ray import RayScoring, retrain_remote
+from engine.exec.spec import ExecutorError, ExecutorSpec, add_executor_args, spec_from_args
 from engine.scoring.run import score_run
 from engine.train.final import retrain_arch
 from engine.train.hypernet import train_hypernet
 from store import Store, store_path
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_smash
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -41,8 +42,6 @@ def test_spec_survives_the_command_line_the_engine_gives_its_jobs(spec):
 
 
 def test_scorer_actors_fit_the_cluster():
-    from engine.exec.executor import RayScoring
-
     fit = RayScoring.default_actors
     assert fit({"CPU": 16.0}, ExecutorSpec(kind="ray", cpus_per_task=2)) == 8
     assert fit({"CPU": 16.0, "GPU": 2.0}, ExecutorSpec(kind="ray", gpus_per_task=0.5)) == 4
@@ -52,8 +51,6 @@ def test_scorer_actors_fit_the_cluster():
 
 
 def test_cli_refuses_a_bad_ray_setting_in_one_line(tmp_path):
-    from tests.conftest import run_smash
-
     out = run_smash("score", "--workdir", str(tmp_path), "--executor", "ray", "--ray-cpus", "0")
     assert out.returncode == 2
     assert out.stderr.strip() == "smash score: error: argument --ray-cpus: 0 is out of range; allowed (0, 4096]"
@@ -102,8 +99,6 @@ def test_ray_executor_scores_and_retrains_like_the_local_one(ray_local, trained_
         assert scores["ray"][col].tolist() == scores["local"][col].tolist(), col
 
     arch = Arch.from_dict(stores["local"].arch(run_id, sums["local"]["best_arch"])["arch"])
-    from engine.exec.executor import retrain_remote
-
     seen = []
     res = {
         "local": retrain_arch(cfg, arch, local_dir, stores["local"], run_id=run_id, epochs=2,

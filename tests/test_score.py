@@ -1,9 +1,23 @@
-import pytest
+"""Scoring a run: streaming and resume, the strategies, batch norm modes, halving, racing."""
 
-from engine.scoring.run import score_run
-from engine.scoring.scorer import ScoreError
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from core.arch import Arch
+from core.config import Config
+from core.errors import Cancelled
+from core.rankstats import rank_stability
+from core.space import sample_arch
+from engine.data.splits import load_data
+from engine.model import load_model
+from engine.scoring.run import resolve_checkpoint, score_run
+from engine.scoring.scorer import ScoreError, Scorer, halving_rungs
 from engine.train.hypernet import train_hypernet
 from store import Store, store_path
+from tests.conftest import tiny_config
 
 
 @pytest.fixture
@@ -35,8 +49,6 @@ def test_scoring_without_a_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_probe_set_is_rescored_at_every_checkpoint(tmp_path):
-    from core.rankstats import rank_stability
-    from tests.conftest import tiny_config
 
     cfg = tiny_config(score={"probe": 3})
     store = Store(store_path(tmp_path))
@@ -65,14 +77,7 @@ def test_unknown_strategy_is_a_clear_error(trained):
 
 
 def test_recalibrated_batch_norm_scores(trained):
-    import numpy as np
-    import torch
 
-    from core.config import Config
-    from core.space import sample_arch
-    from engine.data.splits import load_data
-    from engine.model import load_model
-    from engine.scoring.scorer import Scorer
 
     workdir, store, run_id = trained
     path = store.checkpoints(run_id)["path"].iloc[-1]
@@ -89,7 +94,6 @@ def test_recalibrated_batch_norm_scores(trained):
 
 
 def test_halving_rungs():
-    from engine.scoring.scorer import halving_rungs
 
     assert halving_rungs(100, 3, 1000) == [100, 300, 1000]
     assert halving_rungs(50, 2, 200) == [50, 100, 200]
@@ -99,7 +103,6 @@ def test_halving_rungs():
 
 
 def test_racing_adds_fresh_draws_to_the_tied_top_and_a_rerun_adds_nothing(tmp_path):
-    from tests.conftest import tiny_config
 
     cfg = tiny_config(score={"archs": 8, "perturb": 0, "chain": 0, "race_top": 4, "race_max_draws": 6})
     store, run_id = _train(cfg, tmp_path)
@@ -120,7 +123,6 @@ def test_racing_adds_fresh_draws_to_the_tied_top_and_a_rerun_adds_nothing(tmp_pa
 
 @pytest.fixture
 def halving_run(tmp_path):
-    from tests.conftest import tiny_config
 
     cfg = tiny_config(score={"archs": 9, "perturb": 0, "chain": 0, "val_images": 90,
                              "batch_size": 45, "halving_min": 10, "halving_eta": 3})
@@ -133,12 +135,7 @@ def _train(cfg, workdir):
 
 
 def test_successive_halving_scores_the_best_on_more_images(halving_run):
-    import torch
 
-    from core.arch import Arch
-    from engine.model import load_model
-    from engine.scoring.run import resolve_checkpoint
-    from engine.scoring.scorer import Scorer
 
     cfg, workdir = halving_run
     store, run_id = _train(cfg, workdir)
@@ -155,11 +152,9 @@ def test_successive_halving_scores_the_best_on_more_images(halving_run):
     assert (board["partial"] == (board["val_images"] < 90)).all()
     # Its stored score is the full score of that arch from the last rung's own draws
     # (rung 2: draws 4 and 5, fresh noise and fresh images, not those it was selected on).
-    from engine.data.splits import load_data
 
     model = load_model(resolve_checkpoint(workdir, run_id)[1])
-    scorer = Scorer(model, load_data(cfg.data, cfg.seed), torch.device("cpu"), cfg.score.draws,
-                    cfg.score.val_images, cfg.score.batch_size)
+    scorer = Scorer.for_model(model, load_data(cfg.data, cfg.seed), torch.device("cpu"))
     arch = Arch.from_dict(store.arch(run_id, top["arch_id"])["arch"])
     assert scorer.score(arch, first_draw=2 * cfg.score.draws)[0] == pytest.approx(top["score_mean"])
     assert store.arch(run_id, top["arch_id"])["scores"][0]["first_draw"] == 2 * cfg.score.draws
@@ -171,9 +166,7 @@ def test_successive_halving_scores_the_best_on_more_images(halving_run):
 
 
 def test_successive_halving_resumes_to_the_same_result(halving_run, tmp_path_factory):
-    import shutil
 
-    from core.errors import Cancelled
 
     cfg, workdir = halving_run
     store, run_id = _train(cfg, workdir)

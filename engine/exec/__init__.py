@@ -1,1 +1,1 @@
-"""Where scoring and final training run: in this process or on Ray, behind one contract."""
+"""Where compute runs: spec (which executor), contract (what each promises), local, ray, pick."""

@@ -21,7 +21,7 @@ from core.arch import Arch
 from core.config import Config, load_config
 from core.errors import Cancelled
 from core.ids import run_id_for
-from engine.exec.executor import ExecutorSpec, add_executor_args, spec_from_args
+from engine.exec.spec import ExecutorSpec, add_executor_args, spec_from_args
 from store import Store, store_path
 
 HEARTBEAT_S = 2.0
@@ -125,7 +125,7 @@ def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
         opts = dict(run_id=job["run_id"], epochs=params.get("epochs"), seed=params.get("seed"),
                     step_cap=params.get("steps_per_epoch"), job_id=job["job_id"])
         if not spec.is_local:
-            from engine.exec.executor import retrain_remote
+            from engine.exec.ray import retrain_remote
 
             return retrain_remote(spec, cfg.to_dict(), arch, workdir, store, **opts,
                                   on_progress=ctx.on_progress, should_stop=ctx.should_stop)

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from engine.exec.executor import ExecutorSpec
+from engine.exec.spec import ExecutorSpec
 from engine.runtime import procid
 from engine.train.ending import mark_ended
 from store import Store, StoreBusy, store_path
@@ -111,7 +111,7 @@ class Engine:
         """With Ray and no cluster address, start one local Ray that every job joins."""
         if self.executor.is_local or self.executor.address:
             return
-        from engine.exec.executor import ensure_ray
+        from engine.exec.ray import ensure_ray
 
         ray = ensure_ray(self.executor)
         address = ray.get_runtime_context().gcs_address
