@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.arch import Arch
+from core.arch import Arch, ArchError, check_arch, read_arch_file
+from core.config import Config, SpaceConfig
 from core.errors import NotFound
 from engine.nets.size import count_flops, count_params
 from store import Store, store_path
@@ -48,17 +49,30 @@ def arch_id(store: Store, run: str, ref: str) -> str:
     return str(top.iloc[0]["arch_id"])
 
 
-def arch_record(store: Store, run: str, ref: str) -> dict:
+def arch_from_file(path: Path, space: SpaceConfig | None = None) -> Arch:
+    """The arch in a JSON file (read within the size and encoding limits), checked to lie
+    inside `space` if given; every error names the file."""
+    try:
+        arch = Arch.from_json(read_arch_file(path))
+        if space is not None:
+            check_arch(arch, space)
+    except ArchError as exc:
+        raise ArchError(f"{path}: {exc}" if not str(exc).startswith(str(path)) else str(exc)) from None
+    return arch
+
+
+def arch_record(store: Store, run: str, ref: str, space: SpaceConfig | None = None) -> dict:
     """What the store knows of the arch `ref` (id, `best` or JSON file), decoded under "model".
 
-    An arch from a file that the run never scored gets a record with no scores.
+    An arch from a file that the run never scored gets a record with no scores; with
+    `space`, a file's arch must lie inside it.
     """
     rec = store.arch(run, arch_id(store, run, ref))
     if rec is not None and rec.get("arch") is not None:
         return {**rec, "model": Arch.from_dict(rec["arch"])}
     path = Path(ref)
     if path.suffix == ".json" and path.is_file():
-        model = Arch.from_json(path.read_text())
+        model = arch_from_file(path, space)
         known = store.arch(run, model.id)
         if known is not None:
             return {**known, "model": model}
@@ -67,6 +81,13 @@ def arch_record(store: Store, run: str, ref: str) -> dict:
     if rec is not None:
         raise NotFound(f"arch {ref!r} is scored in run {run} but its description is not in the store")
     raise NotFound(f"no architecture {ref!r} in run {run} (and no such JSON file)")
+
+
+def work_arch(store: Store, run: str, ref: str) -> Arch:
+    """The arch `ref` names for work on it (retrain, export, queue): an arch of the run,
+    or a JSON file's arch, which must lie inside the run's search space."""
+    space = Config.from_stored(store.get_run(run)["config"]).space
+    return arch_record(store, run, ref, space)["model"]
 
 
 def job(store: Store, job_id: str) -> dict:

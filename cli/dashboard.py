@@ -106,6 +106,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None,
+                 poll_s: float = 0.5) -> bool:
+    """True once `url` answers 200; False if `proc` exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(poll_s)
+    return False
+
+
 def serve_in_background(workdir: str | Path, log: Path, port: int | None = None,
                         timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
     """Start the dashboard in its own process group and wait until it answers; for tests
@@ -115,19 +132,12 @@ def serve_in_background(workdir: str | Path, log: Path, port: int | None = None,
         proc = subprocess.Popen(dashboard_command(workdir, port=port, address="127.0.0.1"), cwd=ROOT,
                                 env=_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log}")
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return proc, url
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"streamlit did not answer at {url} within {timeout:.0f} s; see {log}") from None
-                time.sleep(0.3)
+        if wait_healthy(url + "/_stcore/health", timeout, proc, poll_s=0.3):
+            return proc, url
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log}")
+        raise TimeoutError(f"streamlit did not answer at {url} within {timeout:.0f} s; see {log}")
     except BaseException:
         stop_server(proc)
         raise

@@ -12,28 +12,14 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from cli.dashboard import dashboard_command, wait_healthy
 from core.config import load_config
+from core.jobs import TrainJob
 from engine.runtime.device import check_device
 from store import Store, store_path
-
-
-def wait_healthy(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.5)
-    return False
 
 
 def _flag(cmd: list[str], name: str, default: str) -> str:
@@ -56,15 +42,13 @@ def _last_line(path: Path) -> str:
 
 def up(workdir: Path, config: Path, *, port: int | None = None, address: str | None = None,
        score_archs: int = 200, jobs: int = 1, no_auth: bool = False) -> dict[str, Any]:
-    from cli.dashboard import dashboard_command
-
     cfg = load_config(config)  # a bad config fails here, before anything starts
     check_device(cfg.device)
     dash_cmd = dashboard_command(str(workdir), port=port, address=address, no_auth=no_auth)
     workdir.mkdir(parents=True, exist_ok=True)
     store = Store(store_path(workdir))
-    job_id = store.enqueue_job("train", {"config": str(config.resolve()), "config_data": cfg.to_dict(),
-                                         "score_archs": score_archs})
+    params = TrainJob(config=str(config.resolve()), config_data=cfg.to_dict(), score_archs=score_archs)
+    job_id = store.enqueue_job(TrainJob.kind, params.to_params())
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     engine = subprocess.Popen([sys.executable, "-m", "cli", "engine", "--workdir", str(workdir),
                                "--jobs", str(jobs)], env=env)

@@ -11,8 +11,8 @@ its figures are stored with the run.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import pandas as pd
 from core.arch import Arch
 from core.config import Config
 from core.ids import retrain_id_for, study_id_for
+from core.jobs import DEFAULT_PREDICTORS, CorrelateJob, RetrainJob
 from core.rankstats import bootstrap_ci, correlation_table, spearman
 from engine.data.splits import load_data
 from engine.scoring.proxy import naswot
@@ -136,85 +137,106 @@ def check_study(k: int, epochs: int, seeds: int, steps_per_epoch: int) -> None:
             raise CorrelateError(f"{name} {value}: must be >= {low}")
 
 
-def correlate(workdir: Path, store: Store, run_id: str, *, k: int = 24, epochs: int = 2, seed: int = 0,
-              seeds: int = 1, steps_per_epoch: int = 0, predictors: tuple[str, ...] = ("smash", "params", "flops"),
-              include_partial: bool = False,
-              top_k: int | None = None, jobs: int = 1, wait: bool = True, n_boot: int = 1000,
-              timeout_s: float | None = None,
-              on_progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
-    """Queue the study's retrains as jobs (served by the engine, or an embedded one), wait,
-    then store and return the study's figures."""
+@dataclass(frozen=True)
+class StudyPlan:
+    """What a study retrains: its id, its run, its archs, seeds and budget."""
+
+    sid: str
+    run: dict
+    arch_ids: list[str]
+    epochs: int
+    seeds: list[int]
+    steps_per_epoch: int
+
+    @property
+    def run_id(self) -> str:
+        return self.run["run_id"]
+
+
+def plan_study(store: Store, run_id: str, *, k: int, epochs: int, seed: int, seeds: int,
+               steps_per_epoch: int, predictors: tuple[str, ...], include_partial: bool) -> StudyPlan:
+    """Check the settings, pick the archs and record the study as running."""
     run = _study_run(store, run_id)
     check_study(k, epochs, seeds, steps_per_epoch)
     check_predictors(predictors)
     steps_per_epoch = steps_per_epoch or Config.from_stored(run["config"]).retrain.max_steps_per_epoch
     arch_ids = pick_archs(store, run_id, k, include_partial)
-    seed_list = [seed + i for i in range(seeds)]
     sid = study_id_for(run_id, arch_ids, epochs, seed, seeds, steps_per_epoch)
     store.upsert_study(sid, run_id=run_id, status="running", epochs=epochs, seed=seed, arch_ids=arch_ids)
+    return StudyPlan(sid, run, arch_ids, epochs, [seed + i for i in range(seeds)], steps_per_epoch)
+
+
+def _plan_summary(plan: StudyPlan) -> dict[str, Any]:
+    return {"study_id": plan.sid, "run_id": plan.run_id, "k": len(plan.arch_ids), "epochs": plan.epochs,
+            "seeds": plan.seeds, "steps_per_epoch": plan.steps_per_epoch}
+
+
+def queue_retrains(store: Store, plan: StudyPlan) -> list[str]:
+    """One retrain job per (seed, arch) not already retrained; equal queued jobs are reused."""
     job_ids = []
-    for s in seed_list:
-        for arch_id in arch_ids:
-            done = store.get_retrain(retrain_id_for(run_id, arch_id, epochs, s, steps_per_epoch))
+    for s in plan.seeds:
+        for arch_id in plan.arch_ids:
+            done = store.get_retrain(retrain_id_for(plan.run_id, arch_id, plan.epochs, s, plan.steps_per_epoch))
             if done is None or done["status"] != "done":
-                params = {"epochs": epochs, "seed": s}
-                if steps_per_epoch:
-                    params["steps_per_epoch"] = steps_per_epoch
-                job_ids.append(store.enqueue_job("retrain", params, run_id=run_id, arch_id=arch_id))
-    summary: dict[str, Any] = {"study_id": sid, "run_id": run_id, "k": len(arch_ids), "epochs": epochs,
-                               "seeds": seed_list, "steps_per_epoch": steps_per_epoch,
-                               "queued": len(job_ids)}
-    if not wait:
+                params = RetrainJob(epochs=plan.epochs, seed=s, steps_per_epoch=plan.steps_per_epoch or None)
+                job_ids.append(store.enqueue_job(RetrainJob.kind, params.to_params(), run_id=plan.run_id,
+                                                 arch_id=arch_id))
+    return job_ids
+
+
+def correlate(workdir: Path, store: Store, run_id: str, *, k: int = CorrelateJob.k,
+              epochs: int = CorrelateJob.epochs, seed: int = 0, seeds: int = CorrelateJob.seeds,
+              steps_per_epoch: int = CorrelateJob.steps_per_epoch,
+              predictors: tuple[str, ...] = DEFAULT_PREDICTORS, include_partial: bool = False,
+              top_k: int | None = None, n_boot: int = 1000,
+              run_jobs: Callable[[list[str]], None] | None = None) -> dict[str, Any]:
+    """Queue the study's retrains as jobs, let `run_jobs` run them to their end (the
+    caller's engine, or waiting for one that serves the workdir), then store and return
+    the study's figures. Without `run_jobs`, return once the jobs are queued."""
+    plan = plan_study(store, run_id, k=k, epochs=epochs, seed=seed, seeds=seeds, steps_per_epoch=steps_per_epoch,
+                      predictors=predictors, include_partial=include_partial)
+    job_ids = queue_retrains(store, plan)
+    summary = {**_plan_summary(plan), "queued": len(job_ids)}
+    if run_jobs is None:
         return summary
-    _run_until_done(workdir, store, job_ids, jobs, timeout_s, on_progress)
-    return {**summary, **finish_study(store, run, sid, arch_ids, epochs, seed_list, steps_per_epoch,
-                                      list(predictors), top_k, n_boot)}
+    run_jobs(job_ids)
+    return {**summary, **finish_study(store, plan, list(predictors), top_k, n_boot)}
 
 
-def finish_study(store: Store, run: dict, sid: str, arch_ids: list[str], epochs: int, seeds: list[int],
-                 steps_per_epoch: int, predictors: list[str], top_k: int | None,
+def finish_study(store: Store, plan: StudyPlan, predictors: list[str], top_k: int | None,
                  n_boot: int) -> dict[str, Any]:
     """Gather the finished retrains, compute every predictor's figures, store the study."""
-    run_id = run["run_id"]
-    frame = gather(store, run_id, arch_ids, epochs, seeds, steps_per_epoch)
-    proxy = _naswot_fn(store, run) if "naswot" in predictors else None
-    metrics = study_metrics(frame, predictor_values(frame, predictors, proxy), seeds, top_k, n_boot,
-                            seeds[0])
+    frame = gather(store, plan.run_id, plan.arch_ids, plan.epochs, plan.seeds, plan.steps_per_epoch)
+    proxy = _naswot_fn(store, plan.run) if "naswot" in predictors else None
+    metrics = study_metrics(frame, predictor_values(frame, predictors, proxy), plan.seeds, top_k, n_boot,
+                            plan.seeds[0])
     failed = int(frame["val_error"].isna().sum())
-    store.upsert_study(sid, run_id=run_id, status="done" if failed == 0 else "failed", epochs=epochs,
-                       seed=seeds[0], arch_ids=arch_ids, metrics=metrics)
+    store.upsert_study(plan.sid, run_id=plan.run_id, status="done" if failed == 0 else "failed",
+                       epochs=plan.epochs, seed=plan.seeds[0], arch_ids=plan.arch_ids, metrics=metrics)
     return {"retrained": metrics["n"], "failed": failed, "metrics": metrics}
 
 
-def run_study(workdir: Path, store: Store, run_id: str, *, k: int = 24, epochs: int = 2, seed: int = 0,
-              seeds: int = 1, steps_per_epoch: int = 0,
-              predictors: tuple[str, ...] = ("smash", "params", "flops"), include_partial: bool = False,
+def run_study(workdir: Path, store: Store, run_id: str, *, k: int = CorrelateJob.k,
+              epochs: int = CorrelateJob.epochs, seed: int = 0, seeds: int = CorrelateJob.seeds,
+              steps_per_epoch: int = CorrelateJob.steps_per_epoch,
+              predictors: tuple[str, ...] = DEFAULT_PREDICTORS, include_partial: bool = False,
               job_id: str | None = None, on_progress: Callable[[float, str], None] | None = None,
               should_stop: Callable[[], bool] | None = None, show_progress: bool = False) -> dict[str, Any]:
     """The whole study in this process (the engine's `correlate` job): retrains one after
     another, each resumable from its checkpoints, so a cancelled or killed study continues."""
-    run = _study_run(store, run_id)
-    check_study(k, epochs, seeds, steps_per_epoch)
-    check_predictors(predictors)
-    cfg = Config.from_stored(run["config"])
-    steps_per_epoch = steps_per_epoch or cfg.retrain.max_steps_per_epoch
-    arch_ids = pick_archs(store, run_id, k, include_partial)
-    seed_list = [seed + i for i in range(seeds)]
-    sid = study_id_for(run_id, arch_ids, epochs, seed, seeds, steps_per_epoch)
-    store.upsert_study(sid, run_id=run_id, status="running", epochs=epochs, seed=seed, arch_ids=arch_ids)
+    plan = plan_study(store, run_id, k=k, epochs=epochs, seed=seed, seeds=seeds, steps_per_epoch=steps_per_epoch,
+                      predictors=predictors, include_partial=include_partial)
+    cfg = Config.from_stored(plan.run["config"])
     data = load_data(cfg.data, cfg.seed)
-    todo = [(s, a) for s in seed_list for a in arch_ids]
+    todo = [(s, a) for s in plan.seeds for a in plan.arch_ids]
     for i, (s, arch_id) in enumerate(todo):
         if on_progress is not None:
             on_progress(i / len(todo), f"retrain {i + 1}/{len(todo)} ({arch_id}, seed {s})")
         arch = Arch.from_dict(store.arch(run_id, arch_id)["arch"])
         retrain_arch(cfg, arch, workdir, store, run_id=run_id, epochs=epochs, seed=s,
-                     step_cap=steps_per_epoch, job_id=job_id, data=data, show_progress=show_progress,
+                     step_cap=plan.steps_per_epoch, job_id=job_id, data=data, show_progress=show_progress,
                      should_stop=should_stop)
-    result = finish_study(store, run, sid, arch_ids, epochs, seed_list, steps_per_epoch,
-                          list(predictors), None, 1000)
-    return {"study_id": sid, "run_id": run_id, "k": len(arch_ids), "epochs": epochs, "seeds": seed_list,
-            "steps_per_epoch": steps_per_epoch, **result}
+    return {**_plan_summary(plan), **finish_study(store, plan, list(predictors), None, 1000)}
 
 
 def _study_run(store: Store, run_id: str) -> dict:
@@ -229,34 +251,3 @@ def _naswot_fn(store: Store, run: dict) -> Callable[[str], float]:
     data = load_data(cfg.data, cfg.seed)
     return lambda arch_id: naswot(Arch.from_dict(store.arch(run["run_id"], arch_id)["arch"]), data)
 
-
-def _run_until_done(workdir: Path, store: Store, job_ids: list[str], slots: int,
-                    timeout_s: float | None, on_progress: Callable[[float, str], None] | None) -> None:
-    """Serve the study's jobs with an embedded engine, or wait for the one already serving."""
-    from engine.jobs.supervisor import Engine, EngineError
-
-    engine = Engine(workdir, concurrency=slots, poll_s=2.0)
-    try:
-        engine.acquire()
-        engine.recover()
-    except EngineError:
-        engine = None  # another engine serves this workdir: just wait for it
-    start, reported = time.monotonic(), -1
-    try:
-        while True:
-            jobs = store.jobs(limit=max(1000, 2 * len(job_ids)))
-            states = jobs[jobs["job_id"].isin(job_ids)]["status"]
-            finished = int(states.isin(["done", "failed", "cancelled"]).sum())
-            if on_progress is not None and finished != reported:
-                reported = finished
-                on_progress(finished / max(len(job_ids), 1), f"{finished}/{len(job_ids)} retrains finished")
-            if finished == len(job_ids):
-                return
-            if timeout_s is not None and time.monotonic() - start > timeout_s:
-                raise TimeoutError(f"study retrains not finished after {timeout_s:.0f} s")
-            if engine is not None:
-                engine.tick()
-            time.sleep(2.0)
-    finally:
-        if engine is not None:
-            engine.shutdown()

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +22,16 @@ from core.arch import Arch
 from core.config import Config, load_config
 from core.errors import Cancelled
 from core.ids import run_id_for
+from core.jobs import JOB_KINDS, CorrelateJob, JobError, RetrainJob, ScoreJob, TrainJob
+from engine.exec.ray import retrain_remote
 from engine.exec.spec import ExecutorSpec, add_executor_args, spec_from_args
+from engine.scoring.run import score_run
+from engine.study import run_study
+from engine.train.final import retrain_arch
+from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 
 HEARTBEAT_S = 2.0
-JOB_KINDS = ("train", "score", "retrain", "correlate")
-
-
-class JobError(ValueError):
-    """A job's parameters are unusable."""
 
 
 class JobContext:
@@ -71,13 +73,78 @@ class JobContext:
         return self._cancel or self.terminated
 
 
-def job_config(params: dict[str, Any]) -> Config:
+def job_config(params: TrainJob) -> Config:
     """A train job's config: the snapshot taken when it was queued (older jobs: the file)."""
-    if "config_data" in params:
-        return Config.from_dict(params["config_data"])
-    if "config" not in params:
+    if params.config_data is not None:
+        return Config.from_dict(params.config_data)
+    if params.config is None:
         raise JobError("train job needs params.config (a TOML file)")
-    return load_config(params["config"])
+    return load_config(params.config)
+
+
+def _common(ctx: JobContext) -> dict[str, Any]:
+    """What every kind's work takes from the running job: progress and cancel, no bars."""
+    return dict(show_progress=False, on_progress=ctx.on_progress, should_stop=ctx.should_stop)
+
+
+def _train(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
+           spec: ExecutorSpec) -> dict[str, Any]:
+    params = TrainJob.from_params(job.get("params"))
+    cfg = job_config(params)
+    run_id = params.run_id or run_id_for(cfg)
+    store.attach_run(job["job_id"], run_id)  # so the engine can mark the run if the job dies
+    summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, **_common(ctx))
+    n = int(params.score_archs or 0)
+    if n:
+        ctx.on_progress(0.0, f"scoring {n} architectures")
+        summary["score"] = score_run(workdir, store, summary["run_id"], archs=n, executor=spec,
+                                     **_common(ctx))
+    return summary
+
+
+def _score(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
+           spec: ExecutorSpec) -> dict[str, Any]:
+    params = ScoreJob.from_params(job.get("params"))
+    if not job.get("run_id"):
+        raise JobError("score job needs a run_id")
+    return score_run(workdir, store, job["run_id"], archs=params.archs, checkpoint_step=params.checkpoint,
+                     executor=spec, halving_min=params.halving_min, **_common(ctx))
+
+
+def _retrain(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
+             spec: ExecutorSpec) -> dict[str, Any]:
+    params = RetrainJob.from_params(job.get("params"))
+    run = store.get_run(job.get("run_id") or "")
+    if run is None:
+        raise JobError(f"retrain job names unknown run {job.get('run_id')!r}")
+    rec = store.arch(job["run_id"], job.get("arch_id") or "")
+    if rec is None:
+        raise JobError(f"retrain job names unknown arch {job.get('arch_id')!r}")
+    cfg = Config.from_stored(run["config"])
+    arch = Arch.from_dict(rec["arch"])
+    opts = dict(run_id=job["run_id"], epochs=params.epochs, seed=params.seed,
+                step_cap=params.steps_per_epoch, job_id=job["job_id"])
+    if not spec.is_local:
+        return retrain_remote(spec, cfg.to_dict(), arch, workdir, store, **opts,
+                              on_progress=ctx.on_progress, should_stop=ctx.should_stop)
+    return retrain_arch(cfg, arch, workdir, store, **opts, **_common(ctx))
+
+
+def _correlate(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
+               spec: ExecutorSpec) -> dict[str, Any]:
+    params = CorrelateJob.from_params(job.get("params"))
+    if not job.get("run_id"):
+        raise JobError("correlate job needs a run_id")
+    return run_study(workdir, store, job["run_id"], k=params.k, epochs=params.epochs, seeds=params.seeds,
+                     steps_per_epoch=params.steps_per_epoch, include_partial=bool(params.include_partial),
+                     predictors=tuple(params.predictors or CorrelateJob.predictors),
+                     job_id=job["job_id"], **_common(ctx))
+
+
+Work = Callable[[Path, Store, dict[str, Any], JobContext, ExecutorSpec], dict[str, Any]]
+WORK: dict[str, Work] = {TrainJob.kind: _train, ScoreJob.kind: _score, RetrainJob.kind: _retrain,
+                         CorrelateJob.kind: _correlate}
+"""What a job of each kind does, by kind (every kind in core.jobs.JOB_KINDS)."""
 
 
 def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
@@ -86,61 +153,10 @@ def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
 
     With a Ray `executor`, scoring shards and retrains run as Ray tasks and this
     process writes what they return."""
-    kind, params = job["kind"], job.get("params") or {}
-    spec = executor or ExecutorSpec()
-    common = dict(show_progress=False, on_progress=ctx.on_progress, should_stop=ctx.should_stop)
-    if kind == "train":
-        from engine.scoring.run import score_run
-        from engine.train.hypernet import train_hypernet
-
-        cfg = job_config(params)
-        run_id = params.get("run_id") or run_id_for(cfg)
-        store.attach_run(job["job_id"], run_id)  # so the engine can mark the run if the job dies
-        summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, **common)
-        n = int(params.get("score_archs", 0))
-        if n:
-            ctx.on_progress(0.0, f"scoring {n} architectures")
-            summary["score"] = score_run(workdir, store, summary["run_id"], archs=n, executor=spec,
-                                         **common)
-        return summary
-    if kind == "score":
-        from engine.scoring.run import score_run
-
-        if not job.get("run_id"):
-            raise JobError("score job needs a run_id")
-        return score_run(workdir, store, job["run_id"], archs=params.get("archs"),
-                         checkpoint_step=params.get("checkpoint"), executor=spec,
-                         halving_min=params.get("halving_min"), **common)
-    if kind == "retrain":
-        from engine.train.final import retrain_arch
-
-        run = store.get_run(job.get("run_id") or "")
-        if run is None:
-            raise JobError(f"retrain job names unknown run {job.get('run_id')!r}")
-        rec = store.arch(job["run_id"], job.get("arch_id") or "")
-        if rec is None:
-            raise JobError(f"retrain job names unknown arch {job.get('arch_id')!r}")
-        cfg = Config.from_stored(run["config"])
-        arch = Arch.from_dict(rec["arch"])
-        opts = dict(run_id=job["run_id"], epochs=params.get("epochs"), seed=params.get("seed"),
-                    step_cap=params.get("steps_per_epoch"), job_id=job["job_id"])
-        if not spec.is_local:
-            from engine.exec.ray import retrain_remote
-
-            return retrain_remote(spec, cfg.to_dict(), arch, workdir, store, **opts,
-                                  on_progress=ctx.on_progress, should_stop=ctx.should_stop)
-        return retrain_arch(cfg, arch, workdir, store, **opts, **common)
-    if kind == "correlate":
-        from engine.study import run_study
-
-        if not job.get("run_id"):
-            raise JobError("correlate job needs a run_id")
-        opts = {key: params[key] for key in ("k", "epochs", "seeds", "steps_per_epoch", "include_partial")
-                if key in params}
-        return run_study(workdir, store, job["run_id"], **opts,
-                         predictors=tuple(params.get("predictors") or ("smash", "params", "flops")),
-                         job_id=job["job_id"], **common)
-    raise JobError(f"unknown job kind {kind!r}; allowed: {', '.join(JOB_KINDS)}")
+    work = WORK.get(job["kind"])
+    if work is None:
+        raise JobError(f"unknown job kind {job['kind']!r}; allowed: {', '.join(JOB_KINDS)}")
+    return work(workdir, store, job, ctx, executor or ExecutorSpec())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,12 +20,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from engine.exec.ray import ensure_ray
 from engine.exec.spec import ExecutorSpec
 from engine.runtime import procid
-from engine.train.ending import mark_ended
+from engine.train.hypernet import mark_ended
 from store import Store, StoreBusy, store_path
 
 PR_SET_PDEATHSIG = 1
@@ -111,8 +113,6 @@ class Engine:
         """With Ray and no cluster address, start one local Ray that every job joins."""
         if self.executor.is_local or self.executor.address:
             return
-        from engine.exec.ray import ensure_ray
-
         ray = ensure_ray(self.executor)
         address = ray.get_runtime_context().gcs_address
         self._own_ray = ray
@@ -267,3 +267,48 @@ def serve(workdir: Path, concurrency: int = 1, poll_s: float = 1.0, stale_after_
     signal.signal(signal.SIGTERM, engine.stop)
     signal.signal(signal.SIGINT, engine.stop)
     engine.serve()
+
+
+FINISHED_STATES = ("done", "failed", "cancelled")
+WAIT_POLL_S = 2.0
+
+
+def _embedded_engine(workdir: Path, slots: int) -> Engine | None:
+    """An engine of our own for the workdir, or None when another engine already serves it."""
+    engine = Engine(workdir, concurrency=slots, poll_s=WAIT_POLL_S)
+    try:
+        engine.acquire()
+        engine.recover()
+    except EngineError:
+        return None
+    return engine
+
+
+def _finished(store: Store, job_ids: list[str]) -> int:
+    jobs = store.jobs(limit=max(1000, 2 * len(job_ids)))
+    return int(jobs[jobs["job_id"].isin(job_ids)]["status"].isin(FINISHED_STATES).sum())
+
+
+def run_until_done(workdir: Path, store: Store, job_ids: list[str], *, slots: int = 1,
+                   timeout_s: float | None = None,
+                   on_progress: Callable[[float, str], None] | None = None) -> None:
+    """Serve `job_ids` with an embedded engine of `slots` slots, or wait for the engine
+    already serving the workdir, until every one of them has finished."""
+    engine = _embedded_engine(workdir, slots)
+    start, reported = time.monotonic(), -1
+    try:
+        while True:
+            finished = _finished(store, job_ids)
+            if on_progress is not None and finished != reported:
+                reported = finished
+                on_progress(finished / max(len(job_ids), 1), f"{finished}/{len(job_ids)} retrains finished")
+            if finished == len(job_ids):
+                return
+            if timeout_s is not None and time.monotonic() - start > timeout_s:
+                raise TimeoutError(f"study retrains not finished after {timeout_s:.0f} s")
+            if engine is not None:
+                engine.tick()
+            time.sleep(WAIT_POLL_S)
+    finally:
+        if engine is not None:
+            engine.shutdown()
