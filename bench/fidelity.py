@@ -41,8 +41,8 @@ from core.rankstats import bootstrap_ci, correlation_table, spearman  # noqa: E4
 from engine.data.splits import load_data  # noqa: E402
 from engine.model import load_model  # noqa: E402
 from engine.scoring.proxy import naswot  # noqa: E402
-from engine.scoring.run import resolve_checkpoint, score_run  # noqa: E402
 from engine.scoring.scorer import Scorer  # noqa: E402
+from engine.search import resolve_checkpoint, score_run  # noqa: E402
 from engine.study import gather, pick_archs, predictor_values, study_metrics  # noqa: E402
 from engine.train.final import retrain_arch  # noqa: E402
 from engine.train.hypernet import train_hypernet  # noqa: E402

@@ -81,7 +81,7 @@ def halving(args: argparse.Namespace) -> dict:
     """The same random sample scored with and without successive halving."""
     from engine.runtime import checkpoint as ckpt
     from engine.runtime.workdir import checkpoint_dir
-    from engine.scoring.run import resolve_checkpoint, score_run
+    from engine.search import resolve_checkpoint, score_run
     from store import Store, store_path
 
     src = Store(store_path(Path(args.workdir)))

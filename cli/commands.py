@@ -25,7 +25,7 @@ from engine.export import check_out_path, export_arch
 from engine.jobs.supervisor import run_until_done, serve
 from engine.runtime import distributed
 from engine.runtime.device import check_device
-from engine.scoring.run import score_run
+from engine.search import score_run
 from engine.study import check_predictors, check_study, correlate
 from engine.train.final import retrain_arch
 from engine.train.hypernet import train_hypernet

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from core.arch import Arch
 from core.config import Config, RetrainConfig
@@ -137,3 +138,17 @@ def load_trained(path: Path) -> tuple[ArchNet, dict[str, Any]]:
     model.load_state_dict(state["state_dict"])
     model.eval()
     return model, state
+
+
+class SmashStep(nn.Module):
+    """The HyperNet and its SMASH net as one module, so DistributedDataParallel can wrap both."""
+
+    def __init__(self, hyper: HyperNet, net: SMASHNet, precision: str = "auto"):
+        super().__init__()
+        self.hyper, self.net, self.precision = hyper, net, precision
+
+    def forward(self, x: torch.Tensor, arch: Arch, enc: torch.Tensor, spans: list,
+                noise: torch.Tensor) -> torch.Tensor:
+        """Logits of `arch` on `x` (all tensors on x's device), as forward_arch computes them."""
+        with autocast(x.device, self.precision):
+            return self.net(x, arch, self.hyper.generate(enc, spans, noise))

@@ -197,7 +197,7 @@ def _write_inputs(d: Path, arch: dict) -> None:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict[str, str]:
     """A workdir with a trained and scored tiny run, and every bad input file beside it."""
-    from engine.scoring.run import score_run
+    from engine.search import score_run
     from engine.train.hypernet import train_hypernet
     from store import Store, store_path
 

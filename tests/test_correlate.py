@@ -55,7 +55,7 @@ def test_partial_scores_are_not_picked_unless_asked(tmp_path):
 def test_a_queued_correlate_job_runs_the_study_in_the_engine(tmp_path):
     """The Score vs truth form queues this job kind; the engine's runner runs it to a stored study."""
     from engine.jobs.runner import JobContext, run_job
-    from engine.scoring.run import score_run
+    from engine.search import score_run
     from engine.train.hypernet import train_hypernet
     from tests.conftest import tiny_config
 

@@ -18,8 +18,8 @@ from engine.exec.local import LocalScoring, QueueSink
 from engine.exec.ray import RayScoring, apply_event
 from engine.exec.spec import ExecutorSpec
 from engine.model import load_model
-from engine.scoring.run import resolve_checkpoint
 from engine.scoring.scorer import Scorer
+from engine.search import resolve_checkpoint
 from engine.train.final import StoreSink
 from engine.train.hypernet import train_hypernet
 from store import BackgroundWriter, Store, store_path

@@ -12,7 +12,7 @@ from core.arch import Arch
 from core.config import load_config
 from engine.exec.ray import RayScoring, retrain_remote
 from engine.exec.spec import ExecutorError, ExecutorSpec, add_executor_args, spec_from_args
-from engine.scoring.run import score_run
+from engine.search import score_run
 from engine.train.final import retrain_arch
 from engine.train.hypernet import train_hypernet
 from store import Store, store_path

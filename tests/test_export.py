@@ -18,7 +18,7 @@ from cli.main import main
 from core.arch import Arch
 from core.config import load_config
 from engine.model import load_trained
-from engine.scoring.run import score_run
+from engine.search import score_run
 from engine.train.final import retrain_arch
 from engine.train.hypernet import train_hypernet
 from store import Store, store_path

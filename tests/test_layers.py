@@ -31,12 +31,13 @@ ENGINE_LAYERS = {
     "nets": set(),
     "hyper": {"nets"},
     "model": {"runtime", "nets", "hyper"},
-    "scoring": {"runtime", "data", "nets", "model", "exec"},
+    "scoring": {"runtime", "data", "nets", "model"},
     "train": {"runtime", "data", "nets", "model", "scoring"},
-    "exec": {"runtime", "data", "nets", "model", "scoring", "train"},
-    "study": {"runtime", "data", "nets", "scoring", "train"},
-    "jobs": {"runtime", "exec", "scoring", "train", "study"},
-    "export": {"runtime", "nets", "train"},
+    "exec": {"runtime", "data", "model", "scoring", "train"},
+    "search": {"runtime", "data", "nets", "model", "scoring", "exec"},
+    "study": {"data", "scoring", "train"},
+    "jobs": {"runtime", "exec", "search", "study", "train"},
+    "export": {"model"},
 }
 
 # Libraries a package must never load.

@@ -13,8 +13,8 @@ from core.rankstats import rank_stability
 from core.space import sample_arch
 from engine.data.splits import load_data
 from engine.model import load_model
-from engine.scoring.run import resolve_checkpoint, score_run
 from engine.scoring.scorer import ScoreError, Scorer, halving_rungs
+from engine.search import resolve_checkpoint, score_run
 from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 from tests.conftest import tiny_config

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from core.ids import retrain_id_for
-from engine.scoring.run import score_run
+from engine.search import score_run
 from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 from tests.conftest import ROOT, tiny_config

@@ -25,7 +25,7 @@ from core.ids import run_id_for
 from core.jobs import JOB_KINDS, CorrelateJob, JobError, RetrainJob, ScoreJob, TrainJob
 from engine.exec.ray import retrain_remote
 from engine.exec.spec import ExecutorSpec, add_executor_args, spec_from_args
-from engine.scoring.run import score_run
+from engine.search import score_run
 from engine.study import run_study
 from engine.train.final import retrain_arch
 from engine.train.hypernet import train_hypernet

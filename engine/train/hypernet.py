@@ -36,19 +36,18 @@ from core.ids import run_id_for
 from core.space import sample_arch
 from engine.data.batches import augment, batch_indices, check_batches, normalize, steps_per_epoch
 from engine.data.splits import DataSplits, load_data
-from engine.hyper.hypernet import HyperNet
 from engine.model import (
     SmashModel,
+    SmashStep,
     build_model,
     forward_arch,
     make_optimizer,
     noise_for,
     training_state,
 )
-from engine.nets.smashnet import SMASHNet
 from engine.runtime import checkpoint as ckpt
 from engine.runtime import distributed
-from engine.runtime.device import autocast, memory_format, pick_device
+from engine.runtime.device import memory_format, pick_device
 from engine.runtime.rng import step_rng, torch_gen
 from engine.runtime.workdir import checkpoint_dir, code_version, run_lock
 from engine.scoring.probe import score_probe
@@ -77,20 +76,6 @@ def _update(opt: torch.optim.Optimizer, logits: torch.Tensor, y: torch.Tensor) -
     with torch.no_grad():
         err = (logits.argmax(1) != y).float().mean()
         return torch.stack([loss.detach(), err])
-
-
-class SmashStep(nn.Module):
-    """The HyperNet and its SMASH net as one module, so DistributedDataParallel can wrap both."""
-
-    def __init__(self, hyper: HyperNet, net: SMASHNet, precision: str = "auto"):
-        super().__init__()
-        self.hyper, self.net, self.precision = hyper, net, precision
-
-    def forward(self, x: torch.Tensor, arch: Arch, enc: torch.Tensor, spans: list,
-                noise: torch.Tensor) -> torch.Tensor:
-        """Logits of `arch` on `x` (all tensors on x's device), as forward_arch computes them."""
-        with autocast(x.device, self.precision):
-            return self.net(x, arch, self.hyper.generate(enc, spans, noise))
 
 
 def ddp_step(step_module: nn.Module, model: SmashModel, opt: torch.optim.Optimizer, arch: Arch,
