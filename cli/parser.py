@@ -10,13 +10,13 @@ import argparse
 
 from cli import arch_view, commands, completion, listing
 from core import argtypes as at
-from core.jobs import CorrelateJob
+from core.jobs import PREDICTORS, CorrelateJob
 from core.search import STRATEGIES
 from engine.exec.spec import add_executor_args
 from engine.export import FORMATS
 
 Subparsers = argparse._SubParsersAction  # what add_subparsers returns; argparse names no public type
-PREDICTORS_HELP = "comma list of smash, params, flops, naswot (default smash,params,flops)"
+PREDICTORS_HELP = f"comma list of {', '.join(PREDICTORS)} (default {','.join(CorrelateJob.predictors)})"
 DEFAULT_PREDICTORS = ",".join(CorrelateJob.predictors)
 
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Self
 
+PREDICTORS = ("smash", "params", "flops", "naswot")
+"""Every predictor a correlate study can hold against the truth (NASWOT: a training-free proxy)."""
+
 DEFAULT_PREDICTORS = ("smash", "params", "flops")
 """The predictors a correlate study holds against the truth unless told otherwise."""
 

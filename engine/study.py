@@ -22,7 +22,7 @@ import pandas as pd
 from core.arch import Arch
 from core.config import Config
 from core.ids import retrain_id_for, study_id_for
-from core.jobs import DEFAULT_PREDICTORS, CorrelateJob, RetrainJob
+from core.jobs import DEFAULT_PREDICTORS, PREDICTORS, CorrelateJob, RetrainJob
 from core.rankstats import bootstrap_ci, correlation_table, spearman
 from engine.data.splits import load_data
 from engine.scoring.proxy import naswot
@@ -34,7 +34,6 @@ class CorrelateError(ValueError):
     """Too few scored architectures for a study, or unusable study settings."""
 
 
-PREDICTORS = ("smash", "params", "flops", "naswot")
 """What a study holds against the truth, each oriented so that lower predicts lower error:
 the SMASH score; minus params and minus FLOPs (bigger predicts better); minus the NASWOT
 log-determinant, a training-free proxy (engine/proxy.py). naswot costs one forward pass

@@ -27,7 +27,7 @@ from pathlib import Path
 from engine.exec.ray import ensure_ray
 from engine.exec.spec import ExecutorSpec
 from engine.runtime import procid
-from engine.train.hypernet import mark_ended
+from engine.train.ending import mark_ended
 from store import Store, StoreBusy, store_path
 
 PR_SET_PDEATHSIG = 1
