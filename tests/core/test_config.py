@@ -4,7 +4,7 @@ import pytest
 
 from core.config import Config, ConfigError, load_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 SHIPPED = sorted((ROOT / "configs").rglob("*.toml"))

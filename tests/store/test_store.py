@@ -251,7 +251,7 @@ def test_store_imports_no_torch_streamlit_or_engine():
         "import sys, store; bad = [m for m in ('torch', 'streamlit', 'engine') if m in sys.modules];"
         "assert not bad, bad"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
 # --- runs, checkpoints, metrics ---------------------------------------------------
