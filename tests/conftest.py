@@ -140,3 +140,35 @@ def smoke_workdir(tmp_path_factory) -> Path:
     for argv in steps:
         assert main([*argv, "--workdir", w, "--quiet", "--json"]) == 0, argv
     return Path(w)
+
+
+_SMOKE: dict[str, Path] = {}
+
+
+def smoke_run(root: Path) -> Path:
+    """Train, score and retrain configs/smoke.toml with the real CLI, once per session.
+
+    SMASH_SMOKE_WORKDIR may name a finished smoke workdir to reuse (a faster edit-test
+    loop); tests only ever write to copies of it.
+    """
+    if "workdir" not in _SMOKE and os.environ.get("SMASH_SMOKE_WORKDIR"):
+        _SMOKE["workdir"] = Path(os.environ["SMASH_SMOKE_WORKDIR"])
+    if "error" in _SMOKE:
+        pytest.fail(_SMOKE["error"])  # failed once already this session; do not rerun minutes of CLI
+    if "workdir" not in _SMOKE:
+        workdir = root / "smoke"
+        steps = (["train", "--config", str(ROOT / "configs" / "smoke.toml")], ["score"],
+                 ["retrain", "--arch", "best"])
+        for args in steps:
+            proc = run_smash(*args, "--workdir", str(workdir), "--quiet", timeout=600)
+            if proc.returncode != 0:
+                _SMOKE["error"] = f"smash {args[0]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+                pytest.fail(_SMOKE["error"])
+        _SMOKE["workdir"] = workdir
+    return _SMOKE["workdir"]
+
+
+@pytest.fixture(scope="session")
+def full_smoke_workdir(tmp_path_factory) -> Path:
+    """The whole smoke run (configs/smoke.toml trained, scored, best retrained), for the dashboard tests."""
+    return smoke_run(tmp_path_factory.getbasetemp())

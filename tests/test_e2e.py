@@ -16,7 +16,6 @@ import pytest
 from cli.dashboard import serve_in_background, stop_server
 from store import Store, store_path
 from tests.conftest import ROOT
-from tests.test_app import smoke_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -25,12 +24,12 @@ if not CHROMIUM.exists():
 
 from playwright import sync_api  # noqa: E402
 
-from tests.test_app_browser import CHROMIUM_ARGS, settle, shoot  # noqa: E402
+from tests.app.test_app_browser import CHROMIUM_ARGS, settle, shoot  # noqa: E402
 
 
-def test_retrain_queued_in_the_browser_is_run_by_the_engine(tmp_path_factory):
+def test_retrain_queued_in_the_browser_is_run_by_the_engine(tmp_path_factory, full_smoke_workdir):
     workdir = tmp_path_factory.mktemp("e2e") / "w"
-    shutil.copytree(smoke_run(tmp_path_factory.getbasetemp()), workdir)
+    shutil.copytree(full_smoke_workdir, workdir)
     store = Store(store_path(workdir))
     run_id = store.latest_run_id()
     board = store.leaderboard(run_id, limit=5)

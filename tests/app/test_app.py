@@ -8,7 +8,6 @@ takes its workdir from SMASH_WORKDIR here, because AppTest cannot pass argv.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -16,45 +15,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from store import Store, store_path
-from tests.conftest import ROOT, run_smash
+from tests.conftest import ROOT
 
 TIMEOUT = 60
-_SMOKE: dict[str, Path] = {}
-
-
-def smoke_run(root: Path) -> Path:
-    """Train, score and retrain configs/smoke.toml with the real CLI, once per session.
-
-    SMASH_SMOKE_WORKDIR may name a finished smoke workdir to reuse (a faster edit-test
-    loop); tests only ever write to copies of it.
-    """
-    if "workdir" not in _SMOKE and os.environ.get("SMASH_SMOKE_WORKDIR"):
-        _SMOKE["workdir"] = Path(os.environ["SMASH_SMOKE_WORKDIR"])
-    if "error" in _SMOKE:
-        pytest.fail(_SMOKE["error"])  # failed once already this session; do not rerun minutes of CLI
-    if "workdir" not in _SMOKE:
-        workdir = root / "smoke"
-        steps = (["train", "--config", str(ROOT / "configs" / "smoke.toml")], ["score"],
-                 ["retrain", "--arch", "best"])
-        for args in steps:
-            proc = run_smash(*args, "--workdir", str(workdir), "--quiet", timeout=600)
-            if proc.returncode != 0:
-                _SMOKE["error"] = f"smash {args[0]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
-                pytest.fail(_SMOKE["error"])
-        _SMOKE["workdir"] = workdir
-    return _SMOKE["workdir"]
-
-
-@pytest.fixture(scope="session")
-def smoke_workdir(tmp_path_factory) -> Path:
-    return smoke_run(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture
-def workdir(smoke_workdir: Path, tmp_path: Path, monkeypatch) -> Path:
+def workdir(full_smoke_workdir: Path, tmp_path: Path, monkeypatch) -> Path:
     """A private copy of the smoke workdir, set as the app's workdir."""
     copy = tmp_path / "w"
-    shutil.copytree(smoke_workdir, copy)
+    shutil.copytree(full_smoke_workdir, copy)
     monkeypatch.setenv("SMASH_WORKDIR", str(copy))
     return copy
 

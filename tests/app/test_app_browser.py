@@ -16,7 +16,6 @@ import pytest
 from cli.dashboard import serve_in_background, stop_server
 from store import Store, store_path
 from tests.conftest import ROOT
-from tests.test_app import smoke_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -33,9 +32,9 @@ from playwright import sync_api  # noqa: E402  (after the skip: playwright is of
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+def dashboard(tmp_path_factory, full_smoke_workdir) -> Iterator[tuple[str, Path]]:
     workdir = tmp_path_factory.mktemp("browser") / "w"
-    shutil.copytree(smoke_run(tmp_path_factory.getbasetemp()), workdir)
+    shutil.copytree(full_smoke_workdir, workdir)
     proc, url = serve_in_background(workdir, workdir.parent / "streamlit.log")
     try:
         yield url, workdir
