@@ -36,7 +36,11 @@ from core.config import load_config  # noqa: E402
 from core.space import sample_arch  # noqa: E402
 from engine.data.splits import DataSplits  # noqa: E402
 from engine.model import build_model  # noqa: E402
+from engine.runtime import checkpoint as ckpt  # noqa: E402
+from engine.runtime.workdir import checkpoint_dir  # noqa: E402
 from engine.scoring.scorer import Scorer, halving_rungs  # noqa: E402
+from engine.search import resolve_checkpoint, score_run  # noqa: E402
+from store import Store, store_path  # noqa: E402
 
 
 def fake_data(shape: tuple[int, int, int], n_val: int, classes: int = 10) -> DataSplits:
@@ -79,10 +83,6 @@ def main() -> None:
 
 def halving(args: argparse.Namespace) -> dict:
     """The same random sample scored with and without successive halving."""
-    from engine.runtime import checkpoint as ckpt
-    from engine.runtime.workdir import checkpoint_dir
-    from engine.search import resolve_checkpoint, score_run
-    from store import Store, store_path
 
     src = Store(store_path(Path(args.workdir)))
     run_id = args.run or src.latest_run_id()
