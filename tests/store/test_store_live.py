@@ -56,12 +56,14 @@ def test_real_scoring_streams_while_two_readers_poll(trained):
     stop = workdir / "stop"
     readers = [subprocess.Popen([sys.executable, "-c", READER, str(store_path(workdir)), run_id, str(stop)],
                                 env=ENV, stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    proc = subprocess.run(smash("score", "--workdir", str(workdir), "--quiet", "--json"), env=ENV,
-                          capture_output=True, text=True, timeout=300)
+    try:
+        proc = subprocess.run(smash("score", "--workdir", str(workdir), "--quiet", "--json"), env=ENV,
+                              capture_output=True, text=True, timeout=300)
+        time.sleep(0.5)
+    finally:
+        stop.touch()  # the readers end on it, whatever happened to the scoring run
     assert proc.returncode == 0, proc.stderr
     scored = json.loads(proc.stdout.strip().splitlines()[-1])["scored"]
-    time.sleep(0.5)
-    stop.touch()
     for r in readers:
         out = json.loads(r.communicate(timeout=120)[0].strip().splitlines()[-1])
         assert out["errors"] == []
