@@ -18,6 +18,7 @@ from cli import archref as lookup
 from cli.tables import Listing, add_form_args, cell, emit, form_of, interval, records
 from core import argtypes as at
 from core.arch import Arch
+from core.errors import BadRequest
 from store import Store, store_path
 
 TRUTH_FIELDS = ("retrain_id", "epochs", "seed", "val_error", "test_error", "finished_at")
@@ -96,7 +97,7 @@ def cmd_graph(args: argparse.Namespace) -> None:
     try:
         out = graph_files.write(rec["model"], args.out, args.format)
     except graph_files.GraphFileError as exc:
-        raise lookup.BadRequest(str(exc)) from exc
+        raise BadRequest(str(exc)) from exc
     if args.json:
         print(json.dumps({"arch_id": rec["arch_id"], "out": str(out),
                           "format": graph_files.format_for(out, args.format)}))
