@@ -17,9 +17,11 @@ RUN apt-get update \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY engine ./engine
 COPY store ./store
 COPY app ./app
+COPY cli ./cli
 COPY configs ./configs
 COPY streamlit_config.toml ./
 RUN pip install --no-cache-dir torch==2.14.1 torchvision==0.29.1 \

@@ -11,6 +11,8 @@ import json
 
 import streamlit as st
 
+from core.config import RetrainConfig
+from core.jobs import RetrainJob
 from store import Store, StoreError
 
 MAX_EPOCHS = 1000
@@ -29,32 +31,36 @@ def set_selected(run_id: str, arch_ids: list[str]) -> None:
 
 
 def _default_epochs(store: Store, run_id: str) -> int:
+    """The run's own [retrain].epochs, as `smash queue retrain` takes without --epochs
+    (a stored config always has it; a run without one gets the config default)."""
     run = store.get_run(run_id) or {}
-    return int((run.get("config") or {}).get("retrain", {}).get("epochs", 10))
+    return int((run.get("config") or {}).get("retrain", {}).get("epochs", RetrainConfig.epochs))
 
 
-def pending(store: Store, run_id: str, params: dict) -> set[str]:
+def pending(store: Store, run_id: str, job: RetrainJob) -> set[str]:
     """Archs of `run_id` with an equal retrain job (same params) already queued or running."""
+    params = job.to_params()
     jobs = store.jobs(limit=1000, status=["queued", "running"])
-    jobs = jobs[(jobs["kind"] == "retrain") & (jobs["run_id"] == run_id)]
+    jobs = jobs[(jobs["kind"] == RetrainJob.kind) & (jobs["run_id"] == run_id)]
     return {a for a, p in zip(jobs["arch_id"], jobs["params"], strict=True) if json.loads(p) == params}
 
 
 def _submit(store_path: str, run_id: str, arch_ids: list[str], key: str) -> None:
     """The button's callback: it runs before the rerun the click causes, so that rerun
     already sees the jobs and draws the button disabled."""
-    params = {"epochs": min(int(st.session_state[f"{key}-epochs"]), MAX_EPOCHS),
-              "seed": int(st.session_state[f"{key}-seed"])}
+    job = RetrainJob(epochs=min(int(st.session_state[f"{key}-epochs"]), MAX_EPOCHS),
+                     seed=int(st.session_state[f"{key}-seed"]))
     try:
         store = Store(store_path)
-        job_ids = [store.enqueue_job("retrain", params, run_id=run_id, arch_id=a) for a in arch_ids]
+        job_ids = [store.enqueue_job(RetrainJob.kind, job.to_params(), run_id=run_id, arch_id=a)
+                   for a in arch_ids]
     except (StoreError, ValueError) as exc:  # callbacks run outside the page's guard
         st.session_state[f"{key}-err"] = f"Could not queue the jobs: {exc}"
         return
-    n, epochs = len(set(job_ids)), params["epochs"]
+    n, epochs = len(set(job_ids)), job.epochs
     st.session_state[f"{key}-msg"] = (
         f"Queued {n} retrain job{'s' if n != 1 else ''} ({epochs} epoch{'s' if epochs != 1 else ''}, "
-        f"seed {params['seed']}): " + ", ".join(f"`{j}`" for j in dict.fromkeys(job_ids))
+        f"seed {job.seed}): " + ", ".join(f"`{j}`" for j in dict.fromkeys(job_ids))
         + ". An equal job already queued or running is reused, never repeated.")
 
 
@@ -70,7 +76,7 @@ def retrain_controls(store: Store, run_id: str, arch_ids: list[str], key: str) -
                                   key=f"{key}-epochs")
     seed = cols[1].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1,
                                 key=f"{key}-seed")
-    waiting = pending(store, run_id, {"epochs": int(epochs), "seed": int(seed)}) if arch_ids else set()
+    waiting = pending(store, run_id, RetrainJob(epochs=int(epochs), seed=int(seed))) if arch_ids else set()
     done = bool(arch_ids) and set(arch_ids) <= waiting
     n = len(arch_ids)
     label = "Already queued" if done else f"Queue final training of {n} arch{'s' if n != 1 else ''}"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine.config import ConfigError
-from engine.search_space import ArchError
+from core.arch import ArchError
+from core.config import ConfigError
 from store import Store, StoreBusy, StoreError, store_path
 
 DEFAULT_WORKDIR = "./runs"

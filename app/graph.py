@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from engine.search_space import Arch, Conv, Layer
+from core.arch import Arch, Conv, Layer
 
 READ_COLOR = "#2563eb"
 WRITE_COLOR = "#ea580c"

@@ -19,7 +19,7 @@ import networkx as nx
 from kaleido.errors import ChromeNotFoundError
 
 from app import graph
-from engine.search_space import Arch
+from core.arch import Arch
 
 IMAGE_FORMATS = ("svg", "png", "pdf")
 FORMATS = (*IMAGE_FORMATS, "html", "dot", "graphml")

@@ -24,9 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.charts import score_vs_truth  # noqa: E402
-from engine.correlate import gather  # noqa: E402
-from engine.rankstats import correlation_table  # noqa: E402
+from app.charts import probe_stability, score_vs_truth  # noqa: E402
+from core.arch import Arch  # noqa: E402
+from core.rankstats import correlation_table, kendall, rank_stability, spearman  # noqa: E402
+from engine.data.splits import load_data  # noqa: E402
+from engine.model import load_model  # noqa: E402
+from engine.scoring.scorer import Scorer  # noqa: E402
+from engine.study import gather  # noqa: E402
 from store import Store, store_path  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -54,10 +58,6 @@ def rescore(store: Store, run_id: str, source: str, arch_ids: list[str], bn: str
     and its scoring settings (batch norm overridden when `bn` is given)."""
     import torch
 
-    from engine.data import load_data
-    from engine.score import Scorer
-    from engine.search_space import Arch
-    from engine.train_hypernet import load_model
 
     path = store.checkpoints(source)["path"].iloc[-1]
     model = load_model(Path(path))
@@ -69,8 +69,6 @@ def rescore(store: Store, run_id: str, source: str, arch_ids: list[str], bn: str
 def probe_report(store: Store, run_id: str, png: Path | None) -> dict:
     import pandas as pd
 
-    from app.charts import probe_stability
-    from engine.rankstats import kendall, rank_stability, spearman
 
     probe = store.probe_scores(run_id)
     if probe.empty:

@@ -1,7 +1,7 @@
 """How fast does the Leaderboard open on a run with 10^5 scored architectures?
 
 Fills a temporary store with synthetic scored archs (store.bulk_add_scored), serves the
-dashboard with `streamlit run` (app/launch.py's command) and, in headless Chromium,
+dashboard with `streamlit run` (cli/dashboard.py's command) and, in headless Chromium,
 times navigating to the Leaderboard until its first table row is in the page: once by
 URL (a fresh session: websocket, script run, store queries, grid paint) and once by
 clicking the sidebar link (what a user does). The median of several tries is reported;
@@ -26,7 +26,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.launch import serve_in_background, stop_server  # noqa: E402
+from cli.dashboard import serve_in_background, stop_server  # noqa: E402
 from store import Store, store_path  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")

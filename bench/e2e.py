@@ -51,7 +51,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{args.port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t0 = time.monotonic()
-    up = subprocess.Popen([sys.executable, "-m", "engine.cli", "up", "--workdir", str(workdir),
+    up = subprocess.Popen([sys.executable, "-m", "cli", "up", "--workdir", str(workdir),
                            "--config", args.config, "--archs", str(args.archs), "--port", str(args.port)],
                           cwd=ROOT, env=env, start_new_session=True)
     figures: dict[str, float] = {}

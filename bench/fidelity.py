@@ -34,21 +34,18 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from engine.config import Config, load_config  # noqa: E402
-from engine.correlate import (  # noqa: E402
-    gather,
-    pick_archs,
-    predictor_values,
-    study_id_for,
-    study_metrics,
-)
-from engine.data import load_data  # noqa: E402
-from engine.proxy import naswot  # noqa: E402
-from engine.rankstats import bootstrap_ci, correlation_table, spearman  # noqa: E402
-from engine.retrain import retrain_arch  # noqa: E402
-from engine.score import Scorer, resolve_checkpoint, score_run  # noqa: E402
-from engine.search_space import Arch  # noqa: E402
-from engine.train_hypernet import load_model, train_hypernet  # noqa: E402
+from core.arch import Arch  # noqa: E402
+from core.config import Config, load_config  # noqa: E402
+from core.ids import study_id_for  # noqa: E402
+from core.rankstats import bootstrap_ci, correlation_table, spearman  # noqa: E402
+from engine.data.splits import load_data  # noqa: E402
+from engine.model import load_model  # noqa: E402
+from engine.scoring.proxy import naswot  # noqa: E402
+from engine.scoring.scorer import Scorer  # noqa: E402
+from engine.search import resolve_checkpoint, score_run  # noqa: E402
+from engine.study import gather, pick_archs, predictor_values, study_metrics  # noqa: E402
+from engine.train.final import retrain_arch  # noqa: E402
+from engine.train.hypernet import train_hypernet  # noqa: E402
 from store import Store, store_path  # noqa: E402
 
 VARIANTS = {

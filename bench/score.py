@@ -32,11 +32,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.config import load_config  # noqa: E402
-from engine.data import DataSplits  # noqa: E402
-from engine.score import Scorer, halving_rungs  # noqa: E402
-from engine.search_space import sample_arch  # noqa: E402
-from engine.train_hypernet import build_model  # noqa: E402
+from core.config import load_config  # noqa: E402
+from core.space import sample_arch  # noqa: E402
+from engine.data.splits import DataSplits  # noqa: E402
+from engine.model import build_model  # noqa: E402
+from engine.runtime import checkpoint as ckpt  # noqa: E402
+from engine.runtime.workdir import checkpoint_dir  # noqa: E402
+from engine.scoring.scorer import Scorer, halving_rungs  # noqa: E402
+from engine.search import resolve_checkpoint, score_run  # noqa: E402
+from store import Store, store_path  # noqa: E402
 
 
 def fake_data(shape: tuple[int, int, int], n_val: int, classes: int = 10) -> DataSplits:
@@ -79,10 +83,6 @@ def main() -> None:
 
 def halving(args: argparse.Namespace) -> dict:
     """The same random sample scored with and without successive halving."""
-    from engine import checkpoint as ckpt
-    from engine.score import resolve_checkpoint, score_run
-    from engine.workdir import checkpoint_dir
-    from store import Store, store_path
 
     src = Store(store_path(Path(args.workdir)))
     run_id = args.run or src.latest_run_id()

@@ -26,11 +26,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.config import load_config  # noqa: E402
-from engine.device import autocast, memory_format  # noqa: E402
-from engine.network import ArchNet  # noqa: E402
-from engine.search_space import sample_arch  # noqa: E402
-from engine.train_hypernet import build_model, make_optimizer  # noqa: E402
+from core.config import load_config  # noqa: E402
+from core.space import sample_arch  # noqa: E402
+from engine.model import build_model, make_optimizer  # noqa: E402
+from engine.nets.archnet import ArchNet  # noqa: E402
+from engine.runtime.device import autocast, memory_format  # noqa: E402
 
 
 def timed(fn):

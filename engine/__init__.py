@@ -1,4 +1,4 @@
-"""The SMASH engine: search space, HyperNet, training, scoring, search, final training, jobs."""
+"""The SMASH engine, everything that needs torch: data, networks, HyperNet, training, scoring, search, jobs."""
 
 import os
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from engine.retrain import load_trained
-from engine.search_space import Arch
+from core.arch import Arch
+from engine.model import load_trained
 from store import DB_FILENAME
 
 FORMATS = ("json", "state_dict", "torchscript", "onnx")

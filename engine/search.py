@@ -1,327 +1,318 @@
-"""Search strategies over SMASH scores, behind one interface.
+"""score_run: rank a run's architectures with a registered search strategy, halving and racing.
 
-A strategy spends a budget of score calls and returns every evaluation it made, in order.
-It is a pure function of (space, rng, score, size, budget), so a run can be repeated and
-the same strategies run against a synthetic score in tests. Strategies are looked up by
-name (`get_strategy`) so a config can name one and its options as plain data.
-
-- "smash": the authors' procedure: random sampling, perturbation of the best, greedy chain.
-- "evolution": regularized (aging) evolution, Real et al. 2019.
-- "pareto": the front of SMASH score against size (params or FLOPs), both minimised.
+The strategy (core/search.py) decides which architectures to score; this module scores
+them at one checkpoint, streams every score into the store as it comes, answers repeats
+from what is stored (so a killed pass resumes), and tracks the best.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
-from typing import ClassVar, Protocol
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-import numpy as np
+import torch
+from tqdm import tqdm
 
-from engine.config import SpaceConfig
-from engine.search_space import Arch, mutate, sample_arch
+from core.arch import Arch
+from core.config import Config, ScoreConfig
+from core.errors import Cancelled
+from core.racing import Tally, race, tied_with_leader
+from core.search import Strategy, get_strategy
+from engine.data.splits import DataSplits, load_data
+from engine.exec.contract import ScoringExecutor
+from engine.exec.pick import scoring
+from engine.exec.spec import ExecutorSpec
+from engine.model import SmashModel, load_model
+from engine.nets.size import count_params
+from engine.runtime import checkpoint as ckpt
+from engine.runtime.device import pick_device
+from engine.runtime.rng import step_rng
+from engine.runtime.workdir import checkpoint_dir
+from engine.scoring.scorer import ScoreError, Scorer, arch_row, halving_rungs, raced_row, score_row
+from store import BackgroundWriter, Store
 
-ScoreFn = Callable[[Arch, str], float]
-BatchScoreFn = Callable[[list[Arch], str], list[float]]
-"""Score an Arch found by the named stage; lower is better."""
-
-SizeFn = Callable[[Arch], float]
-"""Cost of an Arch (params or FLOPs); lower is better. Not counted against the budget."""
-
-REDRAWS = 8
-"""Proposals tried for an arch not yet scored before spending budget on a repeat."""
-
-
-@dataclass(frozen=True)
-class Evaluated:
-    """One score call a strategy made."""
-
-    arch: Arch
-    score: float
-    stage: str
-
-
-class Strategy(Protocol):
-    """A search strategy; options are constructor arguments, so configs stay serialisable."""
-
-    name: ClassVar[str]
-
-    def run(self, space: SpaceConfig, rng: np.random.Generator, score: ScoreFn,
-            size: SizeFn, budget: int) -> list[Evaluated]:
-        """Make at most `budget` score calls; return them in call order."""
-        ...
+STAGE_STREAMS = {"random": 10, "perturb": 11, "chain": 12}
+"""step_rng streams of the smash stages at a checkpoint; any other strategy draws from 13."""
+OTHER_STREAM = 13
 
 
-def best_of(evaluated: list[Evaluated]) -> Evaluated:
-    """Lowest score, ties broken by arch id as the leaderboard does."""
-    return min(evaluated, key=lambda e: (e.score, e.arch.id))
-
-
-class _Ledger:
-    """Wraps a ScoreFn: counts calls against the budget and records each one."""
-
-    def __init__(self, score: ScoreFn, budget: int):
-        if budget < 0:
-            raise ValueError(f"budget = {budget}; must be >= 0")
-        self.score, self.left = score, budget
-        self.log: list[Evaluated] = []
-        self.seen: dict[Arch, float] = {}
-
-    def __call__(self, arch: Arch, stage: str) -> float:
-        return self.evaluate(arch, stage).score
-
-    def evaluate(self, arch: Arch, stage: str) -> Evaluated:
-        if self.left <= 0:
-            raise RuntimeError("search strategy overran its score budget")  # a bug, not bad input
-        self.left -= 1
-        ev = Evaluated(arch, float(self.score(arch, stage)), stage)
-        self.log.append(ev)
-        self.seen[arch] = ev.score
-        return ev
-
-    def fresh(self, propose: Callable[[], Arch]) -> Arch:
-        """Redraw a few times rather than spend budget re-scoring a known arch."""
-        arch = propose()
-        for _ in range(REDRAWS - 1):
-            if arch not in self.seen:
-                break
-            arch = propose()
-        return arch
-
-
-# ---------------------------------------------------------------- the authors' stages
-
-def random_archs(space: SpaceConfig, rng: np.random.Generator, n: int) -> Iterator[Arch]:
-    for _ in range(n):
-        yield sample_arch(space, rng, progress=1.0)
-
-
-def perturb(best: Arch, space: SpaceConfig, rng: np.random.Generator, n: int,
-            score: ScoreFn, score_batch: BatchScoreFn | None = None,
-            rate: float = 0.05) -> tuple[Arch, float]:
-    """Score `n` neighbours of `best`; return the best of them (or `best` itself).
-
-    The neighbours do not depend on each other's scores, so `score_batch`, when given,
-    scores them all at once (in parallel); the result is the same either way.
-    """
-    best_score = score(best, "perturb")
-    if score_batch is None:
-        return _best_neighbour(best, best_score, space, rng, n, score, rate)
-    cands = [mutate(best, space, rng, rate) for _ in range(n)]
-    found, found_score = best, best_score
-    for cand, s in zip(cands, score_batch(cands, "perturb"), strict=True):
-        if s < found_score:
-            found, found_score = cand, s
-    return found, found_score
-
-
-def greedy_chain(start: Arch, space: SpaceConfig, rng: np.random.Generator, steps: int,
-                 score: ScoreFn, rate: float = 0.05) -> tuple[Arch, float]:
-    """Walk from `start`, moving to a neighbour whenever it scores better."""
-    return _climb(start, score(start, "chain"), space, rng, steps, score, rate)
-
-
-def _best_neighbour(best: Arch, best_score: float, space: SpaceConfig, rng: np.random.Generator,
-                    n: int, score: ScoreFn, rate: float = 0.05) -> tuple[Arch, float]:
-    """Perturbation from an already scored arch, so a strategy need not pay for it twice."""
-    found, found_score = best, best_score
-    for _ in range(n):
-        cand = mutate(best, space, rng, rate)
-        s = score(cand, "perturb")
-        if s < found_score:
-            found, found_score = cand, s
-    return found, found_score
-
-
-def _climb(start: Arch, start_score: float, space: SpaceConfig, rng: np.random.Generator,
-           steps: int, score: ScoreFn, rate: float = 0.05) -> tuple[Arch, float]:
-    current, current_score = start, start_score
-    for _ in range(steps):
-        cand = mutate(current, space, rng, rate)
-        s = score(cand, "chain")
-        if s < current_score:
-            current, current_score = cand, s
-    return current, current_score
-
-
-# ---------------------------------------------------------------- strategies
-
-def _check(ok: bool, msg: str) -> None:
-    if not ok:
-        raise ValueError(msg)
+def resolve_checkpoint(workdir: Path, run_id: str, step: int | None = None) -> tuple[int, Path]:
+    found = ckpt.step_checkpoints(checkpoint_dir(workdir, run_id))
+    if not found:
+        raise ScoreError(f"run {run_id} has no checkpoint in {checkpoint_dir(workdir, run_id)}; "
+                         "train it first with `smash train`")
+    if step is None:  # the newest that loads: a corrupt last file must not stop scoring
+        s, p, _ = ckpt.newest_loadable(found)
+        return s, p
+    for s, p in found:
+        if s == step:
+            return s, p
+    raise ScoreError(f"run {run_id} has no checkpoint at step {step}; "
+                     f"available: {', '.join(str(s) for s, _ in found)}")
 
 
 @dataclass(frozen=True)
-class SmashSearch:
-    """Brock et al.: random sampling, then perturb the best, then a greedy chain from there."""
+class LoadedCheckpoint:
+    """A checkpoint loaded for scoring: its step, file, config, model and data."""
 
-    name: ClassVar[str] = "smash"
-    random_fraction: float = 0.7
-    """Share of the budget spent on random sampling; the rest is split between the two
-    local stages (perturbation gets the smaller half)."""
+    step: int
+    path: Path
+    cfg: Config
+    model: SmashModel
+    device: torch.device
+    data: DataSplits
 
-    def __post_init__(self) -> None:
-        _check(0 <= self.random_fraction <= 1,
-               f"smash: random_fraction = {self.random_fraction}; allowed [0, 1]")
 
-    def run(self, space: SpaceConfig, rng: np.random.Generator, score: ScoreFn,
-            size: SizeFn, budget: int) -> list[Evaluated]:
-        ledger = _Ledger(score, budget)
-        # At least one random arch, so the local stages have a start.
-        n_random = min(budget, max(1, round(self.random_fraction * budget)))
-        for arch in random_archs(space, rng, n_random):
-            ledger(arch, "random")
-        if not ledger.log:
-            return ledger.log
-        best = best_of(ledger.log)
-        n_perturb = ledger.left // 2
-        top, top_score = _best_neighbour(best.arch, best.score, space, rng, n_perturb, ledger)
-        _climb(top, top_score, space, rng, ledger.left, ledger)
-        return ledger.log
+def load_checkpoint(workdir: Path, run_id: str, step: int | None, halving_min: int | None,
+                    data: DataSplits | None) -> LoadedCheckpoint:
+    step, path = resolve_checkpoint(workdir, run_id, step)
+    cfg = Config.from_stored(ckpt.load(path)["config"])
+    if halving_min is not None:
+        cfg = cfg.replace(score={"halving_min": int(halving_min)})
+    device = pick_device(cfg.device)
+    model = load_model(path, device)
+    return LoadedCheckpoint(step, path, cfg, model, device, data or load_data(cfg.data, cfg.seed))
 
 
 @dataclass(frozen=True)
-class RegularizedEvolution:
-    """Aging evolution (Real et al. 2019): tournament selection, mutation, oldest dies.
+class Plan:
+    """The strategy to run, the score calls it may make, and the calls the progress counts."""
 
-    Removing the oldest rather than the worst keeps a lucky early score from ruling
-    the population forever, which matters because SMASH scores are noisy.
-    """
-
-    name: ClassVar[str] = "evolution"
-    population: int = 20
-    tournament: int = 5
-    """Members drawn per cycle; the best becomes the parent. 1 removes selection pressure."""
-
-    def __post_init__(self) -> None:
-        _check(self.population >= 1, f"evolution: population = {self.population}; must be >= 1")
-        _check(1 <= self.tournament <= self.population,
-               f"evolution: tournament = {self.tournament}; allowed 1..population ({self.population})")
-
-    def run(self, space: SpaceConfig, rng: np.random.Generator, score: ScoreFn,
-            size: SizeFn, budget: int) -> list[Evaluated]:
-        ledger = _Ledger(score, budget)
-        pop: deque[Evaluated] = deque()
-        while len(pop) < self.population and ledger.left:
-            pop.append(ledger.evaluate(ledger.fresh(lambda: sample_arch(space, rng)), self.name))
-        while ledger.left:
-            picks = rng.choice(len(pop), size=min(self.tournament, len(pop)), replace=False)
-            parent = best_of([pop[int(i)] for i in picks]).arch
-            child = ledger.fresh(lambda p=parent: mutate(p, space, rng))
-            pop.append(ledger.evaluate(child, self.name))
-            pop.popleft()
-        return ledger.log
+    strategy: Strategy
+    budget: int
+    total: int
 
 
-Point = tuple[float, float]
+def plan_search(name: str, sc: ScoreConfig, archs: int | None, perturbations: int | None,
+                chain: int | None, budget: int | None) -> Plan:
+    """The named strategy with the run's settings; "smash" takes its stage sizes from [score].
+
+    The smash stages each open by re-scoring their start (answered from the store), hence +2."""
+    n_random = sc.archs if archs is None else archs
+    if name != "smash":
+        calls = budget if budget is not None else n_random
+        return Plan(get_strategy(name), calls, budget or n_random)
+    n_perturb = sc.perturb if perturbations is None else perturbations
+    n_chain = sc.chain if chain is None else chain
+    strategy = get_strategy(name, n_random=n_random, n_perturb=n_perturb, n_chain=n_chain,
+                            mutation_rate=sc.mutation_rate, rescore_starts=True)
+    total = n_random + n_perturb + n_chain + 2
+    return Plan(strategy, total, total)
 
 
-@dataclass(frozen=True)
-class ParetoSearch:
-    """Archive search for the front of SMASH score against size, both minimised.
+class ScoringPass:
+    """One pass of scoring at a checkpoint: what the strategy asks is scored (or read back
+    from the store), written through `writer`, counted, and the best full score kept.
 
-    Each step mutates a random archive member, or with probability `explore` samples a
-    fresh arch so the archive can reach regions its members' neighbours do not.
-    """
+    The values handed back to the strategy are the scores, except that a partial score
+    (successive halving stopped the arch on fewer images) is +inf: never the best."""
 
-    name: ClassVar[str] = "pareto"
-    initial: int = 10
-    """Random archs scored before mutation starts."""
-    explore: float = 0.1
+    def __init__(self, run_id: str, step: int, data: DataSplits, sc: ScoreConfig,
+                 runner: ScoringExecutor, writer: BackgroundWriter, store: Store, total: int,
+                 bar: tqdm, on_progress: Callable[[float, str], None] | None,
+                 should_stop: Callable[[], bool] | None):
+        self.run_id, self.step, self.data, self.sc = run_id, step, data, sc
+        self.runner, self.writer, self.total, self.bar = runner, writer, total, bar
+        self.on_progress, self.should_stop = on_progress, should_stop
+        n_val = len(data.val_y)
+        self.shard = min(sc.val_images, n_val) if sc.val_images > 0 else n_val
+        self.done = store.run_scores(run_id, step)  # arch_id -> score_mean, for resume
+        self.stopped = store.partial_scores(run_id, step)  # archs halving stopped early
+        self.counts = {"scored": 0, "reused": 0, "seen": 0}
+        self.best_score, self.best_arch = float("inf"), None
 
-    def __post_init__(self) -> None:
-        _check(self.initial >= 1, f"pareto: initial = {self.initial}; must be >= 1")
-        _check(0 <= self.explore <= 1, f"pareto: explore = {self.explore}; allowed [0, 1]")
+    def check_stop(self) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise Cancelled("scoring cancelled")
 
-    def run(self, space: SpaceConfig, rng: np.random.Generator, score: ScoreFn,
-            size: SizeFn, budget: int) -> list[Evaluated]:
-        ledger = _Ledger(score, budget)
-        archive: list[tuple[Point, Evaluated]] = []
-        while ledger.left:
-            if len(ledger.log) < self.initial or rng.random() < self.explore:
-                arch = ledger.fresh(lambda: sample_arch(space, rng))
+    def record(self, arch: Arch, stage: str, s: float, spread: float | None,
+               images: int | None = None, first_draw: int = 0) -> float:
+        """Write a fresh score (spread given) or count a stored one; track the best.
+
+        A score on fewer images than the shard (an arch successive halving stopped
+        early) is partial: flagged, never the best, and +inf to the strategy."""
+        partial = (images is not None and images < self.shard) or (spread is None and arch.id in self.stopped)
+        if spread is None:
+            self.counts["reused"] += 1
+        else:
+            self.write(arch, stage, s, spread, self.shard if images is None else images, partial,
+                       first_draw)
+        # Ties break by arch id, as the leaderboard does, so "best" means one arch everywhere.
+        best_id = self.best_arch.id if self.best_arch else ""
+        if not partial and (s, arch.id) < (self.best_score, best_id):
+            self.best_score, self.best_arch = s, arch
+        self.counts["seen"] += 1
+        self.report()
+        return math.inf if partial else s
+
+    def write(self, arch: Arch, stage: str, s: float, spread: float, images: int, partial: bool,
+              first_draw: int) -> None:
+        data, sc = self.data, self.sc
+        self.writer.put("archs", [arch_row(self.run_id, arch, data.image_shape, data.num_classes)])
+        self.writer.put("scores", [score_row(self.run_id, arch.id, self.step, stage, s, spread,
+                                             sc.draws, images, partial, first_draw)])
+        self.done[arch.id] = s
+        self.counts["scored"] += 1
+
+    def report(self) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(best=f"{self.best_score:.4f}")
+        if self.on_progress is not None:
+            seen = self.counts["seen"]
+            self.on_progress(min(seen / self.total, 1.0),
+                             f"{seen}/{self.total} archs, best {self.best_score:.4f}")
+
+    def score(self, arch: Arch, stage: str) -> float:
+        self.check_stop()
+        if arch.id in self.done:
+            return self.record(arch, stage, self.done[arch.id], None)
+        mean, spread = self.runner.score(arch)
+        return self.record(arch, stage, mean, spread)
+
+    def batch(self, archs: list[Arch], stage: str) -> list[float]:
+        """Score independent candidates at once. The random sample goes through successive
+        halving when its rungs say so; other stages compare every candidate in full."""
+        if stage == "random" and len(halving_rungs(self.sc.halving_min, self.sc.halving_eta,
+                                                   self.shard)) > 1:
+            return self.halving(archs, stage)
+        return self.score_batch(archs, stage)
+
+    def score_batch(self, archs: list[Arch], stage: str) -> list[float]:
+        """All of `archs` (in parallel on Ray, results in any order); values in list order."""
+        if not self.runner.parallel:
+            return [self.score(a, stage) for a in archs]
+        values, todo, seen, repeats = {}, [], set(), []
+        for a in archs:
+            if a.id in self.done:
+                values[a.id] = self.record(a, stage, self.done[a.id], None)
+            elif a.id in seen:
+                repeats.append(a)
             else:
-                parent = archive[int(rng.integers(len(archive)))][1].arch
-                arch = ledger.fresh(lambda p=parent: mutate(p, space, rng))
-            ev = ledger.evaluate(arch, self.name)
-            archive = update_archive(archive, (ev.score, float(size(arch))), ev)
-        return ledger.log
+                todo.append(a)
+                seen.add(a.id)
+        for a, mean, spread in self.runner.score_many(todo):
+            self.check_stop()
+            values[a.id] = self.record(a, stage, mean, spread)
+        for a in repeats:
+            values[a.id] = self.record(a, stage, self.done[a.id], None)
+        return [values[a.id] for a in archs]
+
+    def halving(self, archs: list[Arch], stage: str) -> list[float]:
+        """Successive halving: all on the first rung's images, the best 1/eta on the next...
+
+        Rung r scores with draws r x draws.. (fresh noise and fresh images), so a survivor's
+        score is not measured on the very images it was selected on. An arch's stored
+        score is from the last rung it reached. How many survive each rung is fixed by the
+        whole sample, so a resumed pass (the stored archs left out) keeps exactly the archs
+        an uninterrupted one would have kept."""
+        sc = self.sc
+        rungs = halving_rungs(sc.halving_min, sc.halving_eta, self.shard)
+        unique = list({a.id: a for a in archs}.values())
+        values = {a.id: self.record(a, stage, self.done[a.id], None) for a in archs if a.id in self.done}
+        alive = [a for a in unique if a.id not in self.done]
+        for r, images in enumerate(rungs):
+            found = {}
+            for a, mean, spread in self.runner.score_many(alive, images, r * sc.draws):
+                self.check_stop()
+                found[a.id] = (mean, spread)
+            ranked = sorted(alive, key=lambda a: (found[a.id][0], a.id))
+            keep = 0 if r == len(rungs) - 1 else math.ceil(len(unique) / sc.halving_eta ** (r + 1))
+            for a in ranked[keep:]:
+                values[a.id] = self.record(a, stage, *found[a.id], images=images,
+                                           first_draw=r * sc.draws)
+            alive = ranked[:keep]
+        return [values[a.id] for a in archs]
+
+    def size(self, arch: Arch) -> float:
+        return float(count_params(arch, self.data.image_shape[0], self.data.num_classes))
+
+    def summary(self, elapsed: float) -> dict[str, Any]:
+        scored = self.counts["scored"]
+        return {"run_id": self.run_id, "checkpoint_step": self.step, "scored": scored,
+                "reused": self.counts["reused"],
+                "best_arch": self.best_arch.id if self.best_arch else None,
+                "best_score": self.best_score, "seconds": round(elapsed, 2),
+                "archs_per_min": round(60 * scored / max(elapsed, 1e-9), 2)}
 
 
-STRATEGIES: dict[str, type] = {cls.name: cls for cls in (SmashSearch, RegularizedEvolution, ParetoSearch)}
+def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = None,
+              checkpoint_step: int | None = None, perturbations: int | None = None,
+              chain: int | None = None, show_progress: bool = True,
+              on_progress: Callable[[float, str], None] | None = None,
+              should_stop: Callable[[], bool] | None = None,
+              data: DataSplits | None = None, strategy: str = "smash",
+              budget: int | None = None, executor: ExecutorSpec | None = None,
+              halving_min: int | None = None) -> dict[str, Any]:
+    """Search with SMASH scores and stream every score into the store.
 
-
-def get_strategy(name: str, **options: object) -> Strategy:
-    """The named strategy with `options` set; errors name what is allowed."""
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown search strategy {name!r}; allowed: {', '.join(sorted(STRATEGIES))}")
-    cls = STRATEGIES[name]
-    allowed = sorted(f.name for f in fields(cls))
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(f"search strategy {name!r} has no option {', '.join(unknown)}; "
-                         f"allowed: {', '.join(allowed) or '(none)'}")
-    return cls(**options)
-
-
-# ---------------------------------------------------------------- Pareto fronts (minimisation)
-
-def dominates(a: Point, b: Point) -> bool:
-    """`a` is no worse than `b` on both objectives and better on one."""
-    return a[0] <= b[0] and a[1] <= b[1] and a != b
-
-
-def update_archive(archive: list[tuple[Point, Evaluated]], point: Point,
-                   ev: Evaluated) -> list[tuple[Point, Evaluated]]:
-    """The archive with `ev` added if nothing in it is as good on both objectives.
-
-    A candidate equal to a member is dropped, so the archive holds one arch per point.
+    The default strategy is the authors': `archs` random Archs, `perturbations` of the
+    best, then a greedy `chain`. "evolution" (regularized evolution) and "pareto"
+    (score against params) spend `budget` score calls instead (default: archs).
+    With a Ray `executor`, independent candidates (the random sample, the perturbations)
+    are scored in parallel on the cluster; this process alone writes the store.
     """
-    if any(p[0] <= point[0] and p[1] <= point[1] for p, _ in archive):
-        return archive
-    return [(p, e) for p, e in archive if not dominates(point, p)] + [(point, ev)]
+    get_strategy(strategy)  # an unknown name fails before any work
+    ck = load_checkpoint(workdir, run_id, checkpoint_step, halving_min, data)
+    sc = ck.cfg.score
+    plan = plan_search(strategy, sc, archs, perturbations, chain, budget)
+    runner = scoring(executor or ExecutorSpec(), lambda: Scorer.for_model(ck.model, ck.data, ck.device),
+                     ck.path)
+    bar = tqdm(total=plan.total, desc=f"score {run_id}@{ck.step}", unit="arch",
+               disable=not show_progress, dynamic_ncols=True)
+    t0 = time.perf_counter()
+    with BackgroundWriter(store) as writer:
+        run = ScoringPass(run_id, ck.step, ck.data, sc, runner, writer, store, plan.total, bar,
+                          on_progress, should_stop)
+        try:
+            plan.strategy.run(ck.cfg.space, lambda stage: step_rng(
+                ck.cfg.seed, ck.step, STAGE_STREAMS.get(stage, OTHER_STREAM)),
+                run.score, run.size, plan.budget, run.batch)
+            raced = {}
+            if sc.race_top > 0:
+                writer.flush()
+                run.check_stop()
+                raced = race_scores(store, writer, runner, run_id, ck.step, sc, run.check_stop,
+                                    on_progress)
+        finally:
+            runner.close()
+    bar.close()
+    return {**run.summary(time.perf_counter() - t0), **raced}
 
 
-def pareto_front(points: list[Point]) -> list[int]:
-    """Indices of the non-dominated points, in order of the first objective.
+def race_scores(store: Store, writer: BackgroundWriter, runner: ScoringExecutor, run_id: str,
+                step: int, sc: ScoreConfig, check_stop: Callable[[], None],
+                on_progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    """The racing stage at one checkpoint: re-score the tied top with fresh draws.
 
-    One sort and one sweep: a point survives if its second objective beats every point
-    with a smaller first objective and ties the best among points with an equal first.
-    Equal points do not dominate each other, so duplicates on the front all survive.
-    """
-    order = sorted(range(len(points)), key=lambda i: points[i])
-    front: list[int] = []
-    best_y = float("inf")  # lowest second objective among strictly smaller first objectives
-    j = 0
-    while j < len(order):
-        x = points[order[j]][0]
-        k = j
-        while k < len(order) and points[order[k]][0] == x:
-            k += 1
-        group_y = points[order[j]][1]  # sorted, so the group's lowest comes first
-        if group_y < best_y:
-            front += [i for i in order[j:k] if points[i][1] == group_y]
-            best_y = group_y
-        j = k
-    return front
+    Starts from the stored scores, so a rerun (or a resumed job) continues the race from
+    the draws already made; each round's figures are written as it ends."""
+    frame = store.checkpoint_scores(run_id, step)
+    frame = frame[~frame["partial"].fillna(False).astype(bool) & frame["score_mean"].notna()]
+    frame = frame.head(max(sc.race_top, 1))
+    tallies = {r.arch_id: Tally(int(r.draws), float(r.score_mean), float(r.score_std or 0.0),
+                                int(r.first_draw or 0), int(r.race_rounds or 0))
+               for r in frame.itertuples()}
+    archs = {r.arch_id: Arch.from_json(r.arch_json) for r in frame.itertuples()}
+    if len(tallies) < 2:
+        return {}
+    before = dict(tallies)
 
+    def more(arch_id: str, first_draw: int) -> Tally:
+        check_stop()
+        mean, std = runner.score(archs[arch_id], None, first_draw)
+        return Tally(sc.draws, mean, std)
 
-def hypervolume(points: list[Point], ref: Point) -> float:
-    """Area dominated by `points` and bounded by `ref` (2-D, both minimised).
+    def on_round(rnd: int, ids: list[str], now: dict[str, Tally]) -> None:
+        writer.put("raced", [raced_row(run_id, a, step, now[a]) for a in ids])
+        if on_progress is not None:
+            on_progress(1.0, f"racing round {rnd}: {len(ids)} archs still tied with the leader")
 
-    Points not strictly better than `ref` on both objectives add nothing.
-    """
-    inside = [p for p in points if p[0] < ref[0] and p[1] < ref[1]]
-    front = [inside[i] for i in pareto_front(inside)]
-    area = 0.0
-    for n, (x, y) in enumerate(front):
-        next_x = front[n + 1][0] if n + 1 < len(front) else ref[0]
-        area += (next_x - x) * (ref[1] - y)
-    return area
-
-
-def pareto_archive(evaluated: list[Evaluated], size: SizeFn) -> list[Evaluated]:
-    """The non-dominated evaluations (score, size), in order of score: what a front plot shows."""
-    points = [(e.score, float(size(e.arch))) for e in evaluated]
-    return [evaluated[i] for i in pareto_front(points)]
+    final = race(tallies, more, top=sc.race_top, max_draws=sc.race_max_draws, on_round=on_round)
+    leader = min(final, key=lambda a: (final[a].mean, a))
+    tied = tied_with_leader(final, sorted(final, key=lambda a: (final[a].mean, a)))
+    return {"best_arch": leader, "best_score": final[leader].mean,
+            "raced": sum(final[a].n > before[a].n for a in final), "tied_with_best": len(tied) - 1}

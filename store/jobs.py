@@ -18,9 +18,10 @@ from datetime import timedelta
 
 import pandas as pd
 
+from core.jobs import JOB_KINDS
+
 from .base import FINISHED, STATUSES, StoreBase, check_choice, dumps, fetch_records, utcnow
 
-JOB_KINDS = ("train", "score", "retrain", "correlate")
 _JSON_FIELDS = ("params", "result")
 
 

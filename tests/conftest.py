@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Config, HyperNetConfig, SpaceConfig
+from core.config import Config, HyperNetConfig, SpaceConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -114,7 +114,7 @@ def _toml(v) -> str:
 def run_smash(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the real `smash` entry point in a subprocess."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, env=env, timeout=timeout)
 
 
@@ -127,8 +127,8 @@ def smoke_workdir(tmp_path_factory) -> Path:
     best retrained. Built once per session for the listing, export and notebook tests."""
     if not FASHION.is_dir():
         pytest.skip("needs Debian's dataset-fashion-mnist (scripts/setup.sh)")
-    from engine.cli import main
-    from engine.config import load_config
+    from cli.main import main
+    from core.config import load_config
 
     folder = tmp_path_factory.mktemp("smoke")
     short = load_config(ROOT / "configs" / "smoke.toml").replace(
@@ -140,3 +140,35 @@ def smoke_workdir(tmp_path_factory) -> Path:
     for argv in steps:
         assert main([*argv, "--workdir", w, "--quiet", "--json"]) == 0, argv
     return Path(w)
+
+
+_SMOKE: dict[str, Path] = {}
+
+
+def smoke_run(root: Path) -> Path:
+    """Train, score and retrain configs/smoke.toml with the real CLI, once per session.
+
+    SMASH_SMOKE_WORKDIR may name a finished smoke workdir to reuse (a faster edit-test
+    loop); tests only ever write to copies of it.
+    """
+    if "workdir" not in _SMOKE and os.environ.get("SMASH_SMOKE_WORKDIR"):
+        _SMOKE["workdir"] = Path(os.environ["SMASH_SMOKE_WORKDIR"])
+    if "error" in _SMOKE:
+        pytest.fail(_SMOKE["error"])  # failed once already this session; do not rerun minutes of CLI
+    if "workdir" not in _SMOKE:
+        workdir = root / "smoke"
+        steps = (["train", "--config", str(ROOT / "configs" / "smoke.toml")], ["score"],
+                 ["retrain", "--arch", "best"])
+        for args in steps:
+            proc = run_smash(*args, "--workdir", str(workdir), "--quiet", timeout=600)
+            if proc.returncode != 0:
+                _SMOKE["error"] = f"smash {args[0]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+                pytest.fail(_SMOKE["error"])
+        _SMOKE["workdir"] = workdir
+    return _SMOKE["workdir"]
+
+
+@pytest.fixture(scope="session")
+def full_smoke_workdir(tmp_path_factory) -> Path:
+    """The whole smoke run (configs/smoke.toml trained, scored, best retrained), for the dashboard tests."""
+    return smoke_run(tmp_path_factory.getbasetemp())

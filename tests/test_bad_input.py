@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from engine import cli
+from cli import main as cli
 from tests.conftest import run_smash, tiny_config, write_config
 
 CASES = [
@@ -197,8 +197,8 @@ def _write_inputs(d: Path, arch: dict) -> None:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict[str, str]:
     """A workdir with a trained and scored tiny run, and every bad input file beside it."""
-    from engine.score import score_run
-    from engine.train_hypernet import train_hypernet
+    from engine.search import score_run
+    from engine.train.hypernet import train_hypernet
     from store import Store, store_path
 
     base = tmp_path_factory.mktemp("bad")

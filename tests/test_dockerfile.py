@@ -8,7 +8,7 @@ import shlex
 import tomllib
 from pathlib import Path
 
-from engine.cli import build_parser
+from cli.main import build_parser
 from tests.conftest import ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from app.launch import serve_in_background, stop_server
+from cli.dashboard import serve_in_background, stop_server
 from store import Store, store_path
 from tests.conftest import ROOT
-from tests.test_app import smoke_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -25,12 +24,12 @@ if not CHROMIUM.exists():
 
 from playwright import sync_api  # noqa: E402
 
-from tests.test_app_browser import CHROMIUM_ARGS, settle, shoot  # noqa: E402
+from tests.app.test_app_browser import CHROMIUM_ARGS, settle, shoot  # noqa: E402
 
 
-def test_retrain_queued_in_the_browser_is_run_by_the_engine(tmp_path_factory):
+def test_retrain_queued_in_the_browser_is_run_by_the_engine(tmp_path_factory, full_smoke_workdir):
     workdir = tmp_path_factory.mktemp("e2e") / "w"
-    shutil.copytree(smoke_run(tmp_path_factory.getbasetemp()), workdir)
+    shutil.copytree(full_smoke_workdir, workdir)
     store = Store(store_path(workdir))
     run_id = store.latest_run_id()
     board = store.leaderboard(run_id, limit=5)
@@ -38,7 +37,7 @@ def test_retrain_queued_in_the_browser_is_run_by_the_engine(tmp_path_factory):
     row = int(board.index[board["arch_id"] == target][0])
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    engine = subprocess.Popen([sys.executable, "-m", "engine.cli", "engine", "--workdir", str(workdir),
+    engine = subprocess.Popen([sys.executable, "-m", "cli", "engine", "--workdir", str(workdir),
                                "--poll", "0.3"], env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server, url = serve_in_background(workdir, workdir.parent / "streamlit.log")

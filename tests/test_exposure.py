@@ -9,8 +9,9 @@ import types
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import launch
-from engine import executor
+from cli import dashboard as launch
+from engine.exec import ray as ray_exec
+from engine.exec.spec import ExecutorSpec
 from tests.conftest import ROOT
 
 
@@ -74,6 +75,6 @@ def test_a_local_ray_listens_on_loopback_only(monkeypatch):
     calls = {}
     fake = types.SimpleNamespace(is_initialized=lambda: False,
                                  init=lambda **kw: calls.update(kw))
-    monkeypatch.setattr(executor, "_ray", lambda: fake)
-    executor.ensure_ray(executor.ExecutorSpec(kind="ray"))
+    monkeypatch.setattr(ray_exec, "_ray", lambda: fake)
+    ray_exec.ensure_ray(ExecutorSpec(kind="ray"))
     assert calls["_node_ip_address"] == "127.0.0.1" and calls["include_dashboard"] is False

@@ -17,12 +17,14 @@ import urllib.request
 
 import pytest
 
-from engine import procid
-from engine.checkpoint import step_checkpoints
-from engine.retrain import retrain_arch
-from engine.train_hypernet import Cancelled, train_hypernet
-from engine.workdir import checkpoint_dir, run_id_for, run_lock
-from engine.worker import Child, Engine
+from core.errors import Cancelled
+from core.ids import run_id_for
+from engine.jobs.supervisor import Child, Engine
+from engine.runtime import procid
+from engine.runtime.checkpoint import step_checkpoints
+from engine.runtime.workdir import checkpoint_dir, run_lock
+from engine.train.final import retrain_arch
+from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 from tests.conftest import ROOT, run_smash, tiny_config, write_config
 
@@ -88,8 +90,8 @@ def test_stopped_training_and_retrain_rows_are_not_left_running(tmp_path):
         train_hypernet(cfg, tmp_path, store=store, show_progress=False, should_stop=lambda: True)
     assert store.get_run(run_id_for(cfg))["status"] == "cancelled"
     train_hypernet(cfg, tmp_path, store=store, show_progress=False)
-    from engine.search_space import sample_arch
-    from engine.train_hypernet import step_rng
+    from core.space import sample_arch
+    from engine.runtime.rng import step_rng
 
     arch = sample_arch(cfg.space, step_rng(0, 0, 1))
     with pytest.raises(Cancelled):
@@ -219,11 +221,11 @@ def test_no_job_is_judged_stale_right_after_the_engine_was_suspended(tmp_path):
 
 @pytest.mark.slow
 def test_smash_up_starts_serves_and_stops_cleanly(tmp_path):
-    from app.launch import free_port
+    from cli.dashboard import free_port
 
     cfg = write_config(tmp_path / "c.toml", tiny_config(train={"steps": 6}))
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "up", "--workdir", str(tmp_path / "w"),
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "up", "--workdir", str(tmp_path / "w"),
                              "--config", str(cfg), "--port", str(port), "--archs", "2", "--json"],
                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)

@@ -17,7 +17,7 @@ import streamlit as st
 
 from app import charts, graph, graph_files
 from app.context import store_and_run
-from engine.search_space import Arch
+from core.arch import Arch
 from store import Store
 
 TOP_N = 50

@@ -14,8 +14,9 @@ import streamlit as st
 
 from app import charts
 from app.context import CONFIG_DIR, guarded, open_store, pick_run, workdir
-from engine.config import load_config
-from engine.rankstats import rank_stability, spearman
+from core.config import load_config
+from core.jobs import ScoreJob, TrainJob
+from core.rankstats import rank_stability, spearman
 from store import Store
 
 LIVE = ("queued", "running")
@@ -214,7 +215,7 @@ def _new_run_form() -> None:
         return
     cfg = load_config(path)  # a bad config is reported here, not by a failed job later
     store = open_store(create=True)
-    job_id = store.enqueue_job("train", {"config": str(path.resolve()), "config_data": cfg.to_dict()})
+    job_id = store.enqueue_job(TrainJob.kind, TrainJob(config=str(path.resolve()), config_data=cfg.to_dict()).to_params())
     st.success(f"Queued training of **{cfg.name}** as job `{job_id}`; follow it on the Jobs page.")
 
 
@@ -233,9 +234,8 @@ def _score_form(store: Store, run_id: str) -> None:
                  "more, and so on up to the run's val_images: much faster, the top stays close.")
         submitted = st.form_submit_button(f"Queue scoring pass for {run_id}")
     if submitted:
-        params = {"archs": int(archs)}
-        if int(halving) != int(score_cfg.get("halving_min", 0)):
-            params["halving_min"] = int(halving)
-        job_id = store.enqueue_job("score", params, run_id=run_id)
+        changed = int(halving) != int(score_cfg.get("halving_min", 0))
+        job = ScoreJob(archs=int(archs), halving_min=int(halving) if changed else None)
+        job_id = store.enqueue_job(ScoreJob.kind, job.to_params(), run_id=run_id)
         st.success(f"Queued scoring job `{job_id}`.")
 

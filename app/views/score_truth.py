@@ -18,11 +18,11 @@ import streamlit as st
 
 from app import charts, links
 from app.context import store_and_run
-from engine import rankstats
+from core import rankstats
+from core.jobs import PREDICTORS, CorrelateJob
 from store import Store, StoreError
 
 MIN_PAIRS = 3
-STUDY_PREDICTORS = ("smash", "params", "flops", "naswot")
 MAX_STUDY_RETRAINS = 400
 """Bound on K x seeds a study form may queue: a study is a lot of training."""
 
@@ -102,7 +102,7 @@ def _study_form(store: Store, run_id: str) -> None:
             steps = c3.number_input("Steps per epoch (0: full)", min_value=0, max_value=10_000, value=100)
             seeds = c4.number_input("Seeds", min_value=1, max_value=3, value=2,
                                     help="2 or more also measure the truth's seed-to-seed ceiling")
-            predictors = st.multiselect("Predictors", STUDY_PREDICTORS, default=list(STUDY_PREDICTORS),
+            predictors = st.multiselect("Predictors", PREDICTORS, default=list(PREDICTORS),
                                         help="naswot: a training-free proxy (one forward pass per arch)")
             submitted = st.form_submit_button("Queue the study", type="primary")
         if submitted:
@@ -118,9 +118,10 @@ def _queue_study(store: Store, run_id: str, k: int, epochs: int, steps: int, see
     if k * seeds > MAX_STUDY_RETRAINS:
         st.error(f"{k} archs x {seeds} seeds is {k * seeds} retrains; at most {MAX_STUDY_RETRAINS}.")
         return
-    params = {"k": k, "epochs": epochs, "seeds": seeds, "steps_per_epoch": steps, "predictors": predictors}
+    params = CorrelateJob(k=k, epochs=epochs, seeds=seeds, steps_per_epoch=steps,
+                          predictors=tuple(predictors)).to_params()
     try:
-        job_id = store.enqueue_job("correlate", params, run_id=run_id)
+        job_id = store.enqueue_job(CorrelateJob.kind, params, run_id=run_id)
     except (StoreError, ValueError) as exc:
         st.error(f"Could not queue the study: {exc}")
         return
@@ -159,7 +160,7 @@ def _studies(store: Store, run_id: str) -> None:
 
 def _study_figures(metrics: dict, key: str) -> None:
     """Each predictor's Spearman with its interval, beside the truth's own ceiling."""
-    order = sorted(metrics["predictors"], key=lambda n: (STUDY_PREDICTORS + (n,)).index(n))
+    order = sorted(metrics["predictors"], key=lambda n: (PREDICTORS + (n,)).index(n))
     metrics = {**metrics, "predictors": {n: metrics["predictors"][n] for n in order}}
     rows = [{"predictor": name, **{m["metric"]: m["estimate"] for m in table},
              "Spearman 95% CI": f"[{table[0]['ci_low']:.3f}, {table[0]['ci_high']:.3f}]"}

@@ -1,0 +1,175 @@
+"""`smash runs`, `smash top`, `smash jobs`, `smash cancel`: what the dashboard lists, in a shell.
+
+Each command reads through the store's public methods (the same calls the dashboard's
+pages make, so `smash top` pages exactly as the Leaderboard does) and hands a `Listing`
+to `tables.emit`, which prints a table, one JSON document (--json) or CSV (--csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import pandas as pd
+
+from cli import archref as lookup
+from cli.tables import Listing, add_form_args, emit, form_of, interval, records
+from core import argtypes as at
+from core.errors import BadRequest
+from store import SORT_COLUMNS, STAGES, STATUSES, Store
+
+RUN_COLUMNS = ["run_id", "name", "status", "step", "steps_total", "dataset", "scored", "best_score",
+               "best_arch", "created_at"]
+JOB_COLUMNS = ["job_id", "kind", "status", "progress", "run_id", "arch_id", "heartbeat_age_s",
+               "created_at", "message", "error"]
+RANGES = ("params", "flops", "score")
+BOARD_TABLE = ["rank", "mark", "arch_id", "score_mean", "score_std", "interval", "draws", "val_images",
+               "params", "flops", "depth", "n_layers", "stage", "checkpoint_step", "val_error", "test_error"]
+MARKS = ("mark: tied = its score interval overlaps the leader's (their order is not settled); "
+         "partial = successive halving stopped it early")
+
+
+def parse_range(name: str, text: str | None) -> tuple[float | None, float | None] | None:
+    """`LO:HI`, `LO:` or `:HI` (inclusive) as the store's (lo, hi); None for no filter."""
+    if text is None:
+        return None
+    lo, sep, hi = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        bounds = tuple(float(x) if x.strip() else None for x in (lo, hi))
+    except ValueError:
+        raise BadRequest(f"--{name} {text!r}: give a range LO:HI (either end may be empty)") from None
+    if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+        raise BadRequest(f"--{name} {text!r}: the low end is above the high end")
+    return bounds
+
+
+def runs_listing(store: Store) -> Listing:
+    """Every run with its progress and its best SMASH score so far."""
+    frame = store.runs()
+    best = [store.leaderboard(rid, limit=1) for rid in frame["run_id"]]
+    frame["scored"] = [store.score_count(rid) for rid in frame["run_id"]]
+    frame["best_score"] = [b["score_mean"].iloc[0] if len(b) else None for b in best]
+    frame["best_arch"] = [b["arch_id"].iloc[0] if len(b) else None for b in best]
+    frame = frame[RUN_COLUMNS + ["seed", "code_version", "updated_at"]]
+    return Listing(doc={"runs": records(frame)}, frame=frame[RUN_COLUMNS],
+                   empty="no runs yet; start one with `smash train --config FILE`")
+
+
+def board_query(args: argparse.Namespace) -> dict:
+    """The leaderboard's filters from the command line, as `Store.leaderboard` takes them."""
+    filters = {name: parse_range(name, getattr(args, name)) for name in RANGES}
+    return {**filters, "stages": args.stage or None}
+
+
+def board_table(board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard as the terminal shows it: the tie and partial flags as one mark, the
+    interval as one column. Columns a store without them lacks are left out."""
+    shown = board.copy()
+    tied = shown["tied"].fillna(False) if "tied" in shown else pd.Series(False, index=shown.index)
+    partial = shown["partial"].fillna(False) if "partial" in shown else pd.Series(False, index=shown.index)
+    shown["mark"] = ["partial" if p else "tied" if t else "" for t, p in zip(tied, partial, strict=True)]
+    if "score_lo" in shown:
+        shown["interval"] = [interval(lo, hi) for lo, hi in zip(shown["score_lo"], shown["score_hi"], strict=True)]
+    return shown[[c for c in BOARD_TABLE if c in shown]]
+
+
+def top_listing(store: Store, run: str, args: argparse.Namespace) -> Listing:
+    """One page of the leaderboard, as the dashboard's Leaderboard page asks for it."""
+    if args.limit < 1 or args.page < 1:
+        raise BadRequest("--limit and --page must be at least 1")
+    filters = board_query(args)
+    total = store.leaderboard_count(run, **filters)
+    pages = max(1, math.ceil(total / args.limit))
+    if args.page > pages:
+        raise BadRequest(f"--page {args.page} is past the last page ({pages}) of {total} architectures")
+    offset = (args.page - 1) * args.limit
+    board = store.leaderboard(run, sort=args.sort, descending=args.desc, limit=args.limit,
+                              offset=offset, **filters)
+    order = "descending" if args.desc else "ascending"
+    doc = {"run_id": run, "sort": args.sort, "descending": args.desc, "filters": filters,
+           "total": total, "page": args.page, "pages": pages, "limit": args.limit, "offset": offset,
+           "rows": records(board)}
+    header = [f"run {run} · {total:,} architectures match · showing {offset + 1 if total else 0:,}–"
+              f"{offset + len(board):,} (page {args.page} of {pages}) · by {args.sort} {order}"]
+    if len(board) and {"tied", "partial"} & set(board):
+        header.append(MARKS)
+    return Listing(doc=doc, frame=board, header=header, table=board_table(board),
+                   empty="no scored architectures match; run `smash score` or widen the filters")
+
+
+def jobs_listing(store: Store, args: argparse.Namespace) -> Listing:
+    if args.limit < 1:
+        raise BadRequest("--limit must be at least 1")
+    frame = store.jobs(limit=args.limit, status=args.status or None)
+    doc = records(frame)
+    for job in doc:  # params and result are JSON text in the frame; decode them for scripts
+        for field in ("params", "result"):
+            job[field] = json.loads(job[field]) if job.get(field) else job.get(field)
+    return Listing(doc={"jobs": doc}, frame=frame[JOB_COLUMNS], empty="no jobs")
+
+
+def cancel_listing(store: Store, job_id: str) -> Listing:
+    """Cancel a queued job at once, or ask a running job's worker to stop it."""
+    before = lookup.job(store, job_id)["status"]
+    if before not in ("queued", "running"):
+        raise BadRequest(f"job {job_id} already finished ({before}); nothing to cancel")
+    status = store.request_cancel(job_id)
+    note = "cancelled" if status == "cancelled" else "cancel requested; its worker stops it at the next beat"
+    row = {"job_id": job_id, "previous_status": before, "status": status, "cancel_requested": True}
+    return Listing(doc=row, frame=pd.DataFrame([row]), header=[f"job {job_id}: {note}"])
+
+
+def cmd_runs(args: argparse.Namespace) -> None:
+    emit(runs_listing(lookup.open_store(args.workdir)), form_of(args))
+
+
+def cmd_top(args: argparse.Namespace) -> None:
+    store = lookup.open_store(args.workdir)
+    emit(top_listing(store, lookup.run_id(store, args.run), args), form_of(args))
+
+
+def cmd_jobs(args: argparse.Namespace) -> None:
+    emit(jobs_listing(lookup.open_store(args.workdir), args), form_of(args))
+
+
+def cmd_cancel(args: argparse.Namespace) -> None:
+    emit(cancel_listing(lookup.open_store(args.workdir), args.job), form_of(args))
+
+
+def common(parser: argparse.ArgumentParser, run: bool = False) -> None:
+    parser.add_argument("--workdir", default="./runs", help="the work directory (default ./runs)")
+    if run:
+        parser.add_argument("--run", type=at.run_id, help="run id (default: the latest run)")
+    add_form_args(parser)
+
+
+def add_commands(sub) -> None:
+    """Register runs, top, jobs and cancel on the `smash` parser's subcommands."""
+    r = sub.add_parser("runs", help="list the runs: status, step, dataset, best score")
+    common(r)
+    r.set_defaults(func=cmd_runs)
+
+    t = sub.add_parser("top", help="the leaderboard: sorted, filtered and paged as on the dashboard")
+    common(t, run=True)
+    t.add_argument("--sort", choices=list(SORT_COLUMNS), default="score_mean")
+    t.add_argument("--desc", action="store_true", help="descending order")
+    for name in RANGES:
+        t.add_argument(f"--{name}", metavar="LO:HI", help=f"keep archs whose {name} is in the range")
+    t.add_argument("--stage", action="append", choices=STAGES, help="search stage (repeatable)")
+    t.add_argument("--limit", type=at.int_in(1, 100_000), default=25, help="rows per page (default 25)")
+    t.add_argument("--page", type=at.int_in(1), default=1, help="page number, from 1")
+    t.set_defaults(func=cmd_top)
+
+    j = sub.add_parser("jobs", help="list the engine's jobs, newest first")
+    common(j)
+    j.add_argument("--status", action="append", choices=STATUSES, help="only this status (repeatable)")
+    j.add_argument("--limit", type=at.int_in(1, 100_000), default=50, help="at most this many jobs (default 50)")
+    j.set_defaults(func=cmd_jobs)
+
+    c = sub.add_parser("cancel", help="cancel a queued or running job")
+    common(c)
+    c.add_argument("job", help="job id (see `smash jobs`)")
+    c.set_defaults(func=cmd_cancel)

@@ -1,0 +1,94 @@
+"""`smash up`: the engine and the dashboard together, with a run queued on a config.
+
+Both run as child processes. Ctrl-C (or SIGTERM) stops the dashboard and asks the
+engine to stop, which checkpoints its jobs and re-queues them: nothing is lost, and the
+next `smash up` continues where this one stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cli.dashboard import dashboard_command, wait_healthy
+from core.config import load_config
+from core.jobs import TrainJob
+from engine.runtime.device import check_device
+from store import Store, store_path
+
+
+def _flag(cmd: list[str], name: str, default: str) -> str:
+    """The value of `name` in a streamlit argv (`--name value` or `--name=value`)."""
+    for i, arg in enumerate(cmd):
+        if arg == name and i + 1 < len(cmd):
+            return cmd[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return default
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def up(workdir: Path, config: Path, *, port: int | None = None, address: str | None = None,
+       score_archs: int = 200, jobs: int = 1, no_auth: bool = False) -> dict[str, Any]:
+    cfg = load_config(config)  # a bad config fails here, before anything starts
+    check_device(cfg.device)
+    dash_cmd = dashboard_command(str(workdir), port=port, address=address, no_auth=no_auth)
+    workdir.mkdir(parents=True, exist_ok=True)
+    store = Store(store_path(workdir))
+    params = TrainJob(config=str(config.resolve()), config_data=cfg.to_dict(), score_archs=score_archs)
+    job_id = store.enqueue_job(TrainJob.kind, params.to_params())
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    engine = subprocess.Popen([sys.executable, "-m", "cli", "engine", "--workdir", str(workdir),
+                               "--jobs", str(jobs)], env=env)
+    # The dashboard writes to a log file: a pipe nobody reads fills up and hangs it.
+    (workdir / "logs").mkdir(exist_ok=True)
+    dash_log = workdir / "logs" / "dashboard.log"
+    with open(dash_log, "a") as out:
+        dashboard = subprocess.Popen(dash_cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+    host = _flag(dash_cmd, "--server.address", "127.0.0.1")
+    port_used = _flag(dash_cmd, "--server.port", "8501")
+    url = f"http://{host}:{port_used}"
+    stopping = {"flag": False}
+
+    def stop(*_: object) -> None:
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    healthy = wait_healthy(f"{url}/_stcore/health", proc=dashboard)
+    if healthy:
+        print(f"\nSMASH Explorer is up: {url}  (queued job {job_id}; Ctrl-C stops both)\n", flush=True)
+    else:
+        print(f"dashboard did not start: {_last_line(dash_log) or 'no answer'} (log: {dash_log})",
+              file=sys.stderr, flush=True)
+        stopping["flag"] = True
+    try:
+        while not stopping["flag"]:
+            if engine.poll() is not None or dashboard.poll() is not None:
+                print("a service exited; stopping the other", file=sys.stderr, flush=True)
+                break
+            time.sleep(0.5)
+    finally:
+        for proc in (dashboard, engine):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in (dashboard, engine):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return {"url": url, "job_id": job_id, "engine_exit": engine.returncode,
+            "dashboard_exit": dashboard.returncode}

@@ -1,0 +1,197 @@
+"""Running one queued job: what each job kind does, with heartbeat, progress and cancel.
+
+`python -m engine.jobs --workdir DIR --job ID` is what the worker starts, one process
+(group) per job. A heartbeat thread writes to the store every few seconds whatever the
+job is doing, so liveness is judged by the heartbeat's age, never by a PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.arch import Arch
+from core.config import Config, load_config
+from core.errors import Cancelled
+from core.ids import run_id_for
+from core.jobs import JOB_KINDS, CorrelateJob, JobError, RetrainJob, ScoreJob, TrainJob
+from engine.exec.ray import retrain_remote
+from engine.exec.spec import ExecutorSpec, add_executor_args, spec_from_args
+from engine.search import score_run
+from engine.study import run_study
+from engine.train.final import retrain_arch
+from engine.train.hypernet import train_hypernet
+from store import Store, store_path
+
+HEARTBEAT_S = 2.0
+
+
+class JobContext:
+    """Progress, cancel checks and the heartbeat of one running job."""
+
+    def __init__(self, store: Store, job_id: str):
+        self.store, self.job_id = store, job_id
+        self.progress, self.message = 0.0, "starting"
+        self._cancel = False
+        self.terminated = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
+
+    def __enter__(self) -> JobContext:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                self.store.heartbeat(self.job_id, progress=self.progress, message=self.message)
+                self._cancel = self._cancel or self.store.cancel_requested(self.job_id)
+            except Exception as exc:  # a busy store must not kill the job; the next beat retries
+                print(f"heartbeat failed: {exc}", file=sys.stderr, flush=True)
+
+    def on_progress(self, fraction: float, message: str) -> None:
+        self.progress, self.message = float(fraction), message
+        print(f"[{fraction:6.1%}] {message}", flush=True)
+
+    def terminate(self, *_: object) -> None:
+        """SIGTERM from the engine: checkpoint and exit, leaving the job to be resumed."""
+        self.terminated = True
+
+    def should_stop(self) -> bool:
+        return self._cancel or self.terminated
+
+
+def job_config(params: TrainJob) -> Config:
+    """A train job's config: the snapshot taken when it was queued (older jobs: the file)."""
+    if params.config_data is not None:
+        return Config.from_dict(params.config_data)
+    if params.config is None:
+        raise JobError("train job needs params.config (a TOML file)")
+    return load_config(params.config)
+
+
+def _common(ctx: JobContext) -> dict[str, Any]:
+    """What every kind's work takes from the running job: progress and cancel, no bars."""
+    return dict(show_progress=False, on_progress=ctx.on_progress, should_stop=ctx.should_stop)
+
+
+def _train(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
+           spec: ExecutorSpec) -> dict[str, Any]:
+    params = TrainJob.from_params(job.get("params"))
+    cfg = job_config(params)
+    run_id = params.run_id or run_id_for(cfg)
+    store.attach_run(job["job_id"], run_id)  # so the engine can mark the run if the job dies
+    summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, **_common(ctx))
+    n = int(params.score_archs or 0)
+    if n:
+        ctx.on_progress(0.0, f"scoring {n} architectures")
+        summary["score"] = score_run(workdir, store, summary["run_id"], archs=n, executor=spec,
+                                     **_common(ctx))
+    return summary
+
+
+def _score(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
+           spec: ExecutorSpec) -> dict[str, Any]:
+    params = ScoreJob.from_params(job.get("params"))
+    if not job.get("run_id"):
+        raise JobError("score job needs a run_id")
+    return score_run(workdir, store, job["run_id"], archs=params.archs, checkpoint_step=params.checkpoint,
+                     executor=spec, halving_min=params.halving_min, **_common(ctx))
+
+
+def _retrain(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
+             spec: ExecutorSpec) -> dict[str, Any]:
+    params = RetrainJob.from_params(job.get("params"))
+    run = store.get_run(job.get("run_id") or "")
+    if run is None:
+        raise JobError(f"retrain job names unknown run {job.get('run_id')!r}")
+    rec = store.arch(job["run_id"], job.get("arch_id") or "")
+    if rec is None:
+        raise JobError(f"retrain job names unknown arch {job.get('arch_id')!r}")
+    cfg = Config.from_stored(run["config"])
+    arch = Arch.from_dict(rec["arch"])
+    opts = dict(run_id=job["run_id"], epochs=params.epochs, seed=params.seed,
+                step_cap=params.steps_per_epoch, job_id=job["job_id"])
+    if not spec.is_local:
+        return retrain_remote(spec, cfg.to_dict(), arch, workdir, store, **opts,
+                              on_progress=ctx.on_progress, should_stop=ctx.should_stop)
+    return retrain_arch(cfg, arch, workdir, store, **opts, **_common(ctx))
+
+
+def _correlate(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
+               spec: ExecutorSpec) -> dict[str, Any]:
+    params = CorrelateJob.from_params(job.get("params"))
+    if not job.get("run_id"):
+        raise JobError("correlate job needs a run_id")
+    return run_study(workdir, store, job["run_id"], k=params.k, epochs=params.epochs, seeds=params.seeds,
+                     steps_per_epoch=params.steps_per_epoch, include_partial=bool(params.include_partial),
+                     predictors=tuple(params.predictors or CorrelateJob.predictors),
+                     job_id=job["job_id"], **_common(ctx))
+
+
+Work = Callable[[Path, Store, dict[str, Any], JobContext, ExecutorSpec], dict[str, Any]]
+WORK: dict[str, Work] = {TrainJob.kind: _train, ScoreJob.kind: _score, RetrainJob.kind: _retrain,
+                         CorrelateJob.kind: _correlate}
+"""What a job of each kind does, by kind (every kind in core.jobs.JOB_KINDS)."""
+
+
+def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
+            executor: ExecutorSpec | None = None) -> dict[str, Any]:
+    """Do the work of `job`; every kind resumes from its checkpoints when run again.
+
+    With a Ray `executor`, scoring shards and retrains run as Ray tasks and this
+    process writes what they return."""
+    work = WORK.get(job["kind"])
+    if work is None:
+        raise JobError(f"unknown job kind {job['kind']!r}; allowed: {', '.join(JOB_KINDS)}")
+    return work(workdir, store, job, ctx, executor or ExecutorSpec())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m engine.jobs")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--job", required=True)
+    add_executor_args(p)
+    args = p.parse_args(argv)
+    os.umask(0o077)  # checkpoints and models are the user's alone
+    workdir = Path(args.workdir)
+    store = Store(store_path(workdir))
+    job = store.get_job(args.job)
+    if job is None:
+        print(f"no job {args.job}", file=sys.stderr)
+        return 2
+    print(f"job {job['job_id']} ({job['kind']}) started at {time.strftime('%Y-%m-%d %H:%M:%S')}", flush=True)
+    with JobContext(store, job["job_id"]) as ctx:
+        signal.signal(signal.SIGTERM, ctx.terminate)
+        try:
+            result = run_job(workdir, store, job, ctx, spec_from_args(args))
+        except Cancelled as exc:
+            if ctx.terminated:
+                print(f"stopped by the engine ({exc}); the job resumes on the next start", flush=True)
+                return 0
+            store.finish_job(job["job_id"], "cancelled", error=str(exc))
+            print(f"cancelled: {exc}", flush=True)
+            return 0
+        except Exception as exc:
+            traceback.print_exc()
+            store.finish_job(job["job_id"], "failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+            return 1
+    store.finish_job(job["job_id"], "done", result=result)
+    print("done", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""What every stage needs from the machine: device and precision, distributed setup, seeded streams, checkpoints, workdir."""

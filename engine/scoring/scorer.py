@@ -1,0 +1,138 @@
+"""SMASH scores: validation error of an Arch with HyperNet-generated weights.
+
+Each Arch is scored over several draws (fresh HyperNet noise, and a fresh validation
+shard when `val_images` is below the split size); the score is the mean error, the
+spread its standard deviation. Results stream into the store as they come, and a
+rerun skips what is already stored, so a killed scoring pass resumes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from core.arch import Arch
+from core.racing import Tally
+from core.rankstats import mean_interval
+from engine.data.batches import normalize
+from engine.data.splits import DataSplits
+from engine.model import SmashModel
+from engine.nets.size import count_flops, count_params
+from engine.runtime.device import autocast, memory_format
+from engine.runtime.rng import torch_gen
+
+
+class ScoreError(ValueError):
+    """Nothing to score: no run, or a run without checkpoints."""
+
+
+class Scorer:
+    """Scores Archs with one trained SmashModel on a fixed validation split."""
+
+    def __init__(self, model: SmashModel, data: DataSplits, device: torch.device,
+                 draws: int, val_images: int = 0, batch_size: int = 250, bn: str = "batch",
+                 calib_images: int = 500):
+        self.model, self.device, self.bn = model, device, bn
+        self.draws, self.batch_size = draws, batch_size
+        fmt = memory_format(device)
+        self.val_x = normalize(data.val_x.to(device), data.mean, data.std).contiguous(memory_format=fmt)
+        self.val_y = data.val_y.to(device)
+        n = len(self.val_y)
+        self.shard = n if val_images <= 0 else min(val_images, n)
+        self.image_shape, self.num_classes = data.image_shape, data.num_classes
+        self.calib_x = None
+        if bn == "recalibrated":
+            n_cal = min(calib_images, len(data.train_y))
+            self.calib_x = normalize(data.train_x[:n_cal].to(device), data.mean, data.std)
+            self.calib_x = self.calib_x.contiguous(memory_format=fmt)
+        model.hyper.eval()
+        model.net.eval()
+
+    @classmethod
+    def for_model(cls, model: SmashModel, data: DataSplits, device: torch.device,
+                  bn: str | None = None) -> Scorer:
+        """A Scorer with the model's own [score] settings (batch norm overridable)."""
+        sc = model.cfg.score
+        return cls(model, data, device, sc.draws, sc.val_images, sc.batch_size, bn or sc.bn,
+                   sc.calib_images)
+
+    @torch.no_grad()
+    def errors(self, arch: Arch, images: int | None = None, first_draw: int = 0) -> list[float]:
+        """Validation error of draws first_draw.., on `images` images per draw (default: the shard).
+
+        Draw d has its own noise and reads its images from offset d x shard, so draws with
+        other indices (a later halving rung, a racing round) see fresh noise and fresh images."""
+        hyper = self.model.hyper
+        enc, spans = hyper.layout.encode(arch)
+        enc = enc.to(self.device)
+        seed = int(arch.id[:8], 16)
+        n = len(self.val_y)
+        count = self.shard if images is None else max(1, min(images, self.shard))
+        out = []
+        for d in range(first_draw, first_draw + self.draws):
+            g = torch_gen(self.model.cfg.seed, seed, 100 + d)
+            noise = torch.randn((self.model.cfg.hypernet.noise_channels, *enc.shape[1:]), generator=g)
+            start = (d * self.shard) % n
+            idx = (torch.arange(count, device=self.device) + start) % n
+            wrong = 0
+            net = self.model.net
+            with autocast(self.device, self.model.cfg.precision):
+                weights = hyper.generate(enc, spans, noise.to(self.device))
+                if self.calib_x is not None:
+                    net.stats.collect()
+                    for i in range(0, len(self.calib_x), self.batch_size):
+                        net(self.calib_x[i: i + self.batch_size], arch, weights)
+                    net.stats.fix()
+                try:
+                    for i in range(0, count, self.batch_size):
+                        j = idx[i: i + self.batch_size]
+                        logits = net(self.val_x[j], arch, weights)
+                        wrong += int((logits.argmax(1) != self.val_y[j]).sum())
+                finally:
+                    net.stats.reset()
+            out.append(wrong / count)
+        return out
+
+    def score(self, arch: Arch, images: int | None = None, first_draw: int = 0) -> tuple[float, float]:
+        errs = np.asarray(self.errors(arch, images, first_draw))
+        return float(errs.mean()), float(errs.std(ddof=1)) if len(errs) > 1 else 0.0
+
+
+def arch_row(run_id: str, arch: Arch, image_shape: tuple[int, int, int], num_classes: int) -> dict:
+    return {"run_id": run_id, "arch_id": arch.id, "arch_json": arch.to_json(),
+            "params": count_params(arch, image_shape[0], num_classes),
+            "flops": count_flops(arch, image_shape, num_classes),
+            "depth": arch.depth, "n_layers": arch.n_layers}
+
+
+def halving_rungs(first: int, eta: int, full: int) -> list[int]:
+    """Validation images per draw at each successive-halving rung, ending at `full`.
+
+    Each rung has eta times the images of the one before; a last step that would add
+    less than the current rung goes straight to `full`."""
+    if first <= 0 or first >= full:
+        return [full]
+    rungs = [first]
+    while rungs[-1] < full:
+        nxt = min(rungs[-1] * eta, full)
+        rungs.append(full if full - nxt < rungs[-1] else nxt)
+    return rungs
+
+
+ERROR_BOUNDS = (0.0, 1.0)
+"""A SMASH score is an error rate: its interval is clipped to [0, 1]."""
+
+
+def score_row(run_id: str, arch_id: str, step: int, stage: str, mean: float, std: float, draws: int,
+              images: int, partial: bool = False, first_draw: int = 0) -> dict:
+    """A scores row, with the 95% interval of its mean over the draws."""
+    lo, hi = mean_interval(mean, std, draws, bounds=ERROR_BOUNDS)
+    return {"run_id": run_id, "arch_id": arch_id, "checkpoint_step": step, "stage": stage,
+            "score_mean": mean, "score_std": std, "draws": draws, "val_images": images,
+            "score_lo": lo, "score_hi": hi, "partial": bool(partial), "first_draw": first_draw}
+
+
+def raced_row(run_id: str, arch_id: str, step: int, t: Tally) -> dict:
+    lo, hi = mean_interval(t.mean, t.std, t.n, bounds=ERROR_BOUNDS)
+    return {"run_id": run_id, "arch_id": arch_id, "checkpoint_step": step, "score_mean": t.mean,
+            "score_std": t.std, "draws": t.n, "score_lo": lo, "score_hi": hi, "race_rounds": t.rounds}

@@ -1,0 +1,1 @@
+"""The training loops: SMASH training of the HyperNet, and final training of one architecture."""

@@ -1,0 +1,45 @@
+import numpy as np
+import torch
+
+from core.space import sample_arch
+from engine.model import load_trained
+from engine.train.final import retrain_arch
+from store import Store, store_path
+
+
+def test_retrain_reports_error_and_resumes(tmp_path, cfg):
+    arch = sample_arch(cfg.space, np.random.default_rng(0))
+    store = Store(store_path(tmp_path))
+    one = retrain_arch(cfg, arch, tmp_path, store, run_id="r", epochs=2, show_progress=False)
+    assert 0 <= one["test_error"] <= 1 and one["params"] > 0 and one["flops"] > 0
+    rec = store.get_retrain(one["retrain_id"])
+    assert rec["status"] == "done" and rec["test_error"] == one["test_error"]
+    assert 0 <= one["val_error"] <= 1 and rec["val_error"] == one["val_error"]
+    metrics = store.retrain_metrics(one["retrain_id"])
+    assert list(metrics["epoch"]) == [1, 2] and metrics["val_error"].between(0, 1).all()
+    # Running it again resumes from the last epoch: nothing is trained twice.
+    two = retrain_arch(cfg, arch, tmp_path, store, run_id="r", epochs=2, show_progress=False)
+    assert (two["val_error"], two["test_error"]) == (one["val_error"], one["test_error"])
+    assert len(store.retrain_metrics(one["retrain_id"])) == 2
+    model, state = load_trained(one["checkpoint"])
+    out = model(torch.zeros(2, *state["image_shape"]))
+    assert out.shape == (2, state["num_classes"])
+
+
+def test_validation_error_is_measured_on_the_held_out_split(tmp_path, cfg, monkeypatch):
+    """The validation figure comes from data.val_x (never trained on), the test figure from
+    data.test_x; the two are told apart by the images each evaluation sees."""
+    from engine.train import final as retrain_module
+
+    seen = []
+    real = retrain_module.evaluate
+
+    def spy(model, x, y, data, device, batch_size=500):
+        seen.append("val" if x is data.val_x else "test" if x is data.test_x else "other")
+        return real(model, x, y, data, device, batch_size)
+
+    monkeypatch.setattr(retrain_module, "evaluate", spy)
+    arch = sample_arch(cfg.space, np.random.default_rng(1))
+    retrain_arch(cfg, arch, tmp_path, Store(store_path(tmp_path)), run_id="r", epochs=1,
+                 show_progress=False)
+    assert seen == ["val", "test"]
