@@ -19,23 +19,25 @@ SCORE_FIELDS = ("score_mean", "score_std", "score_lo", "score_hi", "draws", "val
                 "race_rounds", "stage", "checkpoint_step")
 
 
-def open_store(workdir: str | Path) -> Store:
-    """The workdir's store; a missing one is an error, never silently created by a reader."""
+def open_store(workdir: str | Path, create: bool = False) -> Store:
+    """The workdir's store. Only commands that start work may create it; a reader never does."""
     path = store_path(workdir)
-    if not path.is_file():
-        raise NotFound(f"no SMASH store in {workdir}; start a run with `smash train --config FILE`")
+    if not create and not path.is_file():
+        raise NotFound(f"no runs in {workdir} (no SMASH store there yet); start one with "
+                       "`smash train --config FILE`")
     return Store(path)
 
 
-def run_id(store: Store, wanted: str | None = None) -> str:
-    """`wanted` if the store has that run, else the latest run."""
+def run_id(store: Store, wanted: str | None = None, where: str | Path | None = None) -> str:
+    """`wanted` if the store has that run, else the latest run. `where` names the store in errors."""
+    place = where or "the store"
     if wanted:
         if store.get_run(wanted) is None:
-            raise NotFound(f"no run {wanted!r} in the store")
+            raise NotFound(f"no run {wanted!r} in {place}")
         return wanted
     latest = store.latest_run_id()
     if latest is None:
-        raise NotFound("no runs in the store; start one with `smash train --config FILE`")
+        raise NotFound(f"no runs in {place}; start one with `smash train --config FILE`")
     return latest
 
 

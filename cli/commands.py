@@ -29,7 +29,7 @@ from engine.search import score_run
 from engine.study import check_predictors, check_study, correlate
 from engine.train.final import retrain_arch
 from engine.train.hypernet import train_hypernet
-from store import Store, store_path
+from store import Store
 
 
 class CLIError(ValueError):
@@ -37,23 +37,11 @@ class CLIError(ValueError):
 
 
 def _store(args: argparse.Namespace, create: bool = False) -> Store:
-    """The workdir's store; only commands that start work may create it."""
-    path = store_path(Path(args.workdir))
-    if not create and not path.exists():
-        raise CLIError(f"no runs in {args.workdir} (no store there yet); start one with "
-                       "`smash train --config FILE`")
-    return Store(path)
+    return archref.open_store(args.workdir, create=create)
 
 
 def _run_id(store: Store, args: argparse.Namespace) -> str:
-    if getattr(args, "run", None):
-        if store.get_run(args.run) is None:
-            raise CLIError(f"no run {args.run!r} in {args.workdir}")
-        return args.run
-    rid = store.latest_run_id()
-    if rid is None:
-        raise CLIError(f"no runs in {args.workdir}; start one with `smash train --config FILE`")
-    return rid
+    return archref.run_id(store, getattr(args, "run", None), args.workdir)
 
 
 def _run_config(store: Store, run_id: str) -> Config:
