@@ -89,7 +89,11 @@ _COUNT = "SELECT count(*) FROM board WHERE " + _SCORED + _FILTERS
 # The front minimises score and x: per x the best score, kept where it beats every
 # smaller x. Ordered by (x, score), the first row of each x holds its best, and it is on
 # the front when it beats the running min of all rows before it; the later rows of its x
-# are no better, so they never pass. The archs at a front point are fetched back by (x, score).
+# are no better, so they never pass. Sorting 10^6 rows is the cost, so only candidates are
+# sorted: x is cut into 1024 equal spans, and a point no better than the best of the spans
+# before its own is dominated (or equalled) by a point of a smaller x, which is itself a
+# candidate or so dominated in turn, so leaving it out changes no best and no running min.
+# The archs at a front point are fetched back by (x, score).
 _POINTS = """
     SELECT arch_id, score_mean, CASE WHEN $x = 'params' THEN params ELSE flops END AS x
     FROM board
@@ -97,8 +101,23 @@ _POINTS = """
       AND ($partial OR NOT partial)"""
 
 _FRONT = """
+points AS NOT MATERIALIZED (SELECT * FROM (""" + _POINTS + """) WHERE x IS NOT NULL),
+span AS (SELECT min(x) AS lo, (max(x) - min(x)) // 1024 + 1 AS width FROM points),
+spans AS NOT MATERIALIZED (
+    SELECT x, score_mean, (x - (SELECT lo FROM span)) // (SELECT width FROM span) AS cut
+    FROM points
+),
+before AS (
+    SELECT cut, min(min(score_mean)) OVER (
+        ORDER BY cut ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS best
+    FROM spans GROUP BY cut
+),
+candidates AS (
+    SELECT x, score_mean FROM spans JOIN before USING (cut)
+    WHERE before.best IS NULL OR score_mean < before.best
+),
 front AS (
-    SELECT x, score_mean AS best FROM (""" + _POINTS + """) WHERE x IS NOT NULL
+    SELECT x, score_mean AS best FROM candidates
     WINDOW w AS (ORDER BY x, score_mean ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
     QUALIFY min(score_mean) OVER w IS NULL OR score_mean < min(score_mean) OVER w
 )"""
@@ -108,8 +127,8 @@ def _pareto(front_only: bool) -> str:
     join = "JOIN" if front_only else "LEFT JOIN"
     return (
         "WITH" + _FRONT + "\nSELECT p.arch_id, p.score_mean, p.x, f.x IS NOT NULL AS on_front"
-        + " FROM (" + _POINTS + ") p " + join + " front f ON f.x = p.x AND f.best = p.score_mean"
-        + " WHERE p.x IS NOT NULL ORDER BY p.x, p.score_mean, p.arch_id"
+        + " FROM points p " + join + " front f ON f.x = p.x AND f.best = p.score_mean"
+        + " ORDER BY p.x, p.score_mean, p.arch_id"
     )
 
 

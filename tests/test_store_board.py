@@ -135,3 +135,30 @@ def test_old_store_migrates_to_the_board_with_nothing_lost(tmp_path, version):
     assert st.pareto("r", front_only=True)["arch_id"].tolist() == ["a", "b"]
     assert st._scalar("SELECT value FROM meta WHERE key = 'schema_version'") == str(
         schema.SCHEMA_VERSION)
+
+
+@pytest.mark.parametrize("x", ["params", "flops"])
+def test_pareto_over_wide_sizes_matches_brute_force(tmp_path, x):
+    """Sizes far apart, so that the front's span pruning has many sizes per span."""
+    st = Store(store.store_path(tmp_path))
+    rng = random.Random(11)
+    pts = {f"a{i:04d}": (rng.randint(1, 10**7) // rng.choice([1, 1000]) + 1, rng.randint(0, 40) / 40)
+           for i in range(3000)}
+    st.add_archs([{"run_id": RUN, "arch_id": a, x: size} for a, (size, _) in pts.items()])
+    st.add_scores([{"run_id": RUN, "arch_id": a, "checkpoint_step": 1, "stage": "random",
+                    "score_mean": s} for a, (_, s) in pts.items()])
+    best = {}
+    for size, s in pts.values():
+        best[size] = min(s, best.get(size, 2.0))
+    front = set()
+    running = 2.0
+    for size in sorted(best):
+        if best[size] < running:
+            front.add((size, best[size]))
+            running = best[size]
+    expect = sorted((size, s, a) for a, (size, s) in pts.items())
+    frame = st.pareto(RUN, x=x)
+    assert list(zip(frame[x], frame["score_mean"], frame["arch_id"], strict=True)) == expect
+    assert frame["on_front"].tolist() == [(size, s) in front for size, s, _ in expect]
+    only = st.pareto(RUN, x=x, front_only=True)
+    assert only["arch_id"].tolist() == [a for size, s, a in expect if (size, s) in front]
