@@ -171,7 +171,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7, help="timings per query (median)")
     parser.add_argument("--concurrent-size", type=int, default=100_000)
     parser.add_argument(
-        "--seconds", type=float, default=10.0, help="length of the concurrent phase"
+        "--seconds", type=float, default=10.0, help="length of the concurrent phase (0: skip it)"
     )
     args = parser.parse_args()
 
@@ -181,9 +181,10 @@ def main() -> None:
             result = bench_size(Path(tmp), n, args.repeats)
             figures["sizes"].append(result)
             print(" ".join(f"{k}={v}" for k, v in result.items()), flush=True)
-        result = bench_concurrent(Path(tmp), args.concurrent_size, args.seconds)
-        figures["concurrent"] = result
-        print("concurrent " + " ".join(f"{k}={v}" for k, v in result.items()), flush=True)
+        if args.seconds > 0:
+            result = bench_concurrent(Path(tmp), args.concurrent_size, args.seconds)
+            figures["concurrent"] = result
+            print("concurrent " + " ".join(f"{k}={v}" for k, v in result.items()), flush=True)
     print(json.dumps(figures))
 
 

@@ -6,11 +6,18 @@ per row, with every value bound, and explicit types so a batch whose first rows 
 NULLs cannot be mistyped. A re-sent batch is harmless: metric kinds overwrite (a resumed
 run recomputes those steps, and the newer value is the one the run continued from),
 archs and scores keep the first row (the first search stage that found an arch wins).
+
+Archs, scores and racing updates also keep the `board` table (one row per arch: its
+sizes and its latest checkpoint's score) in step, in the same transaction, by upserts
+keyed on (run_id, arch_id) that reach the row through the primary key's index, never by
+a scan: a score replaces the board's only when its checkpoint is later, which is the
+one the reads used to pick, and an arch fills the sizes only of a row that has none.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +62,7 @@ class RowKind:
     sql: str
     keep_last: bool  # duplicates inside one batch: last wins for overwrite kinds
     normalise: Callable[[dict], dict] = field(default=lambda row: row)  # gets a copy; may edit it
+    board: str | None = None  # keeps the board table in step, run after `sql`, same columns
 
 
 KINDS: dict[str, RowKind] = {
@@ -78,6 +86,14 @@ KINDS: dict[str, RowKind] = {
                unnest($params::BIGINT[]), unnest($flops::BIGINT[]), unnest($depth::INTEGER[]),
                unnest($n_layers::INTEGER[]), unnest($created_at::TIMESTAMP[])
         ON CONFLICT DO NOTHING""",
+        board="""
+        INSERT INTO board (run_id, arch_id, has_arch, params, flops, depth, n_layers, partial)
+        SELECT unnest($run_id::TEXT[]), unnest($arch_id::TEXT[]), true, unnest($params::BIGINT[]),
+               unnest($flops::BIGINT[]), unnest($depth::INTEGER[]), unnest($n_layers::INTEGER[]),
+               false
+        ON CONFLICT (run_id, arch_id) DO UPDATE SET has_arch = true, params = EXCLUDED.params,
+            flops = EXCLUDED.flops, depth = EXCLUDED.depth, n_layers = EXCLUDED.n_layers
+        WHERE NOT board.has_arch""",
     ),
     "scores": RowKind(
         columns=(
@@ -110,6 +126,29 @@ KINDS: dict[str, RowKind] = {
                unnest($partial::BOOLEAN[]), unnest($first_draw::INTEGER[]),
                unnest($race_rounds::INTEGER[]), unnest($created_at::TIMESTAMP[])
         ON CONFLICT DO NOTHING""",
+        # A score at a checkpoint later than the board's is new (the board holds the
+        # latest stored), so it is the row the INSERT above just stored.
+        board="""
+        INSERT INTO board (run_id, arch_id, has_arch, checkpoint_step, stage, score_mean,
+                           score_std, draws, val_images, score_lo, score_hi, partial, race_rounds)
+        SELECT run_id, arch_id, false, checkpoint_step, stage, score_mean, score_std, draws,
+               val_images, score_lo, score_hi, coalesce(partial, false), race_rounds
+        FROM (SELECT unnest($run_id::TEXT[]) AS run_id, unnest($arch_id::TEXT[]) AS arch_id,
+                     unnest($checkpoint_step::BIGINT[]) AS checkpoint_step,
+                     unnest($stage::TEXT[]) AS stage, unnest($score_mean::DOUBLE[]) AS score_mean,
+                     unnest($score_std::DOUBLE[]) AS score_std, unnest($draws::INTEGER[]) AS draws,
+                     unnest($val_images::INTEGER[]) AS val_images,
+                     unnest($score_lo::DOUBLE[]) AS score_lo, unnest($score_hi::DOUBLE[]) AS score_hi,
+                     unnest($partial::BOOLEAN[]) AS partial,
+                     unnest($race_rounds::INTEGER[]) AS race_rounds)
+        QUALIFY row_number() OVER (PARTITION BY run_id, arch_id ORDER BY checkpoint_step DESC) = 1
+        ON CONFLICT (run_id, arch_id) DO UPDATE SET checkpoint_step = EXCLUDED.checkpoint_step,
+            stage = EXCLUDED.stage, score_mean = EXCLUDED.score_mean,
+            score_std = EXCLUDED.score_std, draws = EXCLUDED.draws,
+            val_images = EXCLUDED.val_images, score_lo = EXCLUDED.score_lo,
+            score_hi = EXCLUDED.score_hi, partial = EXCLUDED.partial,
+            race_rounds = EXCLUDED.race_rounds
+        WHERE board.checkpoint_step IS NULL OR EXCLUDED.checkpoint_step > board.checkpoint_step""",
     ),
     # Racing adds fresh draws to a stored score: the row's figures are replaced by those
     # over all its draws so far, and race_rounds counts the rounds (a resent round is
@@ -139,6 +178,17 @@ KINDS: dict[str, RowKind] = {
                      unnest($race_rounds::INTEGER[]) AS race_rounds) u
         WHERE scores.run_id = u.run_id AND scores.arch_id = u.arch_id
           AND scores.checkpoint_step = u.checkpoint_step""",
+        board="""
+        UPDATE board SET score_mean = u.score_mean, score_std = u.score_std, draws = u.draws,
+            score_lo = u.score_lo, score_hi = u.score_hi, race_rounds = u.race_rounds
+        FROM (SELECT unnest($run_id::TEXT[]) AS run_id, unnest($arch_id::TEXT[]) AS arch_id,
+                     unnest($checkpoint_step::BIGINT[]) AS checkpoint_step,
+                     unnest($score_mean::DOUBLE[]) AS score_mean,
+                     unnest($score_std::DOUBLE[]) AS score_std, unnest($draws::INTEGER[]) AS draws,
+                     unnest($score_lo::DOUBLE[]) AS score_lo, unnest($score_hi::DOUBLE[]) AS score_hi,
+                     unnest($race_rounds::INTEGER[]) AS race_rounds) u
+        WHERE board.run_id = u.run_id AND board.arch_id = u.arch_id
+          AND board.checkpoint_step = u.checkpoint_step""",
     ),
     "train_metrics": RowKind(
         columns=("run_id", "step", "loss", "error", "lr", "steps_per_s", "elapsed_s"),
@@ -224,6 +274,14 @@ def to_columns(kind: str, rows: Iterable[dict], now: datetime) -> dict[str, list
     return {c: [row.get(c, defaults.get(c)) for row in by_key.values()] for c in spec.columns}
 
 
+def _bound(sql: str, columns: dict[str, list]) -> dict[str, list]:
+    """The columns `sql` names: DuckDB refuses parameters a statement does not use."""
+    return {name: columns[name] for name in set(re.findall(r"\$(\w+)", sql))}
+
+
 def insert(con: Connection, kind: str, columns: dict[str, list]) -> None:
-    if columns[KINDS[kind].key[0]]:
-        con.execute(KINDS[kind].sql, columns)
+    spec = KINDS[kind]
+    if columns[spec.key[0]]:
+        con.execute(spec.sql, columns)
+        if spec.board is not None:
+            con.execute(spec.board, _bound(spec.board, columns))

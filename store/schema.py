@@ -21,7 +21,7 @@ from .db import Connection, connect
 from .errors import StoreError
 
 APP = "smash-explorer"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Frozen: never edit. Changes go into MIGRATIONS as a new version.
 DDL_V1 = (
@@ -97,6 +97,29 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE jobs ADD COLUMN host TEXT",
         "ALTER TABLE jobs ADD COLUMN boot_id TEXT",
         "ALTER TABLE jobs ADD COLUMN proc_start BIGINT",
+    ),
+    # The leaderboard at 10^6 archs: one row per arch of a run, its sizes and its score
+    # from its latest checkpoint, kept by every write to archs and scores in the same
+    # transaction (store/rows.py), so no read ranks checkpoints or joins archs. A row
+    # exists once either an arch or a score of it is written; checkpoint_step is NULL
+    # until it is scored, has_arch false until its arch is written. Filled here from the
+    # rows already stored, exactly as the reads used to pick them.
+    6: (
+        """CREATE TABLE board (
+            run_id TEXT, arch_id TEXT, has_arch BOOLEAN NOT NULL, params BIGINT, flops BIGINT,
+            depth INTEGER, n_layers INTEGER, checkpoint_step BIGINT, stage TEXT,
+            score_mean DOUBLE, score_std DOUBLE, draws INTEGER, val_images INTEGER,
+            score_lo DOUBLE, score_hi DOUBLE, partial BOOLEAN, race_rounds INTEGER,
+            PRIMARY KEY (run_id, arch_id))""",
+        """INSERT INTO board
+        SELECT coalesce(a.run_id, l.run_id), coalesce(a.arch_id, l.arch_id),
+               a.arch_id IS NOT NULL, a.params, a.flops, a.depth, a.n_layers,
+               l.checkpoint_step, l.stage, l.score_mean, l.score_std, l.draws, l.val_images,
+               l.score_lo, l.score_hi, coalesce(l.partial, false), l.race_rounds
+        FROM archs a FULL JOIN (
+            SELECT * FROM scores
+            QUALIFY row_number() OVER (PARTITION BY run_id, arch_id ORDER BY checkpoint_step DESC) = 1
+        ) l ON l.run_id = a.run_id AND l.arch_id = a.arch_id""",
     ),
 }
 

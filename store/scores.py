@@ -3,8 +3,10 @@
 An arch can be scored at several HyperNet checkpoints; every view uses each arch's
 score from its latest checkpoint, so re-scoring at a later checkpoint supersedes the
 old figure without deleting it. Queries are written for 10^6 scored archs per run: the
-leaderboard lets DuckDB do a top-N, and the Pareto front is a group-min plus a running
-min over x (sort order), never a pairwise comparison.
+writer keeps that latest score, with the arch's sizes, in the board table (one row per
+arch, see store/rows.py), so the leaderboard's first page is a top-N of one table with
+the retrains joined to its rows only, the count is a filtered count, and the Pareto front
+is one running min over (x, score) in sort order, never a pairwise comparison.
 """
 
 from __future__ import annotations
@@ -31,16 +33,26 @@ SORT_COLUMNS = {
 """Test error is shown beside validation error but is no sort key: nothing selects on it."""
 PARETO_X = ("params", "flops")
 
-_LATEST = """
-latest AS (
-    SELECT arch_id, checkpoint_step, stage, score_mean, score_std, draws, val_images,
-           score_lo, score_hi, coalesce(partial, false) AS partial, race_rounds
-    FROM scores WHERE run_id = $run_id
-    QUALIFY row_number() OVER (PARTITION BY arch_id ORDER BY checkpoint_step DESC) = 1
-),
+# Each arch's score from its latest checkpoint, with its sizes: the board table, kept by
+# the writer (store/rows.py), so no read ranks checkpoints or joins archs.
+_SCORED = "run_id = $run_id AND checkpoint_step IS NOT NULL"
+
+_FILTERS = """
+      AND ($params_lo IS NULL OR params >= $params_lo)
+      AND ($params_hi IS NULL OR params <= $params_hi)
+      AND ($flops_lo IS NULL OR flops >= $flops_lo)
+      AND ($flops_hi IS NULL OR flops <= $flops_hi)
+      AND ($score_lo IS NULL OR score_mean >= $score_lo)
+      AND ($score_hi IS NULL OR score_mean <= $score_hi)
+      AND ($stages::TEXT[] IS NULL OR list_contains($stages::TEXT[], stage))"""
+
+# The leader is the best full score with an interval (arg_min skips a NULL score_hi).
+_LEADER = """
 leader AS (
-    SELECT arg_min(score_hi, (score_mean, arch_id)) AS hi FROM latest
-    WHERE NOT partial AND score_mean IS NOT NULL AND NOT isnan(score_mean)
+    SELECT score_hi AS hi FROM board
+    WHERE """ + _SCORED + """ AND NOT partial AND score_hi IS NOT NULL
+      AND score_mean IS NOT NULL AND NOT isnan(score_mean)
+    ORDER BY score_mean, arch_id LIMIT 1
 )"""
 
 # Latest finished retrain of each arch: its validation error is the "true error" the SMASH
@@ -55,54 +67,91 @@ truth AS (
     GROUP BY arch_id
 )"""
 
-_BOARD = (
-    "WITH"
-    + _LATEST
-    + ","
-    + _TRUTH
-    + """,
-board AS (
-    SELECT l.arch_id, l.score_mean, l.score_std, l.score_lo, l.score_hi, l.draws, l.val_images,
-           l.partial, NOT l.partial AND l.score_lo <= (SELECT hi FROM leader) AS tied,
-           l.race_rounds, a.params, a.flops, a.depth, a.n_layers, l.stage, l.checkpoint_step,
-           t.val_error, t.test_error
-    FROM latest l
-    LEFT JOIN archs a ON a.run_id = $run_id AND a.arch_id = l.arch_id
-    LEFT JOIN truth t ON t.arch_id = l.arch_id
-    WHERE ($params_lo IS NULL OR a.params >= $params_lo)
-      AND ($params_hi IS NULL OR a.params <= $params_hi)
-      AND ($flops_lo IS NULL OR a.flops >= $flops_lo)
-      AND ($flops_hi IS NULL OR a.flops <= $flops_hi)
-      AND ($score_lo IS NULL OR l.score_mean >= $score_lo)
-      AND ($score_hi IS NULL OR l.score_mean <= $score_hi)
-      AND ($stages::TEXT[] IS NULL OR list_contains($stages::TEXT[], l.stage))
-)
-"""
-)
+_BOARD_COLUMNS = """
+    l.arch_id, l.score_mean, l.score_std, l.score_lo, l.score_hi, l.draws, l.val_images,
+    l.partial, NOT l.partial AND l.score_lo <= (SELECT hi FROM leader) AS tied,
+    l.race_rounds, l.params, l.flops, l.depth, l.n_layers, l.stage, l.checkpoint_step,
+    t.val_error, t.test_error"""
 
-_PARETO = (
-    "WITH"
-    + _LATEST
-    + """,
-points AS (
-    SELECT l.arch_id, l.score_mean,
-           CASE WHEN $x = 'params' THEN a.params ELSE a.flops END AS x
-    FROM latest l JOIN archs a ON a.run_id = $run_id AND a.arch_id = l.arch_id
-    WHERE l.score_mean IS NOT NULL AND NOT isnan(l.score_mean) AND ($partial OR NOT l.partial)
+
+def _board_page(order: str, by_truth: bool) -> str:
+    """One leaderboard page. Sorted by a board column, the page is a top-N of the board
+    alone and only its rows meet the retrains; sorted by val_error, every row must."""
+    rows = "(SELECT l.*, t.val_error FROM board l LEFT JOIN truth t USING (arch_id))"
+    page = (f"SELECT * FROM {rows if by_truth else 'board'} WHERE {_SCORED}{_FILTERS}"
+            f" ORDER BY {order} LIMIT $limit OFFSET $offset")
+    return (f"WITH{_LEADER},{_TRUTH},\npage AS ({page})\nSELECT * FROM (SELECT{_BOARD_COLUMNS}"
+            f" FROM page l LEFT JOIN truth t ON t.arch_id = l.arch_id) ORDER BY {order}")
+
+
+_COUNT = "SELECT count(*) FROM board WHERE " + _SCORED + _FILTERS
+
+# The front minimises score and x: per x the best score, kept where it beats every
+# smaller x. Ordered by (x, score), the first row of each x holds its best, and it is on
+# the front when it beats the running min of all rows before it; the later rows of its x
+# are no better, so they never pass. Sorting 10^6 rows is the cost, so only candidates are
+# sorted: x is cut into 1024 equal spans, and a point no better than the best of the spans
+# before its own is dominated (or equalled) by a point of a smaller x, which is itself a
+# candidate or so dominated in turn, so leaving it out changes no best and no running min.
+# The archs at a front point are fetched back by (x, score).
+_POINTS = """
+    SELECT arch_id, score_mean, CASE WHEN $x = 'params' THEN params ELSE flops END AS x
+    FROM board
+    WHERE """ + _SCORED + """ AND score_mean IS NOT NULL AND NOT isnan(score_mean)
+      AND ($partial OR NOT partial)"""
+
+_FRONT = """
+points AS NOT MATERIALIZED (SELECT * FROM (""" + _POINTS + """) WHERE x IS NOT NULL),
+span AS (SELECT min(x) AS lo, (max(x) - min(x)) // 1024 + 1 AS width FROM points),
+spans AS NOT MATERIALIZED (
+    SELECT x, score_mean, (x - (SELECT lo FROM span)) // (SELECT width FROM span) AS cut
+    FROM points
 ),
-best AS (SELECT x, min(score_mean) AS best FROM points WHERE x IS NOT NULL GROUP BY x),
+before AS (
+    SELECT cut, min(min(score_mean)) OVER (
+        ORDER BY cut ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS best
+    FROM spans GROUP BY cut
+),
+candidates AS (
+    SELECT x, score_mean FROM spans JOIN before USING (cut)
+    WHERE before.best IS NULL OR score_mean < before.best
+),
 front AS (
-    SELECT x, best,
-           min(best) OVER (ORDER BY x ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
-    FROM best
-)
-SELECT arch_id, score_mean, x,
-       score_mean = best AND (before IS NULL OR best < before) AS on_front
-FROM points JOIN front USING (x)
-WHERE NOT $front_only OR (score_mean = best AND (before IS NULL OR best < before))
-ORDER BY x, score_mean, arch_id
+    SELECT x, score_mean AS best FROM candidates
+    WINDOW w AS (ORDER BY x, score_mean ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    QUALIFY min(score_mean) OVER w IS NULL OR score_mean < min(score_mean) OVER w
+)"""
+
+
+def _pareto(front_only: bool) -> str:
+    join = "JOIN" if front_only else "LEFT JOIN"
+    return (
+        "WITH" + _FRONT + "\nSELECT p.arch_id, p.score_mean, p.x, f.x IS NOT NULL AS on_front"
+        + " FROM points p " + join + " front f ON f.x = p.x AND f.best = p.score_mean"
+        + " ORDER BY p.x, p.score_mean, p.arch_id"
+    )
+
+
+# After a bulk insert: the batch's board rows computed afresh from archs and scores.
+_BULK_BOARD = """
+INSERT INTO board
+SELECT coalesce(a.run_id, l.run_id), coalesce(a.arch_id, l.arch_id),
+       a.arch_id IS NOT NULL, a.params, a.flops, a.depth, a.n_layers,
+       l.checkpoint_step, l.stage, l.score_mean, l.score_std, l.draws, l.val_images,
+       l.score_lo, l.score_hi, coalesce(l.partial, false), l.race_rounds
+FROM (SELECT * FROM archs
+      WHERE run_id = $run_id AND arch_id IN (SELECT arch_id FROM scored_batch)) a
+FULL JOIN (
+    SELECT * FROM scores WHERE run_id = $run_id AND arch_id IN (SELECT arch_id FROM scored_batch)
+    QUALIFY row_number() OVER (PARTITION BY arch_id ORDER BY checkpoint_step DESC) = 1
+) l ON l.run_id = a.run_id AND l.arch_id = a.arch_id
+ON CONFLICT (run_id, arch_id) DO UPDATE SET has_arch = EXCLUDED.has_arch,
+    params = EXCLUDED.params, flops = EXCLUDED.flops, depth = EXCLUDED.depth,
+    n_layers = EXCLUDED.n_layers, checkpoint_step = EXCLUDED.checkpoint_step,
+    stage = EXCLUDED.stage, score_mean = EXCLUDED.score_mean, score_std = EXCLUDED.score_std,
+    draws = EXCLUDED.draws, val_images = EXCLUDED.val_images, score_lo = EXCLUDED.score_lo,
+    score_hi = EXCLUDED.score_hi, partial = EXCLUDED.partial, race_rounds = EXCLUDED.race_rounds
 """
-)
 
 _BULK_COLUMNS = (
     "arch_id",
@@ -172,6 +221,7 @@ class ScoresMixin(StoreBase):
                     """,
                     params,
                 )
+                con.execute(_BULK_BOARD, {"run_id": run_id})
             finally:
                 con.unregister("scored_batch")
 
@@ -226,7 +276,7 @@ class ScoresMixin(StoreBase):
     def score_count(self, run_id: str) -> int:
         """Number of distinct architectures scored in the run."""
         return int(
-            self._scalar("SELECT count(DISTINCT arch_id) FROM scores WHERE run_id = ?", [run_id])
+            self._scalar("SELECT count(*) FROM board WHERE " + _SCORED, {"run_id": run_id})
         )
 
     def _board_params(self, run_id, params, flops, score, stages) -> dict:
@@ -268,7 +318,7 @@ class ScoresMixin(StoreBase):
             # ranks above every arch stopped before it, and later rungs above earlier ones.
             order = ("partial DESC, val_images ASC, " if descending
                      else "partial ASC, val_images DESC, ") + order
-        query = _BOARD + "SELECT * FROM board ORDER BY " + order + " LIMIT $limit OFFSET $offset"
+        query = _board_page(order, by_truth=sort == "val_error")
         bind = self._board_params(run_id, params, flops, score, stages)
         with self._read() as con:
             frame = con.execute(query, {**bind, "limit": int(limit), "offset": int(offset)}).df()
@@ -286,7 +336,7 @@ class ScoresMixin(StoreBase):
     ) -> int:
         """How many archs pass the leaderboard's filters (for the pager)."""
         bind = self._board_params(run_id, params, flops, score, stages)
-        return int(self._scalar(_BOARD + "SELECT count(*) FROM board", bind))
+        return int(self._scalar(_COUNT, bind))
 
     def arch(self, run_id: str, arch_id: str) -> dict | None:
         """Everything known about one arch: the decoded arch under "arch", sizes, scores, retrains."""
@@ -333,15 +383,12 @@ class ScoresMixin(StoreBase):
             + _TRUTH
             + """,
             latest AS (
-                SELECT arch_id, score_mean, score_std, score_lo, score_hi, draws,
-                       coalesce(partial, false) AS partial FROM scores
-                WHERE run_id = $run_id AND arch_id IN (SELECT arch_id FROM truth)
-                QUALIFY row_number() OVER (PARTITION BY arch_id ORDER BY checkpoint_step DESC) = 1
+                SELECT * FROM board
+                WHERE """ + _SCORED + """ AND arch_id IN (SELECT arch_id FROM truth)
             )
             SELECT l.arch_id, l.score_mean, l.score_std, l.score_lo, l.score_hi, l.draws, l.partial,
-                   t.val_error, t.test_error, a.params, a.flops
+                   t.val_error, t.test_error, l.params, l.flops
             FROM latest l JOIN truth t USING (arch_id)
-            LEFT JOIN archs a ON a.run_id = $run_id AND a.arch_id = l.arch_id
             WHERE $partial OR NOT l.partial
             ORDER BY l.score_mean, l.arch_id
             """,
@@ -357,6 +404,6 @@ class ScoresMixin(StoreBase):
         Partial scores are left out unless asked for.
         """
         check_choice("x", x, PARETO_X)
-        frame = self._df(_PARETO, {"run_id": run_id, "x": x, "front_only": bool(front_only),
-                                   "partial": bool(include_partial)})
+        frame = self._df(_pareto(bool(front_only)),
+                         {"run_id": run_id, "x": x, "partial": bool(include_partial)})
         return frame.rename(columns={"x": x})
