@@ -170,6 +170,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     figures.update(memory_figures(watcher))
     print("peak resident memory (MB): "
           + ", ".join(f"{k} {v}" for k, v in figures["peak_rss_mb"].items()), flush=True)
+    got = figures["runner_smash_threads"]
+    if args.threads is not None and got != str(args.threads):
+        # The engine sets its runners' SMASH_THREADS itself; say so rather than mislabel the figures.
+        print(f"warning: --threads {args.threads} asked, the job's process got SMASH_THREADS={got}",
+              flush=True)
     return figures
 
 

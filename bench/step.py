@@ -101,8 +101,6 @@ def x_format(x: torch.Tensor) -> torch.memory_format:
     return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
-
-
 def gflops(flop: float, seconds: float) -> float:
     return round(flop / seconds / 1e9, 2)
 
