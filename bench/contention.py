@@ -156,7 +156,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="configs/demo.toml")
     p.add_argument("--seconds", type=float, default=75.0, help="wall time of each measurement")
     p.add_argument("--load", default="busy", help="busy, busy:N or a shell command")

@@ -66,7 +66,7 @@ def steps_in(trainer: HyperNetTrainer, seconds: float) -> tuple[int, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="configs/demo.toml")
     p.add_argument("--seconds", type=float, default=75.0)
     args = p.parse_args()

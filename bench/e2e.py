@@ -179,7 +179,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="configs/demo.toml")
     p.add_argument("--archs", type=int, default=200)
     p.add_argument("--port", type=int, default=8765)

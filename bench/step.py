@@ -147,7 +147,7 @@ def report_regime(regime: str, f: dict[str, float]) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="configs/cifar10.toml",
                    help="configs/cifar10-paper.toml holds the paper's exact settings")
     p.add_argument("--archs", type=int, default=4)
