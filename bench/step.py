@@ -7,8 +7,21 @@ kernels, low budgets) and annealed, and their ratio. The last line is a JSON obj
 architecture's steps after its first; `fresh_ratio` takes the first step of each new
 architecture instead, which is what training pays (every step samples a new one).
 
+Beside the times: the work of a step in FLOPs and the rate achieved. `forward_gflop`
+is the forward pass of the sampled architectures at the batch size (engine/nets/size.py
+count_flops: convolutions and classifier, 2 FLOPs per multiply-add, averaged over the
+regime's architectures); `train_gflop` takes a training step as 3x its forward (the
+backward pass computes the gradients of both activations and weights, each about one
+forward's work); the HyperNet, BN, pooling and the optimizer are not counted, so the
+rates (`*_gflops`, train_gflop over the step time) slightly understate the work done.
+`peak_rss_mb` is this process's peak resident memory (ru_maxrss); on CUDA,
+`peak_cuda_mb` the peak memory allocated on the device.
+
     python bench/step.py [--config configs/cifar10.toml] [--archs 4] [--reps 3] [--threads 2]
-                         [--precision fp32|bf16] [--op-probs 1,0,0,0,0]
+                         [--precision auto|fp32|bf16] [--op-probs 1,0,0,0,0] [--device cpu|cuda|auto]
+
+`--config configs/cifar10-paper.toml` has the paper's exact settings; `--op-probs
+1,0,0,0,0` samples one conv per op, the authors' code's default op space.
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -28,21 +42,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import load_config  # noqa: E402
 from core.space import sample_arch  # noqa: E402
-from engine.model import build_model, make_optimizer  # noqa: E402
+from engine.model import build_model, make_optimizer, noise_for  # noqa: E402
 from engine.nets.archnet import ArchNet  # noqa: E402
-from engine.runtime.device import autocast, memory_format  # noqa: E402
+from engine.nets.size import count_flops  # noqa: E402
+from engine.runtime.device import autocast, check_device, memory_format  # noqa: E402
+
+TRAIN_PER_FORWARD = 3
+"""A training step's FLOPs as a multiple of its forward pass (forward + backward for
+activations + backward for weights)."""
 
 
 def timed(fn):
+    """fn's result and its seconds, waiting for a CUDA device to finish the work queued."""
     t0 = time.perf_counter()
     out = fn()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
     return out, time.perf_counter() - t0
 
 
 def smash_step(model, opt, space, rng, progress, x, y) -> dict[str, float]:
     arch, t_sample = timed(lambda: sample_arch(space, rng, progress))
     (enc, spans), t_encode = timed(lambda: model.hyper.layout.encode(arch))
-    noise = torch.randn(1, *enc.shape[1:])
+    noise = noise_for(model, enc, torch.Generator().manual_seed(0)).to(x.device)  # leaves rng alone
+    enc = enc.to(x.device)
     with autocast(x.device, model.cfg.precision):
         gen, t_hyper = timed(lambda: model.hyper.generate(enc, spans, noise))
         logits, t_fwd = timed(lambda: model.net(x, arch, gen))
@@ -59,18 +82,18 @@ def smash_step(model, opt, space, rng, progress, x, y) -> dict[str, float]:
 
 
 def static_step(arch, image_channels, classes, x, y, reps, precision) -> float:
-    net = ArchNet(arch, image_channels, classes).to(memory_format=x_format(x))
+    net = ArchNet(arch, image_channels, classes).to(x.device, memory_format=x_format(x))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)  # trained as SMASH trains
-    times = []
-    for _ in range(reps + 1):
-        t0 = time.perf_counter()
+
+    def step():
         with autocast(x.device, precision):
             logits = net(x)
         loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        times.append(time.perf_counter() - t0)
+
+    times = [timed(step)[1] for _ in range(reps + 1)]
     return float(np.median(times[1:]))
 
 
@@ -78,77 +101,116 @@ def x_format(x: torch.Tensor) -> torch.memory_format:
     return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--config", default="configs/cifar10.toml")
+def gflops(flop: float, seconds: float) -> float:
+    return round(flop / seconds / 1e9, 2)
+
+
+def measure_regime(model, opt, cfg, args, shape, x, y, progress) -> dict[str, float]:
+    """Figures of one regime: the same `args.archs` architectures, SMASH and static steps."""
+    rng = np.random.default_rng(0)
+    smash_rows, static_times, fresh_times, forward_flop = [], [], [], []
+    for _ in range(args.archs):
+        # The same Arch, SMASH step and static step, `reps` times each (first run warms up).
+        state = rng.bit_generator.state
+        rows = []
+        for _ in range(args.reps + 1):
+            rng.bit_generator.state = state
+            rows.append(smash_step(model, opt, cfg.space, rng, progress, x, y))
+        arch = rows[0]["arch"]
+        forward_flop.append(count_flops(arch, shape, 10) * args.batch)
+        # In training every step is a new arch: its first run is the step training pays,
+        # including oneDNN building kernels for conv shapes it has not seen yet.
+        fresh_times.append(sum(v for k, v in rows[0].items() if k != "arch"))
+        smash_rows.append({k: float(np.median([r[k] for r in rows[1:]])) for k in rows[0] if k != "arch"})
+        static_times.append(static_step(arch, shape[0], 10, x, y, args.reps, cfg.precision))
+    phases = {k: float(np.mean([r[k] for r in smash_rows])) for k in smash_rows[0]}
+    smash, static, fresh = sum(phases.values()), float(np.mean(static_times)), float(np.mean(fresh_times))
+    fwd = float(np.mean(forward_flop))
+    train = TRAIN_PER_FORWARD * fwd
+    return {"smash_step_s": round(smash, 4), "static_step_s": round(static, 4),
+            "ratio": round(smash / static, 4), "fresh_step_s": round(fresh, 4),
+            "fresh_ratio": round(fresh / static, 4),
+            "forward_gflop": round(fwd / 1e9, 3), "train_gflop": round(train / 1e9, 3),
+            "smash_gflops": gflops(train, smash), "static_gflops": gflops(train, static),
+            "fresh_gflops": gflops(train, fresh),
+            **{f"{k}_ms": round(v * 1e3, 2) for k, v in phases.items()}}
+
+
+def report_regime(regime: str, f: dict[str, float]) -> None:
+    phases = ", ".join(f"{k[:-3]} {v:.1f}" for k, v in f.items() if k.endswith("_ms"))
+    print(f"{regime:>9}: SMASH step {f['smash_step_s'] * 1e3:8.1f} ms  static {f['static_step_s'] * 1e3:8.1f} ms  "
+          f"ratio {f['ratio']:.3f}   ({phases} ms)   first step of a new arch "
+          f"{f['fresh_step_s'] * 1e3:.1f} ms, ratio {f['fresh_ratio']:.3f}")
+    print(f"{'':>9}  work: forward {f['forward_gflop']:.2f} GFLOP, training step ~{TRAIN_PER_FORWARD}x = "
+          f"{f['train_gflop']:.2f} GFLOP;  achieved GFLOP/s: SMASH {f['smash_gflops']}, "
+          f"static {f['static_gflops']}, first step of a new arch {f['fresh_gflops']}")
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="configs/cifar10.toml",
+                   help="configs/cifar10-paper.toml holds the paper's exact settings")
     p.add_argument("--archs", type=int, default=4)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--image", default="3,32,32")
     p.add_argument("--batch", type=int, default=50)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
-                   help="override the config's precision")
+                   help="override the config's precision (auto: bf16 on CUDA, fp32 on the CPU)")
     p.add_argument("--warmup", type=int, default=20,
                    help="SMASH steps on other random archs first, as a running training has done")
     p.add_argument("--op-probs", default=None,
                    help="override [space].op_probs, e.g. 1,0,0,0,0 for one conv per op (the authors' "
                         "code's default op space)")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    if min(args.archs, args.reps, args.threads, args.batch) < 1 or args.warmup < 0:
+        raise SystemExit("--archs, --reps, --threads and --batch must be at least 1, --warmup at least 0")
+    return args
+
+
+def setup(args: argparse.Namespace):
+    """The config (with the overrides), image shape, device, model, optimizer and one batch."""
     cfg = load_config(args.config)
     if args.precision:
         cfg = cfg.replace(precision=args.precision)
     if args.op_probs:
         cfg = cfg.replace(space={"op_probs": [float(v) for v in args.op_probs.split(",")]})
     shape = tuple(int(v) for v in args.image.split(","))
-    device = torch.device("cpu")
+    device = check_device(args.device)
     model = build_model(cfg, shape, 10).to(device)  # the engine's memory format (SMASH_MEMORY_FORMAT)
     opt = make_optimizer(model)
-    x = torch.randn(args.batch, *shape).contiguous(memory_format=memory_format(device))
-    y = torch.randint(0, 10, (args.batch,))
-    figures: dict[str, float] = {}
-    ratios, fresh_ratios = [], []
+    x = torch.randn(args.batch, *shape, device=device).contiguous(memory_format=memory_format(device))
+    y = torch.randint(0, 10, (args.batch,), device=device)
+    return cfg, shape, device, model, opt, x, y
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    cfg, shape, device, model, opt, x, y = setup(args)
     warm_rng = np.random.default_rng(99)
     for _ in range(args.warmup):
         smash_step(model, opt, cfg.space, warm_rng, float(warm_rng.uniform()), x, y)
+    figures: dict = {}
     for regime, progress in (("early", 0.0), ("annealed", 1.0)):
-        rng = np.random.default_rng(0)
-        smash_rows, static_times, fresh_times = [], [], []
-        for _ in range(args.archs):
-            # The same Arch, SMASH step and static step, `reps` times each (first run warms up).
-            state = rng.bit_generator.state
-            rows = []
-            for _ in range(args.reps + 1):
-                rng.bit_generator.state = state
-                rows.append(smash_step(model, opt, cfg.space, rng, progress, x, y))
-            arch = rows[0]["arch"]
-            # In training every step is a new arch: its first run is the step training pays,
-            # including oneDNN building kernels for conv shapes it has not seen yet.
-            fresh_times.append(sum(v for k, v in rows[0].items() if k != "arch"))
-            smash_rows.append({k: float(np.median([r[k] for r in rows[1:]])) for k in rows[0] if k != "arch"})
-            static_times.append(static_step(arch, shape[0], 10, x, y, args.reps, cfg.precision))
-        phases = {k: float(np.mean([r[k] for r in smash_rows])) for k in smash_rows[0]}
-        smash_total = sum(phases.values())
-        static_total = float(np.mean(static_times))
-        ratio = smash_total / static_total
-        ratios.append(ratio)
-        fresh = float(np.mean(fresh_times))
-        fresh_ratios.append(fresh / static_total)
-        print(f"{regime:>9}: SMASH step {smash_total * 1e3:8.1f} ms  static {static_total * 1e3:8.1f} ms  "
-              f"ratio {ratio:.3f}   (" + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in phases.items()) + " ms)"
-              f"   first step of a new arch {fresh * 1e3:.1f} ms, ratio {fresh / static_total:.3f}")
-        figures.update({f"{regime}_smash_step_s": round(smash_total, 4),
-                        f"{regime}_static_step_s": round(static_total, 4),
-                        f"{regime}_ratio": round(ratio, 4),
-                        f"{regime}_fresh_step_s": round(fresh, 4),
-                        f"{regime}_fresh_ratio": round(fresh / static_total, 4),
-                        **{f"{regime}_{k}_ms": round(v * 1e3, 2) for k, v in phases.items()}})
-    figures["step_ratio"] = round(float(np.mean(ratios)), 4)
-    figures["fresh_ratio"] = round(float(np.mean(fresh_ratios)), 4)
+        f = measure_regime(model, opt, cfg, args, shape, x, y, progress)
+        report_regime(regime, f)
+        figures.update({f"{regime}_{k}": v for k, v in f.items()})
+    figures["step_ratio"] = round((figures["early_ratio"] + figures["annealed_ratio"]) / 2, 4)
+    figures["fresh_ratio"] = round((figures["early_fresh_ratio"] + figures["annealed_fresh_ratio"]) / 2, 4)
+    # ru_maxrss is in kB on Linux.
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    if device.type == "cuda":
+        figures["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
+    print(f"peak resident memory {figures['peak_rss_mb']} MB"
+          + (f", peak CUDA memory {figures['peak_cuda_mb']} MB" if "peak_cuda_mb" in figures else ""))
     figures["onednn_cache"] = os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024 (oneDNN default)")
-    figures.update(threads=args.threads, batch=args.batch, config=args.config,
+    figures.update(threads=args.threads, batch=args.batch, config=args.config, device=str(device),
                    memory_format="nhwc" if x_format(x) == torch.channels_last else "nchw",
-                   precision=cfg.precision, op_probs=list(cfg.space.op_probs))
+                   precision=cfg.precision, op_probs=list(cfg.space.op_probs),
+                   flop_note=f"train_gflop = {TRAIN_PER_FORWARD} x forward (convs + classifier); "
+                             "HyperNet, BN and optimizer not counted")
     print(json.dumps(figures))
 
 
