@@ -33,6 +33,7 @@ from engine.runtime.device import pick_device
 from engine.runtime.rng import step_rng
 from engine.runtime.workdir import checkpoint_dir
 from engine.scoring.scorer import ScoreError, Scorer, arch_row, halving_rungs, raced_row, score_row
+from engine.scoring.tuning import tune_score_threads
 from store import BackgroundWriter, Store
 
 STAGE_STREAMS = {"random": 10, "perturb": 11, "chain": 12}
@@ -75,6 +76,7 @@ def load_checkpoint(workdir: Path, run_id: str, step: int | None, halving_min: i
         cfg = cfg.replace(score={"halving_min": int(halving_min)})
     device = pick_device(cfg.device)
     model = load_model(path, device)
+    tune_score_threads(model, workdir, device)
     return LoadedCheckpoint(step, path, cfg, model, device, data or load_data(cfg.data, cfg.seed))
 
 

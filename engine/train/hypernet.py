@@ -54,6 +54,7 @@ from engine.scoring.probe import score_probe
 from engine.scoring.scorer import Scorer
 from engine.train.ending import ended_as_failed, run_marker
 from engine.train.schedule import cosine_lr
+from engine.train.tuning import tune_threads
 from store import BackgroundWriter, Store
 
 ProgressFn = Callable[[float, str], None]
@@ -146,6 +147,7 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store | None, run_id: s
         device, owned = distributed.init(pick_device(cfg.device))
     else:
         device, owned = pick_device(cfg.device), False
+        tune_threads(cfg, workdir, data.image_shape, data.num_classes, device)
     try:
         ranks = Ranks.of(ddp, cfg.train.batch_size)
         mark = run_marker(store, run_id) if ranks.master and store is not None else None
