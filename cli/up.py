@@ -1,6 +1,9 @@
 """`smash up`: the engine and the dashboard together, with a run queued on a config.
 
-Both run as child processes. Ctrl-C (or SIGTERM) stops the dashboard and asks the
+Both run as child processes. On a machine with 2 or more cores the engine gets 2 job
+slots and the run is pipelined: training runs in one slot while the other scores each
+finished checkpoint (its probe set, and at the end the architectures), so scoring never
+holds training up and the last pass gets every core once training is done. Ctrl-C (or SIGTERM) stops the dashboard and asks the
 engine to stop, which checkpoints its jobs and re-queues them: nothing is lost, and the
 next `smash up` continues where this one stopped.
 """
@@ -40,14 +43,22 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else ""
 
 
+def default_slots() -> int:
+    """Job slots for `smash up`: 2 when there are 2 cores or more (training beside scoring),
+    else 1 (pipelining on one core only adds process start-ups)."""
+    return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
+
+
 def up(workdir: Path, config: Path, *, port: int | None = None, address: str | None = None,
-       score_archs: int = 200, jobs: int = 1, no_auth: bool = False) -> dict[str, Any]:
+       score_archs: int = 200, jobs: int | None = None, no_auth: bool = False) -> dict[str, Any]:
     cfg = load_config(config)  # a bad config fails here, before anything starts
     check_device(cfg.device)
     dash_cmd = dashboard_command(str(workdir), port=port, address=address, no_auth=no_auth)
     workdir.mkdir(parents=True, exist_ok=True)
     store = Store(store_path(workdir))
-    params = TrainJob(config=str(config.resolve()), config_data=cfg.to_dict(), score_archs=score_archs)
+    jobs = jobs or default_slots()
+    params = TrainJob(config=str(config.resolve()), config_data=cfg.to_dict(), score_archs=score_archs,
+                      pipeline=True if jobs >= 2 else None)
     job_id = store.enqueue_job(TrainJob.kind, params.to_params())
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     engine = subprocess.Popen([sys.executable, "-m", "cli", "engine", "--workdir", str(workdir),

@@ -59,6 +59,10 @@ class TrainJob(JobParams):
     score_archs: int | None = None
     """Architectures to score once training ends (None or 0: none)."""
     run_id: str | None = None
+    pipeline: bool | None = None
+    """Score off the training process: queue a probe job at each checkpoint and, at the
+    last, one score job (probe set, then `score_archs`), so other engine slots score while
+    this one trains. None or False: probe and score here, one after the other."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,11 @@ class ScoreJob(JobParams):
     archs: int | None = None
     checkpoint: int | None = None
     halving_min: int | None = None
+    probe: bool | None = None
+    """Score the run's probe set at the checkpoint first (what training does in-process
+    unless it hands its checkpoints to score jobs)."""
+    probe_only: bool | None = None
+    """Stop after the probe set."""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from engine.runtime import checkpoint as ckpt
 from engine.runtime.device import pick_device
 from engine.runtime.rng import step_rng
 from engine.runtime.workdir import checkpoint_dir
+from engine.scoring.probe import score_probe
 from engine.scoring.scorer import ScoreError, Scorer, arch_row, halving_rungs, raced_row, score_row
 from engine.scoring.tuning import tune_score_threads
 from store import BackgroundWriter, Store
@@ -248,7 +249,7 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
               should_stop: Callable[[], bool] | None = None,
               data: DataSplits | None = None, strategy: str = "smash",
               budget: int | None = None, executor: ExecutorSpec | None = None,
-              halving_min: int | None = None) -> dict[str, Any]:
+              halving_min: int | None = None, probe: bool = False) -> dict[str, Any]:
     """Search with SMASH scores and stream every score into the store.
 
     The default strategy is the authors': `archs` random Archs, `perturbations` of the
@@ -256,9 +257,12 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     (score against params) spend `budget` score calls instead (default: archs).
     With a Ray `executor`, independent candidates (the random sample, the perturbations)
     are scored in parallel on the cluster; this process alone writes the store.
+    With `probe`, the run's probe set is scored at the checkpoint first (see probe_run).
     """
     get_strategy(strategy)  # an unknown name fails before any work
     ck = load_checkpoint(workdir, run_id, checkpoint_step, halving_min, data)
+    if probe:
+        score_checkpoint_probe(ck, store, run_id)
     sc = ck.cfg.score
     plan = plan_search(strategy, sc, archs, perturbations, chain, budget)
     runner = scoring(executor or ExecutorSpec(), lambda: Scorer.for_model(ck.model, ck.data, ck.device),
@@ -283,6 +287,24 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
             runner.close()
     bar.close()
     return {**run.summary(time.perf_counter() - t0), **raced}
+
+
+def score_checkpoint_probe(ck: LoadedCheckpoint, store: Store, run_id: str) -> int:
+    """Score the run's probe set with a loaded checkpoint, as training does at each of its
+    checkpoints; returns how many archs the probe set holds."""
+    if not ck.cfg.score.probe:
+        return 0
+    with BackgroundWriter(store) as writer:
+        score_probe(Scorer.for_model(ck.model, ck.data, ck.device), ck.cfg, run_id, ck.step, writer)
+    return ck.cfg.score.probe
+
+
+def probe_run(workdir: Path, store: Store, run_id: str, checkpoint_step: int | None = None,
+              data: DataSplits | None = None) -> dict[str, Any]:
+    """The probe set at one checkpoint, in a process of its own: what training does at each
+    checkpoint, moved off the training process so training never waits for it."""
+    ck = load_checkpoint(workdir, run_id, checkpoint_step, None, data)
+    return {"run_id": run_id, "checkpoint_step": ck.step, "probe": score_checkpoint_probe(ck, store, run_id)}
 
 
 def race_scores(store: Store, writer: BackgroundWriter, runner: ScoringExecutor, run_id: str,

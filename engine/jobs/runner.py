@@ -25,7 +25,7 @@ from core.ids import run_id_for
 from core.jobs import JOB_KINDS, CorrelateJob, JobError, RetrainJob, ScoreJob, TrainJob
 from engine.exec.ray import retrain_remote
 from engine.exec.spec import ExecutorSpec, add_executor_args, spec_from_args
-from engine.search import score_run
+from engine.search import probe_run, score_run
 from engine.study import run_study
 from engine.train.final import retrain_arch
 from engine.train.hypernet import train_hypernet
@@ -93,12 +93,37 @@ def _train(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
     cfg = job_config(params)
     run_id = params.run_id or run_id_for(cfg)
     store.attach_run(job["job_id"], run_id)  # so the engine can mark the run if the job dies
-    summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, **_common(ctx))
     n = int(params.score_archs or 0)
+    if params.pipeline:
+        return _train_pipelined(workdir, store, cfg, run_id, n, ctx)
+    summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, **_common(ctx))
     if n:
         ctx.on_progress(0.0, f"scoring {n} architectures")
         summary["score"] = score_run(workdir, store, summary["run_id"], archs=n, executor=spec,
                                      **_common(ctx))
+    return summary
+
+
+def _train_pipelined(workdir: Path, store: Store, cfg: Config, run_id: str, archs: int,
+                     ctx: JobContext) -> dict[str, Any]:
+    """Train here; every checkpoint's scoring becomes a job for another engine slot.
+
+    Each intermediate checkpoint gets a probe job; the last gets one score job (probe set,
+    then `archs` architectures: the very pass the sequential path runs, so the same scores).
+    The last one is queued after training returns, so a job killed after its final
+    checkpoint queues it when it runs again (training then resumes at its end)."""
+
+    def hand_off(step: int, last: bool) -> None:
+        if not last and cfg.score.probe:
+            store.enqueue_job(ScoreJob.kind, ScoreJob(checkpoint=step, probe=True, probe_only=True).to_params(),
+                              run_id=run_id)
+
+    summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, on_checkpoint=hand_off,
+                             **_common(ctx))
+    if archs or cfg.score.probe:
+        final = ScoreJob(archs=archs or None, checkpoint=summary["steps"], probe=True,
+                         probe_only=None if archs else True)
+        summary["score_job"] = store.enqueue_job(ScoreJob.kind, final.to_params(), run_id=run_id)
     return summary
 
 
@@ -107,8 +132,11 @@ def _score(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
     params = ScoreJob.from_params(job.get("params"))
     if not job.get("run_id"):
         raise JobError("score job needs a run_id")
+    if params.probe_only:
+        return probe_run(workdir, store, job["run_id"], params.checkpoint)
     return score_run(workdir, store, job["run_id"], archs=params.archs, checkpoint_step=params.checkpoint,
-                     executor=spec, halving_min=params.halving_min, **_common(ctx))
+                     executor=spec, halving_min=params.halving_min, probe=bool(params.probe),
+                     **_common(ctx))
 
 
 def _retrain(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
