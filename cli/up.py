@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.dashboard import dashboard_command, wait_healthy
-from core.config import load_config
+from core.config import Config, load_config
 from core.jobs import TrainJob
 from engine.runtime.device import check_device
 from store import Store, store_path
@@ -49,6 +49,14 @@ def default_slots() -> int:
     return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
 
 
+def queue_run(store: Store, config: Path, cfg: Config, score_archs: int, slots: int) -> str:
+    """The train job `smash up` queues: pipelined (scoring handed to other slots) when the
+    engine has more than one slot."""
+    params = TrainJob(config=str(config.resolve()), config_data=cfg.to_dict(), score_archs=score_archs,
+                      pipeline=True if slots >= 2 else None)
+    return store.enqueue_job(TrainJob.kind, params.to_params())
+
+
 def up(workdir: Path, config: Path, *, port: int | None = None, address: str | None = None,
        score_archs: int = 200, jobs: int | None = None, no_auth: bool = False) -> dict[str, Any]:
     cfg = load_config(config)  # a bad config fails here, before anything starts
@@ -57,9 +65,7 @@ def up(workdir: Path, config: Path, *, port: int | None = None, address: str | N
     workdir.mkdir(parents=True, exist_ok=True)
     store = Store(store_path(workdir))
     jobs = jobs or default_slots()
-    params = TrainJob(config=str(config.resolve()), config_data=cfg.to_dict(), score_archs=score_archs,
-                      pipeline=True if jobs >= 2 else None)
-    job_id = store.enqueue_job(TrainJob.kind, params.to_params())
+    job_id = queue_run(store, config, cfg, score_archs, jobs)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     engine = subprocess.Popen([sys.executable, "-m", "cli", "engine", "--workdir", str(workdir),
                                "--jobs", str(jobs)], env=env)
