@@ -133,6 +133,7 @@ def _score(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
     if not job.get("run_id"):
         raise JobError("score job needs a run_id")
     if params.probe_only:
+        ctx.on_progress(0.0, f"scoring the probe set at step {params.checkpoint}")
         return probe_run(workdir, store, job["run_id"], params.checkpoint)
     return score_run(workdir, store, job["run_id"], archs=params.archs, checkpoint_step=params.checkpoint,
                      executor=spec, halving_min=params.halving_min, probe=bool(params.probe),

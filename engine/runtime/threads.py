@@ -34,9 +34,10 @@ Not 1.0: an extra thread that adds little on a quiet machine costs a lot on a bu
 run another job (scoring beside training) at full speed instead."""
 
 CACHE_FILE = "threads.json"
-TIMED_PASSES = 3
+TIMED_PASSES = 2
 """Passes timed per thread count, after one untimed warm-up pass (oneDNN builds its kernels
-for a shape, per thread count, the first time it meets it)."""
+for a shape, per thread count, the first time it meets it). At the demo size a pass is two
+training steps, so 1 and 2 threads are measured in about a second."""
 
 
 def user_threads() -> int | None:
@@ -135,16 +136,25 @@ def write_cache(workdir: Path, key: str, entry: dict[str, Any]) -> None:
     path = Path(workdir) / CACHE_FILE
     data = {**read_cache(workdir), key: entry}
     tmp = path.with_name(f".{CACHE_FILE}.{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only means measuring again next time
 
 
-def cached_choice(workdir: Path, workload: Mapping[str, Any]) -> int | None:
+def cached_choice(workdir: Path, workload: Mapping[str, Any], most: int | None = None) -> int | None:
+    """The stored choice for `workload`, or None when there is none, or when it may have been
+    held down by a smaller share than `most` (it took every thread it was allowed then)."""
     entry = read_cache(workdir).get(cache_key(workload))
     try:
-        return int(entry["threads"]) if entry else None
-    except (KeyError, TypeError, ValueError):
+        threads, allowed = int(entry["threads"]), int(entry.get("allowed", 0))
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
+    if most is not None and threads == allowed < most:
+        return None
+    return threads
 
 
 def tuned_threads(workdir: Path, workload: Mapping[str, Any], run: Callable[[], None]) -> int:
@@ -158,12 +168,13 @@ def tuned_threads(workdir: Path, workload: Mapping[str, Any], run: Callable[[], 
         torch.set_num_threads(forced)
         return forced
     most = allowed_threads()
-    choice = cached_choice(workdir, workload)
+    choice = cached_choice(workdir, workload, most)
     if choice is None and most > 1:
         seconds = measure(run, candidates(most))
         choice = choose_threads(seconds)
         write_cache(workdir, cache_key(workload), {
-            "threads": choice, "seconds": {str(k): round(v, 4) for k, v in seconds.items()},
+            "threads": choice, "allowed": most,
+            "seconds": {str(k): round(v, 4) for k, v in seconds.items()},
             "workload": dict(workload), "machine": machine_key(), "min_speedup": MIN_SPEEDUP,
             "measured_at": time.strftime("%Y-%m-%d %H:%M:%S")})
     threads = max(1, min(choice or most, most))

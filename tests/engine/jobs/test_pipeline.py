@@ -15,7 +15,7 @@ from core.jobs import ScoreJob, TrainJob
 from engine.jobs import supervisor
 from engine.jobs.supervisor import Child, Engine
 from store import Store, store_path
-from tests.conftest import tiny_config, write_config
+from tests.conftest import ROOT, tiny_config, write_config
 
 FINISHED = ("done", "failed", "cancelled")
 
@@ -46,6 +46,7 @@ def final_scores(store: Store, run_id: str, step: int) -> pd.DataFrame:
 @pytest.mark.slow
 def test_pipelined_up_scores_like_the_sequential_path(tmp_path, monkeypatch):
     monkeypatch.setenv("SMASH_THREADS", "1")  # one thread everywhere: bit-equal float sums
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the engine's job processes import the project
     cfg = tiny_config(score={"probe": 3})
     config = write_config(tmp_path / "c.toml", cfg)
     results = {}

@@ -108,3 +108,14 @@ def test_a_corrupt_cache_is_measured_again(tmp_path, monkeypatch, four_cores):
     monkeypatch.setattr(threads, "measure", lambda *_: {1: 1.0, 2: 0.9})
     assert tuned_threads(tmp_path, WORKLOAD, lambda: None) == 1
     assert cached_choice(tmp_path, WORKLOAD) == 1
+
+
+def test_a_choice_held_down_by_a_smaller_share_is_measured_again(tmp_path, monkeypatch, four_cores):
+    monkeypatch.setattr(threads, "measure", lambda *_: {1: 1.0, 2: 0.5})
+    monkeypatch.setenv("SMASH_MAX_THREADS", "2")
+    assert tuned_threads(tmp_path, WORKLOAD, lambda: None) == 2  # all it was allowed
+    monkeypatch.delenv("SMASH_MAX_THREADS")
+    monkeypatch.setattr(threads, "measure", lambda *_: {1: 1.0, 2: 0.5, 4: 0.25})
+    assert tuned_threads(tmp_path, WORKLOAD, lambda: None) == 4
+    monkeypatch.setattr(threads, "measure", lambda *_: pytest.fail("measured again"))
+    assert tuned_threads(tmp_path, WORKLOAD, lambda: None) == 4
