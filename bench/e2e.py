@@ -43,6 +43,18 @@ def healthy(url: str) -> bool:
         return False
 
 
+def all_finished(store: Store):
+    """Every job, once all have ended (a pipelined train job queues its score job just after
+    it is recorded done, so wait for that too); None while any has work left."""
+    jobs = store.jobs()
+    if jobs.empty or not jobs["status"].isin(["done", "failed", "cancelled"]).all():
+        return None
+    train = store.get_job(str(jobs[jobs["kind"] == "train"]["job_id"].iloc[-1]))
+    if (train["params"] or {}).get("pipeline") and "score_job" not in (train["result"] or {}):
+        return None
+    return jobs
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -84,10 +96,7 @@ def main() -> None:
                   flush=True)
             browser.close()
         store = Store(store_path(workdir))
-        while True:
-            jobs = store.jobs()
-            if not jobs.empty and jobs["status"].isin(["done", "failed", "cancelled"]).all():
-                break
+        while (jobs := all_finished(store)) is None:
             time.sleep(2)
         figures["all_scored_s"] = round(time.monotonic() - t0, 1)
         figures["jobs"] = len(jobs)

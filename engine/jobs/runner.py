@@ -42,6 +42,8 @@ class JobContext:
         self.progress, self.message = 0.0, "starting"
         self._cancel = False
         self.terminated = False
+        self.then: list[Callable[[], dict[str, Any]]] = []
+        """Work to do once the job is recorded done (each returns fields to add to its result)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
 
@@ -110,8 +112,9 @@ def _train_pipelined(workdir: Path, store: Store, cfg: Config, run_id: str, arch
 
     Each intermediate checkpoint gets a probe job; the last gets one score job (probe set,
     then `archs` architectures: the very pass the sequential path runs, so the same scores).
-    The last one is queued after training returns, so a job killed after its final
-    checkpoint queues it when it runs again (training then resumes at its end)."""
+    The last one is queued once this job is recorded done (JobContext.then), so it starts
+    with the cores training leaves; a train job killed before that queues it when it runs
+    again (training then resumes at its end: `smash up` once more)."""
 
     def hand_off(step: int, last: bool) -> None:
         if not last and cfg.score.probe:
@@ -123,7 +126,8 @@ def _train_pipelined(workdir: Path, store: Store, cfg: Config, run_id: str, arch
     if archs or cfg.score.probe:
         final = ScoreJob(archs=archs or None, checkpoint=summary["steps"], probe=True,
                          probe_only=None if archs else True)
-        summary["score_job"] = store.enqueue_job(ScoreJob.kind, final.to_params(), run_id=run_id)
+        ctx.then.append(lambda: {"score_job": store.enqueue_job(ScoreJob.kind, final.to_params(),
+                                                                run_id=run_id)})
     return summary
 
 
@@ -218,8 +222,21 @@ def main(argv: list[str] | None = None) -> int:
             store.finish_job(job["job_id"], "failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
             return 1
     store.finish_job(job["job_id"], "done", result=result)
+    follow_up(store, job["job_id"], ctx, result)
     print("done", flush=True)
     return 0
+
+
+def follow_up(store: Store, job_id: str, ctx: JobContext, result: dict[str, Any]) -> None:
+    """Run what the job left for after its end (queueing the jobs that continue its work),
+    and add what that returns to its result. After, not before: the engine gives a job it
+    launches the cores of every job that is no longer running, so the scoring queued at the
+    end of training gets the cores training leaves."""
+    extra: dict[str, Any] = {}
+    for then in ctx.then:
+        extra.update(then())
+    if extra:
+        store.finish_job(job_id, "done", result={**result, **extra})
 
 
 if __name__ == "__main__":
