@@ -13,6 +13,7 @@ import pytest
 from cli.up import queue_run
 from core.jobs import ScoreJob, TrainJob
 from engine.jobs import supervisor
+from engine.jobs.runner import JobContext, follow_up, run_job
 from engine.jobs.supervisor import Child, Engine
 from store import Store, store_path
 from tests.conftest import ROOT, tiny_config, write_config
@@ -137,3 +138,29 @@ def test_launch_passes_the_share_and_keeps_the_users_threads(tmp_path, monkeypat
     engine.launch(engine.store.claim_job("test"))
     assert seen["SMASH_THREADS"] == "7" and int(seen["SMASH_MAX_THREADS"]) >= 1
     engine.children.clear()
+
+
+def test_a_pipelined_train_job_killed_before_its_hand_off_queues_it_when_run_again(tmp_path):
+    cfg = tiny_config(score={"probe": 2})
+    store = Store(store_path(tmp_path))
+    params = TrainJob(config_data=cfg.to_dict(), score_archs=3, pipeline=True).to_params()
+
+    def run_train_job() -> tuple[dict, JobContext]:
+        job_id = store.enqueue_job("train", params)
+        job = store.claim_job("test")
+        assert job["job_id"] == job_id
+        ctx = JobContext(store, job_id)
+        return run_job(tmp_path, store, job, ctx), ctx
+
+    first, ctx = run_train_job()
+    store.finish_job(ctx.job_id, "done", result=first)  # then killed: its follow-up never ran
+    queued = [ScoreJob.from_params(store.get_job(j)["params"]) for j in store.jobs()["job_id"]
+              if store.get_job(j)["kind"] == "score"]
+    assert [(j.checkpoint, j.probe_only) for j in queued] == [(6, True)]  # the probe, handed off
+    assert "probe" not in set(store.checkpoint_scores(first["run_id"], 6)["stage"])  # not scored here
+    again, ctx = run_train_job()
+    assert again["resumed_from"] == again["steps"] == 12  # nothing left to train
+    follow_up(store, ctx.job_id, ctx, again)
+    final = store.get_job(store.get_job(ctx.job_id)["result"]["score_job"])
+    assert final["status"] == "queued" and final["run_id"] == first["run_id"]
+    assert ScoreJob.from_params(final["params"]) == ScoreJob(archs=3, checkpoint=12, probe=True)
