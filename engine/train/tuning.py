@@ -1,8 +1,8 @@
-"""The SMASH training step as a workload to time: how many threads training gets on the CPU.
+"""Training steps as workloads to time: how many threads SMASH training and final training get on the CPU.
 
-A throwaway model of the run's size, a few archs of its space and random batches of its
-batch size: the same convolutions the real steps run, without touching the run's model,
-optimizer or random streams.
+A throwaway model of the run's size (for final training: of the arch being retrained),
+random batches of the configured batch size: the same convolutions the real steps run,
+without touching the real model, optimizer or random streams.
 """
 
 from __future__ import annotations
@@ -13,10 +13,17 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from core.arch import Arch
 from core.config import Config
 from core.space import sample_arch
-from engine.model import build_model, forward_arch, make_optimizer
-from engine.runtime.device import memory_format
+from engine.model import (
+    build_archnet,
+    build_model,
+    forward_arch,
+    make_archnet_optimizer,
+    make_optimizer,
+)
+from engine.runtime.device import autocast, memory_format
 from engine.runtime.rng import step_rng, torch_gen
 from engine.runtime.threads import tuned_threads
 
@@ -57,3 +64,32 @@ def tune_threads(cfg: Config, workdir: Path, image_shape: tuple[int, int, int],
                 opt.step()
 
         return tuned_threads(workdir, train_workload(cfg, image_shape, num_classes), one_pass)
+
+
+def tune_retrain_threads(cfg: Config, workdir: Path, arch: Arch, image_shape: tuple[int, int, int],
+                         num_classes: int, device: torch.device) -> int:
+    """Set (and return) the threads for final training on the CPU; on CUDA, leave them.
+
+    Timed on the arch about to be retrained, cached for the space and batch size: the next
+    retrain of a run (another arch of the same space) reuses the choice."""
+    if device.type != "cpu":
+        return torch.get_num_threads()
+    r = cfg.retrain
+    workload = {"kind": "retrain", "space": cfg.to_dict()["space"], "batch_size": r.batch_size,
+                "image_shape": list(image_shape), "num_classes": num_classes, "precision": cfg.precision,
+                "memory_format": os.environ.get("SMASH_MEMORY_FORMAT", "")}
+    with torch.random.fork_rng(devices=[]):  # build_archnet seeds the global generator
+        model = build_archnet(arch, image_shape, num_classes, cfg.seed, device)
+        opt = make_archnet_optimizer(model, r)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        x = torch.randn(r.batch_size, *image_shape, generator=gen).contiguous(memory_format=memory_format(device))
+        y = torch.randint(0, num_classes, (r.batch_size,), generator=gen)
+
+        def one_pass() -> None:
+            with autocast(device, cfg.precision):
+                loss = F.cross_entropy(model(x).float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        return tuned_threads(workdir, workload, one_pass)
