@@ -61,8 +61,9 @@ class TrainJob(JobParams):
     run_id: str | None = None
     pipeline: bool | None = None
     """Score off the training process: queue a probe job at each checkpoint and, at the
-    last, one score job (probe set, then `score_archs`), so other engine slots score while
-    this one trains. None or False: probe and score here, one after the other."""
+    last, a score job (probe set, then `score_archs`) with a helper job beside it, so other
+    engine slots score while this one trains. None or False: probe and score here, one
+    after the other."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,11 @@ class ScoreJob(JobParams):
     unless it hands its checkpoints to score jobs)."""
     probe_only: bool | None = None
     """Stop after the probe set."""
+    shared: bool | None = None
+    """A helper job scores the random sample from its end: take its scores as they come."""
+    helper: bool | None = None
+    """Be that helper: score the random sample of the `archs` pass at `checkpoint` from its
+    end until meeting the shared pass (a second process on the pass's largest stage)."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from core.ids import run_id_for
 from core.jobs import JOB_KINDS, CorrelateJob, JobError, RetrainJob, ScoreJob, TrainJob
 from engine.exec.ray import retrain_remote
 from engine.exec.spec import ExecutorSpec, add_executor_args, spec_from_args
-from engine.search import probe_run, score_run
+from engine.search import help_score, probe_run, score_run
 from engine.study import run_study
 from engine.train.final import retrain_arch
 from engine.train.hypernet import train_hypernet
@@ -110,8 +110,9 @@ def _train_pipelined(workdir: Path, store: Store, cfg: Config, run_id: str, arch
                      ctx: JobContext) -> dict[str, Any]:
     """Train here; every checkpoint's scoring becomes a job for another engine slot.
 
-    Each intermediate checkpoint gets a probe job; the last gets one score job (probe set,
-    then `archs` architectures: the very pass the sequential path runs, so the same scores).
+    Each intermediate checkpoint gets a probe job; the last gets a score job (probe set,
+    then `archs` architectures: the very pass the sequential path runs, so the same scores)
+    and a helper job that scores its random sample from the other end.
     The last one is queued once this job is recorded done (JobContext.then), so it starts
     with the cores training leaves; a train job killed before that queues it when it runs
     again (training then resumes at its end: `smash up` once more)."""
@@ -124,11 +125,20 @@ def _train_pipelined(workdir: Path, store: Store, cfg: Config, run_id: str, arch
     summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, on_checkpoint=hand_off,
                              **_common(ctx))
     if archs or cfg.score.probe:
-        final = ScoreJob(archs=archs or None, checkpoint=summary["steps"], probe=True,
-                         probe_only=None if archs else True)
-        ctx.then.append(lambda: {"score_job": store.enqueue_job(ScoreJob.kind, final.to_params(),
-                                                                run_id=run_id)})
+        ctx.then.append(lambda: _queue_final(store, run_id, summary["steps"], archs))
     return summary
+
+
+def _queue_final(store: Store, run_id: str, step: int, archs: int) -> dict[str, Any]:
+    """The last checkpoint's score job (probe set, then `archs`) and its helper: two
+    processes on the random sample, the largest stage."""
+    final = ScoreJob(archs=archs or None, checkpoint=step, probe=True, probe_only=None if archs else True,
+                     shared=True if archs else None)
+    out = {"score_job": store.enqueue_job(ScoreJob.kind, final.to_params(), run_id=run_id)}
+    if archs:
+        helper = ScoreJob(archs=archs, checkpoint=step, helper=True)
+        out["helper_job"] = store.enqueue_job(ScoreJob.kind, helper.to_params(), run_id=run_id)
+    return out
 
 
 def _score(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
@@ -139,9 +149,13 @@ def _score(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
     if params.probe_only:
         ctx.on_progress(0.0, f"scoring the probe set at step {params.checkpoint}")
         return probe_run(workdir, store, job["run_id"], params.checkpoint)
+    if params.helper:
+        ctx.on_progress(0.0, f"scoring the random sample at step {params.checkpoint} from its end")
+        return help_score(workdir, store, job["run_id"], params.checkpoint, params.archs,
+                          should_stop=ctx.should_stop)
     return score_run(workdir, store, job["run_id"], archs=params.archs, checkpoint_step=params.checkpoint,
                      executor=spec, halving_min=params.halving_min, probe=bool(params.probe),
-                     **_common(ctx))
+                     shared=bool(params.shared), **_common(ctx))
 
 
 def _retrain(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,

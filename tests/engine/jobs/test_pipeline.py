@@ -12,9 +12,13 @@ import pytest
 
 from cli.up import queue_run
 from core.jobs import ScoreJob, TrainJob
+from core.search import random_archs
 from engine.jobs import supervisor
 from engine.jobs.runner import JobContext, follow_up, run_job
 from engine.jobs.supervisor import Child, Engine
+from engine.runtime.rng import step_rng
+from engine.search import STAGE_STREAMS, help_score, score_run
+from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 from tests.conftest import ROOT, tiny_config, write_config
 
@@ -62,12 +66,14 @@ def test_pipelined_up_scores_like_the_sequential_path(tmp_path, monkeypatch):
     assert len(seq_jobs) == 1 and seq_train["result"]["score"]["scored"] > 0
     run_id, last = pipe_train["result"]["run_id"], pipe_train["result"]["steps"]
     assert run_id == seq_train["result"]["run_id"]
-    # The train job handed its scoring off: a probe job for the checkpoint at step 6, one
-    # score job (probe set, then the archs) for the last; the Jobs page lists all three.
+    # The train job handed its scoring off: a probe job for the checkpoint at step 6, a
+    # score job (probe set, then the archs) and its helper for the last; the Jobs page
+    # lists them all.
     kinds = pipe_jobs.set_index("job_id")
     score_jobs = [ScoreJob.from_params(pipe_store.get_job(j)["params"]) for j in kinds.index
                   if kinds.loc[j, "kind"] == "score"]
-    assert sorted((j.checkpoint, bool(j.probe_only)) for j in score_jobs) == [(6, True), (last, False)]
+    assert sorted((j.checkpoint, bool(j.probe_only), bool(j.helper)) for j in score_jobs) == [
+        (6, True, False), (last, False, False), (last, False, True)]
     assert "score" not in pipe_train["result"]
     final = pipe_store.get_job(pipe_train["result"]["score_job"])["result"]
     assert final["best_arch"] == seq_train["result"]["score"]["best_arch"]
@@ -161,6 +167,31 @@ def test_a_pipelined_train_job_killed_before_its_hand_off_queues_it_when_run_aga
     again, ctx = run_train_job()
     assert again["resumed_from"] == again["steps"] == 12  # nothing left to train
     follow_up(store, ctx.job_id, ctx, again)
-    final = store.get_job(store.get_job(ctx.job_id)["result"]["score_job"])
-    assert final["status"] == "queued" and final["run_id"] == first["run_id"]
-    assert ScoreJob.from_params(final["params"]) == ScoreJob(archs=3, checkpoint=12, probe=True)
+    result = store.get_job(ctx.job_id)["result"]
+    final, helper = store.get_job(result["score_job"]), store.get_job(result["helper_job"])
+    assert final["status"] == helper["status"] == "queued"
+    assert final["run_id"] == helper["run_id"] == first["run_id"]
+    assert ScoreJob.from_params(final["params"]) == ScoreJob(archs=3, checkpoint=12, probe=True, shared=True)
+    assert ScoreJob.from_params(helper["params"]) == ScoreJob(archs=3, checkpoint=12, helper=True)
+
+
+def test_a_pass_takes_its_helpers_scores_and_ends_with_the_same_ranking(tmp_path):
+    cfg = tiny_config(score={"probe": 2})
+    scored = {}
+    for name in ("alone", "helped"):
+        workdir = tmp_path / name
+        store = Store(store_path(workdir))
+        run_id = train_hypernet(cfg, workdir, store=store, show_progress=False)["run_id"]
+        if name == "helped":  # the helper gets the whole sample: the pass only reads it back
+            helped = help_score(workdir, store, run_id, archs=4)
+            probe = set(store.run_scores(run_id, 12))  # a random arch the probe set holds is not redone
+            assert helped["helped"] == len({a.id for a in random_sample(cfg, 12, 4)} - probe) > 0
+        summary = score_run(workdir, store, run_id, archs=4, show_progress=False, shared=name == "helped")
+        scored[name] = (store, run_id, summary)
+    (alone, run_id, plain), (helped_store, _, shared) = scored["alone"], scored["helped"]
+    assert shared["best_arch"] == plain["best_arch"] and shared["reused"] > plain["reused"]
+    pd.testing.assert_frame_equal(final_scores(helped_store, run_id, 12), final_scores(alone, run_id, 12))
+
+
+def random_sample(cfg, step: int, n: int) -> list:
+    return list(random_archs(cfg.space, step_rng(cfg.seed, step, STAGE_STREAMS["random"]), n))
