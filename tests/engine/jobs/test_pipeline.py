@@ -184,7 +184,8 @@ def test_a_pass_takes_its_helpers_scores_and_ends_with_the_same_ranking(tmp_path
         run_id = train_hypernet(cfg, workdir, store=store, show_progress=False)["run_id"]
         if name == "helped":  # the helper gets the whole sample: the pass only reads it back
             helped = help_score(workdir, store, run_id, archs=4)
-            probe = set(store.run_scores(run_id, 12))  # a random arch the probe set holds is not redone
+            frame = store.checkpoint_scores(run_id, 12)
+            probe = set(frame[frame["stage"] == "probe"]["arch_id"])  # the helper leaves these be
             assert helped["helped"] == len({a.id for a in random_sample(cfg, 12, 4)} - probe) > 0
         summary = score_run(workdir, store, run_id, archs=4, show_progress=False, shared=name == "helped")
         scored[name] = (store, run_id, summary)
