@@ -2,9 +2,9 @@
 
 Both run as child processes. On a machine with 2 or more cores the engine gets 2 job
 slots and the run is pipelined: training runs in one slot while the other scores each
-finished checkpoint (its probe set, and at the end the architectures), so scoring never
-holds training up and the last pass gets every core once training is done. Ctrl-C (or SIGTERM) stops the dashboard and asks the
-engine to stop, which checkpoints its jobs and re-queues them: nothing is lost, and the
+finished checkpoint's probe set, so scoring never holds training up; then two score jobs
+share the architectures of the last checkpoint. Ctrl-C (or SIGTERM) stops the dashboard
+and asks the engine to stop, which checkpoints its jobs and re-queues them: nothing is lost, and the
 next `smash up` continues where this one stopped.
 """
 
