@@ -195,8 +195,7 @@ class Engine:
         beside it (ours still running, and those queued for a free slot), at most `concurrency`.
 
         Oversubscribed math threads spin and crawl, so jobs that run together split the
-        cores; a job that runs alone (the scoring that follows training in `smash up`) gets
-        them all. The job itself may use fewer, when measuring shows more do not pay
+        cores; a job that runs alone gets them all. The job itself may use fewer, when measuring shows more do not pay
         (engine/runtime/threads.py)."""
         cores = max(1, len(os.sched_getaffinity(0)))
         if self.concurrency == 1:
