@@ -110,6 +110,8 @@ def main() -> None:
         score = result.get("score") or {}
         if result.get("score_job"):
             score = store.get_job(result["score_job"])["result"] or {}
+        if result.get("helper_job"):  # archs_per_min above counts the score job's own only
+            figures["helper_scored"] = (store.get_job(result["helper_job"])["result"] or {}).get("helped")
         figures["archs_per_min"] = score.get("archs_per_min")
         figures["best_score"] = score.get("best_score")
         figures["scored"] = store.score_count(result.get("run_id", store.latest_run_id()))
