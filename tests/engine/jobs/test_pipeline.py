@@ -153,7 +153,7 @@ def test_a_pipelined_train_job_killed_before_its_hand_off_queues_it_when_run_aga
 
     def run_train_job() -> tuple[dict, JobContext]:
         job_id = store.enqueue_job("train", params)
-        job = store.claim_job("test")
+        job = store.claim_job("test", kinds=["train"])  # the probe job it queued waits
         assert job["job_id"] == job_id
         ctx = JobContext(store, job_id)
         return run_job(tmp_path, store, job, ctx), ctx
