@@ -42,6 +42,11 @@ def serve_until_idle(workdir, slots: int, timeout_s: float = 240.0) -> pd.DataFr
         engine.shutdown()
 
 
+def new_store(workdir) -> Store:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return Store(store_path(workdir))
+
+
 def final_scores(store: Store, run_id: str, step: int) -> pd.DataFrame:
     frame = store.checkpoint_scores(run_id, step)
     return frame[["arch_id", "stage", "score_mean", "score_std", "draws"]].sort_values(
@@ -57,7 +62,7 @@ def test_pipelined_up_scores_like_the_sequential_path(tmp_path, monkeypatch):
     results = {}
     for slots in (1, 2):
         workdir = tmp_path / f"w{slots}"
-        store = Store(store_path(workdir))
+        store = new_store(workdir)
         train_id = queue_run(store, config, cfg, score_archs=4, slots=slots)
         jobs = serve_until_idle(workdir, slots)
         assert set(jobs["status"]) == {"done"}, jobs[["job_id", "status", "error"]]
@@ -87,10 +92,10 @@ def test_pipelined_up_scores_like_the_sequential_path(tmp_path, monkeypatch):
 def test_up_queues_a_pipelined_run_only_with_two_slots(tmp_path):
     cfg = tiny_config()
     config = write_config(tmp_path / "c.toml", cfg)
-    store = Store(store_path(tmp_path / "w"))
+    store = new_store(tmp_path / "w")
     one = TrainJob.from_params(store.get_job(queue_run(store, config, cfg, 5, slots=1))["params"])
     assert not one.pipeline and one.score_archs == 5
-    store = Store(store_path(tmp_path / "w2"))
+    store = new_store(tmp_path / "w2")
     two = TrainJob.from_params(store.get_job(queue_run(store, config, cfg, 5, slots=2))["params"])
     assert two.pipeline and two.score_archs == 5
 
@@ -180,7 +185,7 @@ def test_a_pass_takes_its_helpers_scores_and_ends_with_the_same_ranking(tmp_path
     scored = {}
     for name in ("alone", "helped"):
         workdir = tmp_path / name
-        store = Store(store_path(workdir))
+        store = new_store(workdir)
         run_id = train_hypernet(cfg, workdir, store=store, show_progress=False)["run_id"]
         if name == "helped":  # the helper gets the whole sample: the pass only reads it back
             helped = help_score(workdir, store, run_id, archs=4)
