@@ -17,8 +17,9 @@ from engine.runtime.device import memory_format
 from engine.runtime.rng import step_rng, torch_gen
 from engine.runtime.threads import tuned_threads
 
-WORKLOAD_ARCHS = 2
-"""Archs per timed pass (scoring meets a new arch every call)."""
+WORKLOAD_ARCHS = 1
+"""Archs per timed pass: one forward of a whole score batch is already a large workload
+(about 0.3 s at the demo size on one core), and the measurement must stay short."""
 
 
 def score_workload(model: SmashModel, batch: int) -> dict:
