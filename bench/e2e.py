@@ -1,22 +1,24 @@
 """The main command, timed: `smash up` on configs/demo.toml to the first ranked architecture on screen.
 
 Starts `smash up` in a fresh workdir, opens the dashboard's Leaderboard in headless
-Chromium and reloads it until a ranked architecture is drawn, then waits for the queued
-train-and-score job to finish (`all_scored_s`: from starting the command to the job done,
-every architecture scored), stops everything with Ctrl-C (SIGINT) and checks nothing was
+Chromium and reloads it until a ranked architecture is drawn, then waits for every job
+(the train job and, pipelined, the probe, score and helper jobs it queues) to finish
+(`all_scored_s`: from starting the command to the last job's recorded end, every
+architecture scored), stops everything with Ctrl-C (SIGINT) and checks nothing was
 lost. While it runs, every process `smash up` starts is watched for its peak resident
 memory (VmHWM; bench/procmem.py): `peak_rss_mb` holds the largest per kind (runner: the
 job's process; engine; dashboard; up). The last line is a JSON object of the figures.
 
     python bench/e2e.py [--config configs/demo.toml] [--archs 200] [--port 8765]
-                        [--threads N] [--cores N]
+                        [--threads N] [--cores N] [--jobs N]
 
 `--threads N` sets SMASH_THREADS=N for the whole command (`runner_smash_threads` says
 what the job's process got: the engine may split the cores its own way). `--cores N`
 pins the command and all its children to N CPUs (sched_setaffinity), the honest
 "N cores" measurement: compare `--cores 1` with the default. Without `--threads`, an
 SMASH_THREADS or OMP_NUM_THREADS in this shell is not passed on, so the figures are the
-engine's own choice.
+engine's own choice. `--jobs` is passed to `smash up` (default: its own choice, two
+slots on two or more cores, one on one core).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -76,7 +80,8 @@ def start_up(args: argparse.Namespace, workdir: Path) -> subprocess.Popen:
     # Pinned before exec, so the engine, its runners and the dashboard all inherit it.
     pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     return subprocess.Popen([sys.executable, "-m", "cli", "up", "--workdir", str(workdir),
-                             "--config", args.config, "--archs", str(args.archs), "--port", str(args.port)],
+                             "--config", args.config, "--archs", str(args.archs), "--port", str(args.port),
+                             *(["--jobs", str(args.jobs)] if args.jobs else [])],
                             cwd=ROOT, env=command_env(args.threads), start_new_session=True,
                             preexec_fn=pin)
 
@@ -112,13 +117,26 @@ def wait_on_screen(url: str, t0: float) -> float:
     return since(t0)
 
 
-def wait_jobs_ended(store: Store) -> dict:
-    """The first job, once every queued job is done or failed."""
-    while True:
-        jobs = store.jobs()
-        if not jobs.empty and jobs["status"].isin(["done", "failed"]).all():
-            return store.get_job(str(jobs["job_id"].iloc[0]))
+def all_finished(store: Store) -> pd.DataFrame | None:
+    """Every job, once all have ended (a pipelined train job queues its score job just after
+    it is recorded done, so wait for that too); None while any has work left."""
+    jobs = store.jobs()
+    if jobs.empty or not jobs["status"].isin(["done", "failed", "cancelled"]).all():
+        return None
+    train = store.get_job(str(jobs[jobs["kind"] == "train"]["job_id"].iloc[-1]))
+    if (train["params"] or {}).get("pipeline") and "score_job" not in (train["result"] or {}):
+        return None
+    return jobs
+
+
+def wait_jobs_ended(store: Store) -> tuple[dict, dict]:
+    """(the train job, the last job to end), once every job has ended."""
+    while (jobs := all_finished(store)) is None:
         time.sleep(2)
+    train = store.get_job(str(jobs[jobs["kind"] == "train"]["job_id"].iloc[-1]))
+    last = max((store.get_job(str(j)) for j in jobs["job_id"]),
+               key=lambda job: job.get("finished_at") or datetime.min)
+    return train, last
 
 
 def seconds_to_end(job: dict, started: datetime, t0: float) -> float:
@@ -130,16 +148,22 @@ def seconds_to_end(job: dict, started: datetime, t0: float) -> float:
     return round((finished - started).total_seconds(), 1)
 
 
-def job_figures(store: Store, job: dict) -> dict:
-    result = job["result"] or {}
+def job_figures(store: Store, train: dict) -> dict:
+    result = train["result"] or {}
     run_id = result.get("run_id", store.latest_run_id())
     metrics = store.train_metrics(run_id)
-    score = result.get("score", {})
-    return {"job_status": job["status"],
-            "train_steps_per_s": round(float(metrics["steps_per_s"].mean()), 2),
-            "train_seconds": round(float(metrics["elapsed_s"].sum()), 1),
-            "archs_per_min": score.get("archs_per_min"), "best_score": score.get("best_score"),
-            "scored": store.score_count(run_id)}
+    # Sequential: the train job scored and holds the summary; pipelined: its score job does.
+    score = result.get("score") or {}
+    if result.get("score_job"):
+        score = store.get_job(result["score_job"])["result"] or {}
+    figures = {"job_status": train["status"], "jobs": len(store.jobs()),
+               "train_steps_per_s": round(float(metrics["steps_per_s"].mean()), 2),
+               "train_seconds": round(float(metrics["elapsed_s"].sum()), 1),
+               "archs_per_min": score.get("archs_per_min"), "best_score": score.get("best_score"),
+               "scored": store.score_count(run_id)}
+    if result.get("helper_job"):  # archs_per_min counts the score job's own archs only
+        figures["helper_scored"] = (store.get_job(result["helper_job"])["result"] or {}).get("helped")
+    return figures
 
 
 def stop(up: subprocess.Popen) -> dict:
@@ -169,11 +193,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
             print(f"first ranked architecture on screen after {figures['first_ranked_arch_on_screen_s']} s",
                   flush=True)
             store = Store(store_path(workdir))
-            job = wait_jobs_ended(store)
-            figures["all_scored_s"] = seconds_to_end(job, started, t0)
-            print(f"all architectures scored (job {job['status']}) after {figures['all_scored_s']} s",
-                  flush=True)
-            figures.update(job_figures(store, job))
+            train, last = wait_jobs_ended(store)
+            figures["all_scored_s"] = seconds_to_end(last, started, t0)
+            print(f"all architectures scored (train job {train['status']}) after "
+                  f"{figures['all_scored_s']} s", flush=True)
+            figures.update(job_figures(store, train))
         finally:
             watcher.poll()  # the last look before the processes exit
             figures.update(stop(up))
@@ -196,6 +220,7 @@ def main() -> None:
     p.add_argument("--workdir", default=None)
     p.add_argument("--threads", type=int, default=None, help="SMASH_THREADS for the whole command")
     p.add_argument("--cores", type=int, default=None, help="pin the command to this many CPUs")
+    p.add_argument("--jobs", type=int, default=None, help="smash up's --jobs (default: its own)")
     args = p.parse_args()
     if args.threads is not None and args.threads < 1:
         raise SystemExit(f"--threads {args.threads}: must be at least 1")

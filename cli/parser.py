@@ -156,7 +156,9 @@ def add_services(sub: Subparsers) -> None:
     u.add_argument("--address", default=None, help="dashboard bind address (default 127.0.0.1)")
     u.add_argument("--no-auth", action="store_true",
                    help="serve a non-loopback address without a login (protect it another way)")
-    u.add_argument("--jobs", type=at.int_in(1, 256), default=1)
+    u.add_argument("--jobs", type=at.int_in(1, 256), default=None,
+                   help="engine job slots (default: 2 on 2+ cores, scoring each checkpoint beside "
+                        "training; 1: train, then score, in one job)")
     u.set_defaults(func=commands.cmd_up)
 
 

@@ -1,7 +1,10 @@
 """`smash up`: the engine and the dashboard together, with a run queued on a config.
 
-Both run as child processes. Ctrl-C (or SIGTERM) stops the dashboard and asks the
-engine to stop, which checkpoints its jobs and re-queues them: nothing is lost, and the
+Both run as child processes. On a machine with 2 or more cores the engine gets 2 job
+slots and the run is pipelined: training runs in one slot while the other scores each
+finished checkpoint's probe set, so scoring never holds training up; then two score jobs
+share the architectures of the last checkpoint. Ctrl-C (or SIGTERM) stops the dashboard
+and asks the engine to stop, which checkpoints its jobs and re-queues them: nothing is lost, and the
 next `smash up` continues where this one stopped.
 """
 
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.dashboard import dashboard_command, wait_healthy
-from core.config import load_config
+from core.config import Config, load_config
 from core.jobs import TrainJob
 from engine.runtime.device import check_device
 from store import Store, store_path
@@ -40,15 +43,29 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else ""
 
 
+def default_slots() -> int:
+    """Job slots for `smash up`: 2 when there are 2 cores or more (training beside scoring),
+    else 1 (pipelining on one core only adds process start-ups)."""
+    return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
+
+
+def queue_run(store: Store, config: Path, cfg: Config, score_archs: int, slots: int) -> str:
+    """The train job `smash up` queues: pipelined (scoring handed to other slots) when the
+    engine has more than one slot."""
+    params = TrainJob(config=str(config.resolve()), config_data=cfg.to_dict(), score_archs=score_archs,
+                      pipeline=True if slots >= 2 else None)
+    return store.enqueue_job(TrainJob.kind, params.to_params())
+
+
 def up(workdir: Path, config: Path, *, port: int | None = None, address: str | None = None,
-       score_archs: int = 200, jobs: int = 1, no_auth: bool = False) -> dict[str, Any]:
+       score_archs: int = 200, jobs: int | None = None, no_auth: bool = False) -> dict[str, Any]:
     cfg = load_config(config)  # a bad config fails here, before anything starts
     check_device(cfg.device)
     dash_cmd = dashboard_command(str(workdir), port=port, address=address, no_auth=no_auth)
     workdir.mkdir(parents=True, exist_ok=True)
     store = Store(store_path(workdir))
-    params = TrainJob(config=str(config.resolve()), config_data=cfg.to_dict(), score_archs=score_archs)
-    job_id = store.enqueue_job(TrainJob.kind, params.to_params())
+    jobs = jobs or default_slots()
+    job_id = queue_run(store, config, cfg, score_archs, jobs)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     engine = subprocess.Popen([sys.executable, "-m", "cli", "engine", "--workdir", str(workdir),
                                "--jobs", str(jobs)], env=env)

@@ -59,6 +59,11 @@ class TrainJob(JobParams):
     score_archs: int | None = None
     """Architectures to score once training ends (None or 0: none)."""
     run_id: str | None = None
+    pipeline: bool | None = None
+    """Score off the training process: queue a probe job at each checkpoint and, at the
+    last, a score job (probe set, then `score_archs`) with a helper job beside it, so other
+    engine slots score while this one trains. None or False: probe and score here, one
+    after the other."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,16 @@ class ScoreJob(JobParams):
     archs: int | None = None
     checkpoint: int | None = None
     halving_min: int | None = None
+    probe: bool | None = None
+    """Score the run's probe set at the checkpoint first (what training does in-process
+    unless it hands its checkpoints to score jobs)."""
+    probe_only: bool | None = None
+    """Stop after the probe set."""
+    shared: bool | None = None
+    """A helper job scores the random sample from its end: take its scores as they come."""
+    helper: bool | None = None
+    """Be that helper: score the random sample of the `archs` pass at `checkpoint` from its
+    end until meeting the shared pass (a second process on the pass's largest stage)."""
 
 
 @dataclass(frozen=True)

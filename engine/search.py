@@ -21,7 +21,7 @@ from core.arch import Arch
 from core.config import Config, ScoreConfig
 from core.errors import Cancelled
 from core.racing import Tally, race, tied_with_leader
-from core.search import Strategy, get_strategy
+from core.search import Strategy, get_strategy, random_archs
 from engine.data.splits import DataSplits, load_data
 from engine.exec.contract import ScoringExecutor
 from engine.exec.pick import scoring
@@ -32,12 +32,19 @@ from engine.runtime import checkpoint as ckpt
 from engine.runtime.device import pick_device
 from engine.runtime.rng import step_rng
 from engine.runtime.workdir import checkpoint_dir
+from engine.scoring.probe import score_probe
 from engine.scoring.scorer import ScoreError, Scorer, arch_row, halving_rungs, raced_row, score_row
+from engine.scoring.tuning import tune_score_threads
 from store import BackgroundWriter, Store
 
 STAGE_STREAMS = {"random": 10, "perturb": 11, "chain": 12}
 """step_rng streams of the smash stages at a checkpoint; any other strategy draws from 13."""
 OTHER_STREAM = 13
+
+
+def val_shard(sc: ScoreConfig, n_val: int) -> int:
+    """Validation images one draw scores on: [score].val_images, or all (0)."""
+    return min(sc.val_images, n_val) if sc.val_images > 0 else n_val
 
 
 def resolve_checkpoint(workdir: Path, run_id: str, step: int | None = None) -> tuple[int, Path]:
@@ -75,6 +82,7 @@ def load_checkpoint(workdir: Path, run_id: str, step: int | None, halving_min: i
         cfg = cfg.replace(score={"halving_min": int(halving_min)})
     device = pick_device(cfg.device)
     model = load_model(path, device)
+    tune_score_threads(model, workdir, device)
     return LoadedCheckpoint(step, path, cfg, model, device, data or load_data(cfg.data, cfg.seed))
 
 
@@ -114,12 +122,12 @@ class ScoringPass:
     def __init__(self, run_id: str, step: int, data: DataSplits, sc: ScoreConfig,
                  runner: ScoringExecutor, writer: BackgroundWriter, store: Store, total: int,
                  bar: tqdm, on_progress: Callable[[float, str], None] | None,
-                 should_stop: Callable[[], bool] | None):
+                 should_stop: Callable[[], bool] | None, shared: bool = False):
         self.run_id, self.step, self.data, self.sc = run_id, step, data, sc
         self.runner, self.writer, self.total, self.bar = runner, writer, total, bar
         self.on_progress, self.should_stop = on_progress, should_stop
-        n_val = len(data.val_y)
-        self.shard = min(sc.val_images, n_val) if sc.val_images > 0 else n_val
+        self.store, self.shared = store, shared
+        self.shard = val_shard(sc, len(data.val_y))
         self.done = store.run_scores(run_id, step)  # arch_id -> score_mean, for resume
         self.stopped = store.partial_scores(run_id, step)  # archs halving stopped early
         self.counts = {"scored": 0, "reused": 0, "seen": 0}
@@ -168,6 +176,8 @@ class ScoringPass:
 
     def score(self, arch: Arch, stage: str) -> float:
         self.check_stop()
+        if self.shared and stage == "random" and arch.id not in self.done:
+            self.done.update(self.store.run_scores(self.run_id, self.step))  # a helper's scores
         if arch.id in self.done:
             return self.record(arch, stage, self.done[arch.id], None)
         mean, spread = self.runner.score(arch)
@@ -246,7 +256,8 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
               should_stop: Callable[[], bool] | None = None,
               data: DataSplits | None = None, strategy: str = "smash",
               budget: int | None = None, executor: ExecutorSpec | None = None,
-              halving_min: int | None = None) -> dict[str, Any]:
+              halving_min: int | None = None, probe: bool = False,
+              shared: bool = False) -> dict[str, Any]:
     """Search with SMASH scores and stream every score into the store.
 
     The default strategy is the authors': `archs` random Archs, `perturbations` of the
@@ -254,9 +265,14 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     (score against params) spend `budget` score calls instead (default: archs).
     With a Ray `executor`, independent candidates (the random sample, the perturbations)
     are scored in parallel on the cluster; this process alone writes the store.
+    With `probe`, the run's probe set is scored at the checkpoint first (see probe_run).
+    `shared`: a help_score process works on the random sample from its end; this pass reads
+    the store before each arch of it and takes what the helper scored (the same scores).
     """
     get_strategy(strategy)  # an unknown name fails before any work
     ck = load_checkpoint(workdir, run_id, checkpoint_step, halving_min, data)
+    if probe:
+        score_checkpoint_probe(ck, store, run_id)
     sc = ck.cfg.score
     plan = plan_search(strategy, sc, archs, perturbations, chain, budget)
     runner = scoring(executor or ExecutorSpec(), lambda: Scorer.for_model(ck.model, ck.data, ck.device),
@@ -266,7 +282,7 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     t0 = time.perf_counter()
     with BackgroundWriter(store) as writer:
         run = ScoringPass(run_id, ck.step, ck.data, sc, runner, writer, store, plan.total, bar,
-                          on_progress, should_stop)
+                          on_progress, should_stop, shared)
         try:
             plan.strategy.run(ck.cfg.space, lambda stage: step_rng(
                 ck.cfg.seed, ck.step, STAGE_STREAMS.get(stage, OTHER_STREAM)),
@@ -281,6 +297,63 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
             runner.close()
     bar.close()
     return {**run.summary(time.perf_counter() - t0), **raced}
+
+
+def score_checkpoint_probe(ck: LoadedCheckpoint, store: Store, run_id: str) -> int:
+    """Score the run's probe set with a loaded checkpoint, as training does at each of its
+    checkpoints; returns how many archs the probe set holds."""
+    if not ck.cfg.score.probe:
+        return 0
+    with BackgroundWriter(store) as writer:
+        score_probe(Scorer.for_model(ck.model, ck.data, ck.device), ck.cfg, run_id, ck.step, writer)
+    return ck.cfg.score.probe
+
+
+def probe_run(workdir: Path, store: Store, run_id: str, checkpoint_step: int | None = None,
+              data: DataSplits | None = None) -> dict[str, Any]:
+    """The probe set at one checkpoint, in a process of its own: what training does at each
+    checkpoint, moved off the training process so training never waits for it."""
+    ck = load_checkpoint(workdir, run_id, checkpoint_step, None, data)
+    return {"run_id": run_id, "checkpoint_step": ck.step, "probe": score_checkpoint_probe(ck, store, run_id)}
+
+
+def help_score(workdir: Path, store: Store, run_id: str, checkpoint_step: int | None = None,
+               archs: int | None = None, should_stop: Callable[[], bool] | None = None,
+               data: DataSplits | None = None) -> dict[str, Any]:
+    """Score a smash pass's random sample from its end, beside the pass (score_run with
+    `shared`) that scores it from the start, until the two meet; a second process on the
+    pass's largest stage.
+
+    Every score is the one the pass itself would write (a score depends only on the
+    checkpoint, the arch and the draw), flushed to the store at once for the pass to read.
+    The pass's own scores reach the store about once a second, so near the meeting point a
+    few archs get scored by both (the store keeps one row). With successive halving the
+    sample is not independent archs, and this helps with nothing."""
+    ck = load_checkpoint(workdir, run_id, checkpoint_step, None, data)
+    sc = ck.cfg.score
+    shard = val_shard(sc, len(ck.data.val_y))
+    if len(halving_rungs(sc.halving_min, sc.halving_eta, shard)) > 1:
+        return {"run_id": run_id, "checkpoint_step": ck.step, "helped": 0}
+    n = sc.archs if archs is None else archs
+    rng = step_rng(ck.cfg.seed, ck.step, STAGE_STREAMS["random"])
+    sample = list({a.id: a for a in random_archs(ck.cfg.space, rng, n)}.values())
+    before = set(store.run_scores(run_id, ck.step))  # the probe set, a resumed pass
+    scorer, helped = Scorer.for_model(ck.model, ck.data, ck.device), 0
+    with BackgroundWriter(store) as writer:
+        for arch in reversed(sample):
+            if should_stop is not None and should_stop():
+                raise Cancelled("scoring cancelled")
+            if arch.id in before:
+                continue
+            if arch.id in store.run_scores(run_id, ck.step):
+                break  # the pass got here: the rest is its
+            mean, spread = scorer.score(arch)
+            writer.put("archs", [arch_row(run_id, arch, ck.data.image_shape, ck.data.num_classes)])
+            writer.put("scores", [score_row(run_id, arch.id, ck.step, "random", mean, spread, sc.draws,
+                                            shard, False, 0)])
+            writer.flush()
+            helped += 1
+    return {"run_id": run_id, "checkpoint_step": ck.step, "helped": helped}
 
 
 def race_scores(store: Store, writer: BackgroundWriter, runner: ScoringExecutor, run_id: str,

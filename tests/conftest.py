@@ -12,6 +12,12 @@ import pytest
 from core.config import Config, HyperNetConfig, SpaceConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The engine picks its thread count by timing a workload (engine/runtime/threads.py), and
+# float sums can differ between thread counts; tests compare results across runs, so they
+# pin the count (every core, the old default) unless told otherwise. Engine processes the
+# tests start inherit it.
+os.environ.setdefault("SMASH_THREADS", str(len(os.sched_getaffinity(0))))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 NOT_APPLICABLE = "not applicable here:"
 """A skip whose reason starts so (no CUDA, running as root) stays a skip even in CI."""

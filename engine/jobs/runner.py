@@ -25,7 +25,7 @@ from core.ids import run_id_for
 from core.jobs import JOB_KINDS, CorrelateJob, JobError, RetrainJob, ScoreJob, TrainJob
 from engine.exec.ray import retrain_remote
 from engine.exec.spec import ExecutorSpec, add_executor_args, spec_from_args
-from engine.search import score_run
+from engine.search import help_score, probe_run, score_run
 from engine.study import run_study
 from engine.train.final import retrain_arch
 from engine.train.hypernet import train_hypernet
@@ -42,6 +42,8 @@ class JobContext:
         self.progress, self.message = 0.0, "starting"
         self._cancel = False
         self.terminated = False
+        self.then: list[Callable[[], dict[str, Any]]] = []
+        """Work to do once the job is recorded done (each returns fields to add to its result)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
 
@@ -93,8 +95,10 @@ def _train(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
     cfg = job_config(params)
     run_id = params.run_id or run_id_for(cfg)
     store.attach_run(job["job_id"], run_id)  # so the engine can mark the run if the job dies
-    summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, **_common(ctx))
     n = int(params.score_archs or 0)
+    if params.pipeline:
+        return _train_pipelined(workdir, store, cfg, run_id, n, ctx)
+    summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, **_common(ctx))
     if n:
         ctx.on_progress(0.0, f"scoring {n} architectures")
         summary["score"] = score_run(workdir, store, summary["run_id"], archs=n, executor=spec,
@@ -102,13 +106,56 @@ def _train(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
     return summary
 
 
+def _train_pipelined(workdir: Path, store: Store, cfg: Config, run_id: str, archs: int,
+                     ctx: JobContext) -> dict[str, Any]:
+    """Train here; every checkpoint's scoring becomes a job for another engine slot.
+
+    Each intermediate checkpoint gets a probe job; the last gets a score job (probe set,
+    then `archs` architectures: the very pass the sequential path runs, so the same scores)
+    and a helper job that scores its random sample from the other end.
+    The last one is queued once this job is recorded done (JobContext.then), so it starts
+    with the cores training leaves; a train job killed before that queues it when it runs
+    again (training then resumes at its end: `smash up` once more)."""
+
+    def hand_off(step: int, last: bool) -> None:
+        if not last and cfg.score.probe:
+            store.enqueue_job(ScoreJob.kind, ScoreJob(checkpoint=step, probe=True, probe_only=True).to_params(),
+                              run_id=run_id)
+
+    summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, on_checkpoint=hand_off,
+                             **_common(ctx))
+    if archs or cfg.score.probe:
+        ctx.then.append(lambda: _queue_final(store, run_id, summary["steps"], archs))
+    return summary
+
+
+def _queue_final(store: Store, run_id: str, step: int, archs: int) -> dict[str, Any]:
+    """The last checkpoint's score job (probe set, then `archs`) and its helper: two
+    processes on the random sample, the largest stage."""
+    final = ScoreJob(archs=archs or None, checkpoint=step, probe=True, probe_only=None if archs else True,
+                     shared=True if archs else None)
+    out = {"score_job": store.enqueue_job(ScoreJob.kind, final.to_params(), run_id=run_id)}
+    if archs:
+        helper = ScoreJob(archs=archs, checkpoint=step, helper=True)
+        out["helper_job"] = store.enqueue_job(ScoreJob.kind, helper.to_params(), run_id=run_id)
+    return out
+
+
 def _score(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
            spec: ExecutorSpec) -> dict[str, Any]:
     params = ScoreJob.from_params(job.get("params"))
     if not job.get("run_id"):
         raise JobError("score job needs a run_id")
+    if params.probe_only:
+        ctx.on_progress(0.0, f"scoring the probe set at step {params.checkpoint}")
+        return probe_run(workdir, store, job["run_id"], params.checkpoint)
+    if params.helper:
+        ctx.on_progress(0.0, f"scoring the random sample at step {params.checkpoint} from its end")
+        return help_score(workdir, store, job["run_id"], params.checkpoint, params.archs,
+                          should_stop=ctx.should_stop)
     return score_run(workdir, store, job["run_id"], archs=params.archs, checkpoint_step=params.checkpoint,
-                     executor=spec, halving_min=params.halving_min, **_common(ctx))
+                     executor=spec, halving_min=params.halving_min, probe=bool(params.probe),
+                     shared=bool(params.shared), **_common(ctx))
 
 
 def _retrain(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
@@ -189,8 +236,21 @@ def main(argv: list[str] | None = None) -> int:
             store.finish_job(job["job_id"], "failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
             return 1
     store.finish_job(job["job_id"], "done", result=result)
+    follow_up(store, job["job_id"], ctx, result)
     print("done", flush=True)
     return 0
+
+
+def follow_up(store: Store, job_id: str, ctx: JobContext, result: dict[str, Any]) -> None:
+    """Run what the job left for after its end (queueing the jobs that continue its work),
+    and add what that returns to its result. After, not before: the engine gives a job it
+    launches the cores of every job that is no longer running, so the scoring queued at the
+    end of training gets the cores training leaves."""
+    extra: dict[str, Any] = {}
+    for then in ctx.then:
+        extra.update(then())
+    if extra:
+        store.finish_job(job_id, "done", result={**result, **extra})
 
 
 if __name__ == "__main__":

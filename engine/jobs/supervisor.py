@@ -178,9 +178,8 @@ class Engine:
         out = open(log, "a")
         cmd = [sys.executable, "-m", "engine.jobs.runner", "--workdir", str(self.workdir), "--job", job["job_id"],
                *self.executor.cli_args()]
-        # Split the cores between concurrent jobs: oversubscribed math threads spin and crawl.
-        threads = max(1, len(os.sched_getaffinity(0)) // self.concurrency)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "SMASH_THREADS": str(threads)}
+        # The job's share of the cores caps its threads (SMASH_THREADS, if the user set it, wins).
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "SMASH_MAX_THREADS": str(self.thread_share())}
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, preexec_fn=_die_with_parent, env=env)
         out.close()
@@ -190,6 +189,21 @@ class Engine:
         self.store.record_process(job["job_id"], pid=proc.pid, host=me.host, boot_id=me.boot_id,
                                   proc_start=me.start)
         print(f"engine: started {job['kind']} job {job['job_id']} (pid {proc.pid})", flush=True)
+
+    def thread_share(self) -> int:
+        """Threads a job launched now may use: the cores split between the jobs that will run
+        beside it (ours still running, and those queued for a free slot), at most `concurrency`.
+
+        Oversubscribed math threads spin and crawl, so jobs that run together split the
+        cores; a job that runs alone gets them all. The job itself may use fewer, when measuring shows more do not pay
+        (engine/runtime/threads.py)."""
+        cores = max(1, len(os.sched_getaffinity(0)))
+        if self.concurrency == 1:
+            return cores
+        active = self.store.jobs(status=["running", "queued"])
+        busy = int(((active["status"] == "running") & active["job_id"].isin(list(self.children))).sum())
+        waiting = int((active["status"] == "queued").sum())
+        return max(1, cores // min(self.concurrency, 1 + busy + waiting))
 
     def reap(self) -> None:
         """Jobs whose process exited: a job that did not record its end failed."""

@@ -1,4 +1,5 @@
-"""Run-time device choice: CUDA when present (bf16 autocast), else every CPU core; channels_last on both."""
+"""Run-time device choice: CUDA when present (bf16 autocast), else the CPU with the threads it
+may use (engine/runtime/threads.py narrows them to what a measured workload needs); channels_last on both."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import torch
 
 from core.config import ConfigError
+from engine.runtime.threads import allowed_threads, user_threads
 
 
 def check_device(pref: str = "auto") -> torch.device:
@@ -24,7 +26,8 @@ def check_device(pref: str = "auto") -> torch.device:
 
 
 def pick_device(pref: str = "auto") -> torch.device:
-    """`auto` picks CUDA when available; on the CPU, use all cores."""
+    """`auto` picks CUDA when available; on the CPU, every thread this process may use until
+    a measured workload says fewer are as fast (engine.runtime.threads.tuned_threads)."""
     device = check_device(pref)
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads())
@@ -36,13 +39,9 @@ def pick_device(pref: str = "auto") -> torch.device:
 
 
 def cpu_threads() -> int:
-    """Threads for CPU math: SMASH_THREADS when set (the engine splits the cores between
-    the jobs it runs at once), else every core this process may use."""
-    cores = max(1, len(os.sched_getaffinity(0)))
-    try:
-        return max(1, min(cores, int(os.environ.get("SMASH_THREADS", cores))))
-    except ValueError:
-        return cores
+    """Threads for CPU math: SMASH_THREADS when set, else every core this process may use
+    (SMASH_MAX_THREADS, the engine's share of the cores for one job, caps them)."""
+    return user_threads() or allowed_threads()
 
 
 def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:

@@ -46,6 +46,7 @@ from engine.runtime.rng import torch_gen
 from engine.runtime.workdir import retrain_dir
 from engine.train.ending import ended_as_failed
 from engine.train.schedule import cosine_lr
+from engine.train.tuning import tune_retrain_threads
 from store import BackgroundWriter, Store
 
 
@@ -208,6 +209,7 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
         folder = retrain_dir(workdir, rid)
         device = pick_device(cfg.device)
         data, spe = load_retrain_data(cfg, data)
+        tune_retrain_threads(cfg, workdir, arch, data.image_shape, data.num_classes, device)
         model = build_archnet(arch, data.image_shape, data.num_classes, plan.seed, device)
         opt = make_archnet_optimizer(model, cfg.retrain)
         start_epoch, val_err, test_err = resume_retrain(folder / "last.pt", model, opt, data, device)

@@ -54,10 +54,12 @@ from engine.scoring.probe import score_probe
 from engine.scoring.scorer import Scorer
 from engine.train.ending import ended_as_failed, run_marker
 from engine.train.schedule import cosine_lr
+from engine.train.tuning import tune_threads
 from store import BackgroundWriter, Store
 
 ProgressFn = Callable[[float, str], None]
 StepFn = Callable[..., torch.Tensor]
+CheckpointFn = Callable[[int, bool], None]
 
 
 def hypernet_step(model: SmashModel, opt: torch.optim.Optimizer, arch: Arch, x: torch.Tensor,
@@ -129,8 +131,13 @@ def new_window() -> dict[str, float]:
 def train_hypernet(cfg: Config, workdir: Path, *, store: Store | None, run_id: str | None = None,
                    data: DataSplits | None = None, show_progress: bool = True,
                    on_progress: ProgressFn | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+                   should_stop: Callable[[], bool] | None = None,
+                   on_checkpoint: CheckpointFn | None = None) -> dict[str, Any]:
     """Train (or resume) the run `run_id`; returns a summary.
+
+    `on_checkpoint(step, last)`, if given, is called (on rank 0) once each checkpoint is
+    saved and recorded (`last`: the run's final one), instead of scoring the probe set here:
+    the caller hands the checkpoint to someone else (the engine's runner queues a job).
 
     Under torchrun with several processes this trains data parallel, joining (and at the
     end leaving) the process group unless the caller already joined it. Only rank 0 uses
@@ -146,12 +153,13 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store | None, run_id: s
         device, owned = distributed.init(pick_device(cfg.device))
     else:
         device, owned = pick_device(cfg.device), False
+        tune_threads(cfg, workdir, data.image_shape, data.num_classes, device)
     try:
         ranks = Ranks.of(ddp, cfg.train.batch_size)
         mark = run_marker(store, run_id) if ranks.master and store is not None else None
         with (run_lock(workdir, run_id) if ranks.master else contextlib.nullcontext(),
               ended_as_failed(mark, f"run {run_id}")):
-            trainer = HyperNetTrainer(cfg, workdir, store, device, run_id, data, ranks)
+            trainer = HyperNetTrainer(cfg, workdir, store, device, run_id, data, ranks, on_checkpoint)
             return trainer.run(show_progress, on_progress, should_stop)
     finally:
         if owned:
@@ -163,7 +171,7 @@ class HyperNetTrainer:
     and the running state of the loop (window of metrics, batch order, last step's metrics)."""
 
     def __init__(self, cfg: Config, workdir: Path, store: Store | None, device: torch.device,
-                 run_id: str, data: DataSplits, ranks: Ranks):
+                 run_id: str, data: DataSplits, ranks: Ranks, on_checkpoint: CheckpointFn | None = None):
         if ranks.master and store is None:
             raise ValueError("train_hypernet: a store is required (on rank 0 under torchrun)")
         self.cfg, self.store, self.device, self.run_id, self.data, self.ranks = (
@@ -183,6 +191,7 @@ class HyperNetTrainer:
         self.order, self.order_epoch = None, -1
         self.pending = torch.zeros(2, dtype=torch.float64, device=device)  # loss, error sums
         self.last: torch.Tensor | None = None
+        self.on_checkpoint = on_checkpoint  # None: the probe set is scored here
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -324,12 +333,14 @@ class HyperNetTrainer:
                              path)
             self.store.add_checkpoint(self.run_id, step, str(path))
             self.store.update_run(self.run_id, step=step)
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(step, step == self.total)
         self.ranks.barrier()
         return path
 
     def probe(self, step: int) -> None:
         """Score the run's probe set with this checkpoint's weights (when [score].probe asks)."""
-        if not self.cfg.score.probe:
+        if not self.cfg.score.probe or self.on_checkpoint is not None:
             return
         if self.scorer is None:
             self.scorer = Scorer.for_model(self.model, self.data, self.device)
