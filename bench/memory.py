@@ -2,14 +2,15 @@
 
 Each setting runs in a fresh process, because glibc's malloc and oneDNN read their
 variables when a process starts. The process does what the engine's train job does, in
-miniature: SMASH training of the config for --steps steps (the schedule compressed into
-them, so the run meets early and annealed shapes alike), then scoring --score random
+miniature: SMASH training of the config for --steps steps (by default the whole schedule
+compressed into them, so nearly every step meets new shapes, the kernel cache's worst
+case; with --of N the first --steps steps of an N-step schedule), then scoring --score random
 architectures with the last checkpoint. Printed per setting: the peak resident memory
 (ru_maxrss), training steps/s (step time as logged, and wall time) and scoring archs/min.
 An empty setting means the engine's defaults (engine/__init__.py); a variable set here
 overrides the engine's default for it. The last line is a JSON list of the rows.
 
-    python bench/memory.py [--config configs/demo.toml] [--steps 150] [--score 20] [--threads 2]
+    python bench/memory.py [--config configs/demo.toml] [--steps 150] [--of 1500] [--score 20] [--threads 2]
                            [--precision auto|fp32|bf16]
                            [--env ""] [--env "ONEDNN_PRIMITIVE_CACHE_CAPACITY=8192 MALLOC_ARENA_MAX=2"] ...
 """
