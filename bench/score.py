@@ -37,6 +37,7 @@ from core.space import sample_arch  # noqa: E402
 from engine.data.splits import DataSplits  # noqa: E402
 from engine.model import build_model  # noqa: E402
 from engine.runtime import checkpoint as ckpt  # noqa: E402
+from engine.runtime.device import resolve_precision  # noqa: E402
 from engine.runtime.workdir import checkpoint_dir  # noqa: E402
 from engine.scoring.scorer import Scorer, halving_rungs  # noqa: E402
 from engine.search import resolve_checkpoint, score_run  # noqa: E402
@@ -147,7 +148,8 @@ def throughput(args: argparse.Namespace) -> dict:
             rows.append(row)
             print(f"val {n_val:>5}  archs {n_archs:>4}  rungs {rungs}  {row['seconds']:>8.1f} s  "
                   f"{row['archs_per_min']:>8.2f} archs/min  {row['images_per_s']:>8.1f} images/s", flush=True)
-    return {"config": args.config, "precision": cfg.precision, "batch": args.batch, "rows": rows}
+    return {"config": args.config, "precision": resolve_precision(device, cfg.precision),
+            "batch": args.batch, "rows": rows}
 
 
 if __name__ == "__main__":

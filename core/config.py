@@ -338,9 +338,10 @@ class Config:
     device: str = "auto"
     """auto (CUDA when present, else CPU), cpu, or cuda[:N]."""
     precision: str = "auto"
-    """Math of the forward passes: auto (bf16 autocast on CUDA, fp32 on the CPU), fp32, or
-    bf16 (autocast on the CPU too: about 1.5-2.5x faster convolutions where the CPU has
-    avx512_bf16 or AMX, at bf16's rounding)."""
+    """Math of the forward passes: auto (bf16 autocast where the hardware computes in bf16
+    natively: CUDA GPUs from Ampere on, CPUs with AMX or avx512_bf16, about 1.5-2.5x faster
+    convolutions at bf16's rounding; fp32 elsewhere), fp32, or bf16 (autocast even where
+    bf16 is emulated). Runs report what `auto` resolved to on their machine."""
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     hypernet: HyperNetConfig = field(default_factory=HyperNetConfig)

@@ -6,6 +6,13 @@ import os
 # it has not built kernels for; with its default cache of 1,024 kernels it rebuilds them
 # over and over. A larger cache made the demo's HyperNet training 1.8x faster for about
 # 1 GB more memory (docs/performance.md). Set the variable yourself to override.
+#
+# That cache is most of a train job's memory beyond torch's own (about 650 MB after the
+# imports): about 60 KB per cached kernel, and a demo job meets an estimated 20,000-26,000
+# kernels (bench/memory.py, docs/performance.md). Measured and not taken: a cache of
+# 8,192 saved about 400 MB on a 300-step run yet still peaked at 1.7 GB, and would rebuild
+# kernels over the full run; MALLOC_ARENA_MAX=2, often advised for threaded processes,
+# saved nothing and made bf16 training 7x slower.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "65536")
 
 # OpenMP's threads spin on their core while they wait for work ("active" waiting). On a

@@ -68,14 +68,16 @@ def model_from_state(state: dict, device: torch.device | str = "cpu") -> SmashMo
 
 
 def training_state(model: SmashModel, opt: torch.optim.Optimizer, run_id: str, step: int,
-                   window: dict[str, float]) -> dict[str, Any]:
-    """What a SMASH training checkpoint holds: enough for model_from_state, and for a
-    resume the optimizer and the running metrics `window` too."""
+                   window: dict[str, float], precision: str) -> dict[str, Any]:
+    """What a SMASH training checkpoint holds: enough for model_from_state, for a resume
+    the optimizer and the running metrics `window` too, and the `precision` the steps ran in
+    (the config may say "auto", which resolves per machine)."""
     return {
         "format": ckpt.FORMAT, "kind": "hypernet", "run_id": run_id, "step": step,
         "config": model.cfg.to_dict(), "image_shape": list(model.image_shape),
         "num_classes": model.num_classes, "hyper": model.hyper.state_dict(),
         "net": model.net.state_dict(), "optim": opt.state_dict(), "window": window,
+        "precision": precision,
     }
 
 

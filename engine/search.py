@@ -29,7 +29,7 @@ from engine.exec.spec import ExecutorSpec
 from engine.model import SmashModel, load_model
 from engine.nets.size import count_params
 from engine.runtime import checkpoint as ckpt
-from engine.runtime.device import pick_device
+from engine.runtime.device import pick_device, resolve_precision
 from engine.runtime.rng import step_rng
 from engine.runtime.workdir import checkpoint_dir
 from engine.scoring.probe import score_probe
@@ -296,7 +296,9 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
         finally:
             runner.close()
     bar.close()
-    return {**run.summary(time.perf_counter() - t0), **raced}
+    # What "auto" meant here (Ray workers resolve it on their own machines).
+    precision = resolve_precision(ck.device, ck.cfg.precision)
+    return {**run.summary(time.perf_counter() - t0), **raced, "precision": precision}
 
 
 def score_checkpoint_probe(ck: LoadedCheckpoint, store: Store, run_id: str) -> int:

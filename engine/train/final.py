@@ -41,7 +41,7 @@ from engine.model import archnet_state, build_archnet, make_archnet_optimizer
 from engine.nets.archnet import ArchNet
 from engine.nets.size import count_flops, count_params
 from engine.runtime import checkpoint as ckpt
-from engine.runtime.device import autocast, memory_format, pick_device
+from engine.runtime.device import autocast, memory_format, pick_device, resolve_precision
 from engine.runtime.rng import torch_gen
 from engine.runtime.workdir import retrain_dir
 from engine.train.ending import ended_as_failed
@@ -86,14 +86,14 @@ def train_one_epoch(model: ArchNet, opt: torch.optim.Optimizer, data: DataSplits
 
 @torch.no_grad()
 def evaluate(model: ArchNet, x: torch.Tensor, y: torch.Tensor, data: DataSplits,
-             device: torch.device, batch_size: int = 500) -> float:
-    """Classification error on (x, y)."""
+             device: torch.device, batch_size: int = 500, precision: str = "auto") -> float:
+    """Classification error on (x, y), in the precision the model trains in."""
     model.eval()
     wrong = 0
     fmt = memory_format(device)
     for xb, yb in eval_batches(x, y, batch_size):
         xb = normalize(xb.to(device), data.mean, data.std).contiguous(memory_format=fmt)
-        with autocast(device):
+        with autocast(device, precision):
             wrong += int((model(xb).argmax(1) != yb.to(device)).sum())
     return wrong / max(len(y), 1)
 
@@ -161,7 +161,7 @@ def load_retrain_data(cfg: Config, data: DataSplits | None) -> tuple[DataSplits,
 
 
 def resume_retrain(last: Path, model: ArchNet, opt: torch.optim.Optimizer, data: DataSplits,
-                   device: torch.device) -> tuple[int, float, float]:
+                   device: torch.device, precision: str = "auto") -> tuple[int, float, float]:
     """(epochs done, validation error, test error) of the last epoch checkpoint, its weights
     and optimizer state loaded; (0, nan, nan) when there is none."""
     if not last.is_file():
@@ -170,7 +170,7 @@ def resume_retrain(last: Path, model: ArchNet, opt: torch.optim.Optimizer, data:
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optim"])
     val_err = float(state["val_error"]) if "val_error" in state else evaluate(
-        model, data.val_x, data.val_y, data, device)
+        model, data.val_x, data.val_y, data, device, precision=precision)
     return int(state["epoch"]), val_err, float(state["test_error"])
 
 
@@ -212,7 +212,8 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
         tune_retrain_threads(cfg, workdir, arch, data.image_shape, data.num_classes, device)
         model = build_archnet(arch, data.image_shape, data.num_classes, plan.seed, device)
         opt = make_archnet_optimizer(model, cfg.retrain)
-        start_epoch, val_err, test_err = resume_retrain(folder / "last.pt", model, opt, data, device)
+        start_epoch, val_err, test_err = resume_retrain(folder / "last.pt", model, opt, data, device,
+                                                      cfg.precision)
         base = {"retrain_id": rid, "run_id": run_id, "arch_id": arch.id, "epochs": epochs,
                 "seed": plan.seed, "params": count_params(arch, data.image_shape[0], data.num_classes),
                 "flops": count_flops(arch, data.image_shape, data.num_classes), "job_id": job_id}
@@ -228,8 +229,8 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
                 loss, err, _ = train_one_epoch(model, opt, data, cfg, epoch, plan.seed, epoch * spe,
                                                spe * epochs, device, cfg.retrain.max_steps_per_epoch,
                                                should_stop)
-                val_err = evaluate(model, data.val_x, data.val_y, data, device)
-                test_err = evaluate(model, data.test_x, data.test_y, data, device)
+                val_err = evaluate(model, data.val_x, data.val_y, data, device, precision=cfg.precision)
+                test_err = evaluate(model, data.test_x, data.test_y, data, device, precision=cfg.precision)
                 save_epoch(plan, arch, epoch, model, opt, sink, folder, {
                     "train_loss": loss, "train_error": err, "val_error": val_err,
                     "test_error": test_err, "lr": opt.param_groups[0]["lr"],
@@ -245,4 +246,5 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
             sink.upsert_retrain({**base, "status": "done", "val_error": val_err,
                                  "test_error": test_err, "checkpoint": str(weights)})
         return {**base, "val_error": val_err, "test_error": test_err, "checkpoint": str(weights),
-                "seconds": round(time.perf_counter() - t_start, 2), "device": str(device)}
+                "seconds": round(time.perf_counter() - t_start, 2), "device": str(device),
+                "precision": resolve_precision(device, cfg.precision)}

@@ -47,7 +47,7 @@ from engine.model import (
 )
 from engine.runtime import checkpoint as ckpt
 from engine.runtime import distributed
-from engine.runtime.device import memory_format, pick_device
+from engine.runtime.device import memory_format, pick_device, resolve_precision
 from engine.runtime.rng import step_rng, torch_gen
 from engine.runtime.workdir import checkpoint_dir, code_version, run_lock
 from engine.scoring.probe import score_probe
@@ -180,6 +180,7 @@ class HyperNetTrainer:
         self.spe = steps_per_epoch(self.n_train, cfg.train.batch_size)
         self.total = total_steps(cfg, self.n_train)
         self.folder = checkpoint_dir(workdir, run_id)
+        self.precision = resolve_precision(device, cfg.precision)  # what "auto" means here, reported
         self.model = build_model(cfg, data.image_shape, data.num_classes).to(device)
         self.train_x, self.train_y = data.train_x.to(device), data.train_y.to(device)
         self.opt = make_optimizer(self.model)
@@ -329,8 +330,8 @@ class HyperNetTrainer:
         if self.ranks.master:
             self.probe(step)
             self.writer.flush()  # metrics (and probe scores) up to this step land before the checkpoint
-            ckpt.save_atomic(training_state(self.model, self.opt, self.run_id, step, self.window),
-                             path)
+            ckpt.save_atomic(training_state(self.model, self.opt, self.run_id, step, self.window,
+                                            self.precision), path)
             self.store.add_checkpoint(self.run_id, step, str(path))
             self.store.update_run(self.run_id, step=step)
             if self.on_checkpoint is not None:
@@ -351,7 +352,7 @@ class HyperNetTrainer:
         summary = {"run_id": self.run_id, "steps": self.total, "resumed_from": self.start,
                    "checkpoint": str(last_path),
                    "last_loss": float(self.last[0]) if self.last is not None else float("nan"),
-                   "device": str(self.device)}
+                   "device": str(self.device), "precision": self.precision}
         if self.ranks.master:
             self.store.update_run(self.run_id, status="done", step=self.total)
         if not self.ranks.ddp:

@@ -34,9 +34,9 @@ def test_validation_error_is_measured_on_the_held_out_split(tmp_path, cfg, monke
     seen = []
     real = retrain_module.evaluate
 
-    def spy(model, x, y, data, device, batch_size=500):
+    def spy(model, x, y, data, device, **kw):
         seen.append("val" if x is data.val_x else "test" if x is data.test_x else "other")
-        return real(model, x, y, data, device, batch_size)
+        return real(model, x, y, data, device, **kw)
 
     monkeypatch.setattr(retrain_module, "evaluate", spy)
     arch = sample_arch(cfg.space, np.random.default_rng(1))

@@ -82,3 +82,19 @@ def test_trains_with_every_generation_setting(tmp_path, generate):
     cfg = tiny_config(hypernet={"generate": generate}, train={"steps": 4, "checkpoint_every": 4})
     summary = train_hypernet(cfg, tmp_path, store=Store(store_path(tmp_path)), show_progress=False)
     assert summary["steps"] == 4 and summary["last_loss"] == summary["last_loss"]
+
+
+LEARNING = {"steps": 100, "batch_size": 32, "lr": 0.01, "log_every": 20, "checkpoint_every": 100}
+"""A tiny run that learns visibly: its loss falls from chance (2.30) to about 2.11-2.14
+in fp32 and bf16 alike, in a few seconds."""
+
+
+def test_bf16_training_on_the_cpu_still_learns(tmp_path):
+    cfg = tiny_config(precision="bf16", train=LEARNING)
+    summary = train_hypernet(cfg, tmp_path, store=Store(store_path(tmp_path)), show_progress=False)
+    assert summary["precision"] == "bf16"  # the run says what it ran in
+    loss = metrics(tmp_path, summary["run_id"])["loss"]
+    assert loss.notna().all()
+    # Measured: 2.306 -> 2.114 in bf16 (2.308 -> 2.136 in fp32); a run that does not
+    # learn stays within a percent of chance.
+    assert loss.iloc[-1] < 0.96 * loss.iloc[0], list(loss)
