@@ -37,7 +37,7 @@ from core.space import sample_arch  # noqa: E402
 from engine.data.splits import DataSplits  # noqa: E402
 from engine.model import build_model  # noqa: E402
 from engine.runtime import checkpoint as ckpt  # noqa: E402
-from engine.runtime.device import resolve_precision  # noqa: E402
+from engine.runtime.device import check_device, resolve_precision  # noqa: E402
 from engine.runtime.workdir import checkpoint_dir  # noqa: E402
 from engine.scoring.scorer import Scorer, halving_rungs  # noqa: E402
 from engine.search import resolve_checkpoint, score_run  # noqa: E402
@@ -63,6 +63,7 @@ def main() -> None:
     p.add_argument("--draws", type=int, default=1)
     p.add_argument("--batch", type=int, default=250)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (the throughput table only)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--halving-min", type=int, default=0,
@@ -125,7 +126,7 @@ def throughput(args: argparse.Namespace) -> dict:
     if args.precision:
         cfg = cfg.replace(precision=args.precision)
     shape = tuple(int(v) for v in args.image.split(","))
-    device = torch.device("cpu")
+    device = check_device(args.device)
     model = build_model(cfg, shape, 10).to(device)
     rows = []
     for n_val in (int(v) for v in args.val.split(",")):
