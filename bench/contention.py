@@ -35,7 +35,7 @@ WORKER = Path(__file__).resolve().parent / "contention_worker.py"
 # Each setting's name, label and environment; the inherited thread settings are dropped
 # first (THREAD_VARS), so "auto" is what the engine picks with nothing set.
 SETTINGS: dict[str, tuple[str, dict[str, str]]] = {
-    "2": ("2 threads", {"SMASH_THREADS": "2"}),
+    "2": ("2 threads, OMP_WAIT_POLICY=ACTIVE (the old default)", {"SMASH_THREADS": "2", "OMP_WAIT_POLICY": "ACTIVE"}),
     "2passive": ("2 threads, OMP_WAIT_POLICY=PASSIVE", {"SMASH_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"}),
     "1": ("1 thread", {"SMASH_THREADS": "1"}),
     "auto": ("engine's choice (SMASH_THREADS unset)", {}),

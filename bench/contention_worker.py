@@ -22,15 +22,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# engine's environment defaults (OMP_WAIT_POLICY among them) must be set before torch loads.
+import engine  # noqa: E402,F401
+
+# isort: split
+import torch  # noqa: E402
 
 from core.config import load_config  # noqa: E402
 from core.ids import run_id_for  # noqa: E402
 from engine.data.splits import load_data  # noqa: E402
 from engine.runtime.device import pick_device  # noqa: E402
 from engine.train.hypernet import HyperNetTrainer, Ranks  # noqa: E402
+from engine.train.tuning import tune_threads  # noqa: E402
 
 
 def trainer_for(config: str, workdir: Path) -> HyperNetTrainer:
@@ -39,6 +44,7 @@ def trainer_for(config: str, workdir: Path) -> HyperNetTrainer:
     cfg = load_config(config)
     data = load_data(cfg.data, cfg.seed)
     device = pick_device(cfg.device)
+    tune_threads(cfg, workdir, data.image_shape, data.num_classes, device)  # as train_hypernet does
     trainer = HyperNetTrainer(cfg, workdir, None, device, run_id_for(cfg), data,
                               Ranks(ddp=False, master=False, rows=slice(None)))
     trainer.model.hyper.train()
