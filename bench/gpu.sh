@@ -31,6 +31,7 @@ echo "== score" && timeout 150 "$PY" bench/score.py --device cuda --precision bf
 echo "== train"
 WORK="$(mktemp -d)"
 "$PY" - "$WORK" <<'PYEOF'
+import re
 import sys
 from pathlib import Path
 
@@ -42,7 +43,7 @@ x = rng.integers(0, 256, (12000, 32, 32, 3), dtype=np.uint8)  # CIFAR's shape, H
 y = rng.integers(0, 10, 12000)
 np.savez(work / "cifar-shaped.npz", x=x[:10000], y=y[:10000], x_test=x[10000:], y_test=y[10000:])
 cfg = Path("configs/cifar10.toml").read_text()
-cfg = cfg.replace('dataset = "cifar10"', f'dataset = "npz"\nroot = "{work / "cifar-shaped.npz"}"')
+cfg = re.sub(r'dataset = "cifar10"\n(root = .*\n)?', f'dataset = "npz"\nroot = "{work / "cifar-shaped.npz"}"\n', cfg)
 (work / "gpu.toml").write_text(cfg)
 PYEOF
 timeout 240 "$PY" -m cli train --config "$WORK/gpu.toml" --workdir "$WORK/runs" --steps 300 --quiet --json \
