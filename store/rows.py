@@ -53,6 +53,22 @@ def _score_row(row: dict) -> dict:
     return row
 
 
+def _raced_update(table: str) -> str:
+    """A racing round's new tally for the (run, arch, checkpoint) rows of `table` (scores,
+    or the board, which only changes where it holds that checkpoint)."""
+    return f"""
+        UPDATE {table} SET score_mean = u.score_mean, score_std = u.score_std, draws = u.draws,
+            score_lo = u.score_lo, score_hi = u.score_hi, race_rounds = u.race_rounds
+        FROM (SELECT unnest($run_id::TEXT[]) AS run_id, unnest($arch_id::TEXT[]) AS arch_id,
+                     unnest($checkpoint_step::BIGINT[]) AS checkpoint_step,
+                     unnest($score_mean::DOUBLE[]) AS score_mean,
+                     unnest($score_std::DOUBLE[]) AS score_std, unnest($draws::INTEGER[]) AS draws,
+                     unnest($score_lo::DOUBLE[]) AS score_lo, unnest($score_hi::DOUBLE[]) AS score_hi,
+                     unnest($race_rounds::INTEGER[]) AS race_rounds) u
+        WHERE {table}.run_id = u.run_id AND {table}.arch_id = u.arch_id
+          AND {table}.checkpoint_step = u.checkpoint_step"""
+
+
 @dataclass(frozen=True)
 class RowKind:
     """One streamed table: its columns, key, idempotent INSERT and row normaliser."""
@@ -167,28 +183,8 @@ KINDS: dict[str, RowKind] = {
         ),
         key=("run_id", "arch_id", "checkpoint_step"),
         keep_last=True,
-        sql="""
-        UPDATE scores SET score_mean = u.score_mean, score_std = u.score_std, draws = u.draws,
-            score_lo = u.score_lo, score_hi = u.score_hi, race_rounds = u.race_rounds
-        FROM (SELECT unnest($run_id::TEXT[]) AS run_id, unnest($arch_id::TEXT[]) AS arch_id,
-                     unnest($checkpoint_step::BIGINT[]) AS checkpoint_step,
-                     unnest($score_mean::DOUBLE[]) AS score_mean,
-                     unnest($score_std::DOUBLE[]) AS score_std, unnest($draws::INTEGER[]) AS draws,
-                     unnest($score_lo::DOUBLE[]) AS score_lo, unnest($score_hi::DOUBLE[]) AS score_hi,
-                     unnest($race_rounds::INTEGER[]) AS race_rounds) u
-        WHERE scores.run_id = u.run_id AND scores.arch_id = u.arch_id
-          AND scores.checkpoint_step = u.checkpoint_step""",
-        board="""
-        UPDATE board SET score_mean = u.score_mean, score_std = u.score_std, draws = u.draws,
-            score_lo = u.score_lo, score_hi = u.score_hi, race_rounds = u.race_rounds
-        FROM (SELECT unnest($run_id::TEXT[]) AS run_id, unnest($arch_id::TEXT[]) AS arch_id,
-                     unnest($checkpoint_step::BIGINT[]) AS checkpoint_step,
-                     unnest($score_mean::DOUBLE[]) AS score_mean,
-                     unnest($score_std::DOUBLE[]) AS score_std, unnest($draws::INTEGER[]) AS draws,
-                     unnest($score_lo::DOUBLE[]) AS score_lo, unnest($score_hi::DOUBLE[]) AS score_hi,
-                     unnest($race_rounds::INTEGER[]) AS race_rounds) u
-        WHERE board.run_id = u.run_id AND board.arch_id = u.arch_id
-          AND board.checkpoint_step = u.checkpoint_step""",
+        sql=_raced_update("scores"),
+        board=_raced_update("board"),
     ),
     "train_metrics": RowKind(
         columns=("run_id", "step", "loss", "error", "lr", "steps_per_s", "elapsed_s"),
