@@ -153,15 +153,9 @@ def perturb(best: Arch, space: SpaceConfig, rng: np.random.Generator, n: int,
     """
     found_score = score(best, "perturb") if best_score is None else best_score
     found = best
-    if score_batch is None:
-        for _ in range(n):
-            cand = mutate(best, space, rng, rate)
-            s = score(cand, "perturb")
-            if s < found_score:
-                found, found_score = cand, s
-        return found, found_score
-    cands = [mutate(best, space, rng, rate) for _ in range(n)]
-    for cand, s in zip(cands, score_batch(cands, "perturb"), strict=True):
+    cands = [mutate(best, space, rng, rate) for _ in range(n)]  # scoring draws nothing from rng
+    scores = score_batch(cands, "perturb") if score_batch else [score(c, "perturb") for c in cands]
+    for cand, s in zip(cands, scores, strict=True):
         if s < found_score:
             found, found_score = cand, s
     return found, found_score
