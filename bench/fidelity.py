@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import sys
 import time
 from pathlib import Path
@@ -41,6 +42,7 @@ from core.rankstats import bootstrap_ci, correlation_table, spearman  # noqa: E4
 from engine.data.splits import load_data  # noqa: E402
 from engine.model import load_model  # noqa: E402
 from engine.scoring.proxy import naswot  # noqa: E402
+from engine.scoring.refine import refine_scores  # noqa: E402
 from engine.scoring.scorer import Scorer  # noqa: E402
 from engine.search import resolve_checkpoint, score_run  # noqa: E402
 from engine.study import gather, pick_archs, predictor_values, study_metrics  # noqa: E402
@@ -52,8 +54,10 @@ VARIANTS = {
     "encoding squeezed into the first conv (dense_input = false)": {"hypernet": {"dense_input": False}},
     "per-channel weight norm (weight_norm = channel)": {"hypernet": {"weight_norm": "channel"}},
     "soft width prior (width_prior = soft)": {"space": {"width_prior": "soft"}},
+    "HyperNet trained twice as long (2 x --steps)": "longer",
 }
-"""Ablations: each puts one method change of the ranking work back to its old value."""
+"""Ablations: each puts one method change of the ranking work back to its old value; the
+last trains the HyperNet twice as long, to see whether the ranking is still improving."""
 
 PREDICTORS = ["smash", "params", "flops", "naswot"]
 
@@ -80,12 +84,38 @@ def train(cfg: Config, workdir: Path, store: Store) -> str:
     return run_id
 
 
-def rescore(workdir: Path, run_id: str, archs: list[Arch]) -> np.ndarray:
-    """SMASH scores of `archs` with the last checkpoint of `run_id` and its own settings."""
+def variant_config(cfg: Config, change: dict | str) -> Config:
+    if change == "longer":
+        return cfg.replace(train={"steps": 2 * cfg.train.steps})
+    return cfg.replace(**change)
+
+
+def rescore(workdir: Path, run_id: str, archs: list[Arch], draws: int | None = None) -> np.ndarray:
+    """SMASH scores of `archs` with the last checkpoint of `run_id`: its own settings, over
+    `draws` draws when given (draw 0 onwards, so the first ones are the search's own)."""
     _, path = resolve_checkpoint(workdir, run_id)
     model = load_model(path)
     scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), torch.device("cpu"))
+    if draws:
+        scorer.draws = draws
     return np.array([scorer.score(a)[0] for a in archs])
+
+
+def train_all(cfgs: list[Config], workdir: Path, workers: int) -> list[str]:
+    """Train every config's HyperNet, in `workers` processes of one thread each (a demo-size
+    HyperNet gains little from a second thread, so two runs side by side finish sooner)."""
+    if workers == 1 or len(cfgs) == 1:
+        store = Store(store_path(workdir))
+        return [train(c, workdir, store) for c in cfgs]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        return pool.starmap(_train_one, [(c.to_dict(), str(workdir)) for c in cfgs])
+
+
+def _train_one(cfg_dict: dict, workdir: str) -> str:
+    os.environ["SMASH_MAX_THREADS"] = "1"
+    torch.set_num_threads(1)
+    return train(Config.from_dict(cfg_dict), Path(workdir), Store(store_path(Path(workdir))))
 
 
 def retrain_all(cfg: Config, workdir: Path, run_id: str, archs: list[Arch],
@@ -162,6 +192,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--steps-per-epoch", type=int, default=100)
     p.add_argument("--workers", type=int, default=2, help="retrain processes (one thread each)")
+    p.add_argument("--score-draws", type=int, default=10,
+                   help="draws of each study arch's SMASH score (the search gives it the config's few)")
     p.add_argument("--no-variants", action="store_true", help="skip the stability run and ablations")
     p.add_argument("--out", default=None, help="write the figures here (e.g. docs/fidelity.json)")
     p.add_argument("--png", default=None, help="draw the predictors' scatter here")
@@ -178,9 +210,13 @@ def main() -> None:
     archs = [Arch.from_dict(store.arch(run_id, a)["arch"]) for a in arch_ids]
     log(f"{len(archs)} archs picked over the score range of {store.score_count(run_id)}")
     retrain_all(cfg, workdir, run_id, archs, args)
+    search_scores = rescore(workdir, run_id, archs, cfg.score.draws)
+    refined = refine_scores(workdir, store, run_id, arch_ids, args.score_draws)
+    log(f"{len(refined)} scores refined to {args.score_draws} draws")
 
     seeds = list(range(args.seeds))
     frame = gather(store, run_id, arch_ids, args.epochs, seeds, args.steps_per_epoch)
+    frame["score_mean"] = [refined[a].mean for a in frame["arch_id"]]
     data = load_data(cfg.data, cfg.seed)
     by_id = dict(zip(arch_ids, archs, strict=True))
     values = predictor_values(frame, PREDICTORS, lambda a: naswot(by_id[a], data))
@@ -195,23 +231,29 @@ def main() -> None:
                         "steps_per_epoch": args.steps_per_epoch, "seeds": args.seeds,
                         "batch_size": cfg.retrain.batch_size},
               "hypernet_steps": args.steps, "k": k,
+              "score": {"draws": args.score_draws, "val_images_per_draw": cfg.score.val_images,
+                        "search_draws": cfg.score.draws},
               **{name: compact(table) for name, table in metrics["predictors"].items()},
-              "ceiling": metrics["ceiling"] and round(metrics["ceiling"]["spearman"], 3),
-              "ceiling_ci": metrics["ceiling"] and [round(v, 3) for v in metrics["ceiling"]["spearman_ci"]]}
+              **ceilings(metrics, args.seeds)}
+    searched = f"as the search scored them ({cfg.score.draws} draws x {cfg.score.val_images} images)"
+    rows = [{"variant": f"as built, {args.score_draws} draws", **compact(metrics["predictors"]["smash"])},
+            {"variant": searched, **compact(correlation_table(search_scores, truth, k, n_boot=2000))}]
 
     if not args.no_variants:
-        other = train(cfg.replace(seed=1), workdir, store)
-        again = rescore(workdir, other, archs)
+        names = ["HyperNet seed 1", *VARIANTS]
+        cfgs = [cfg.replace(seed=1), *(variant_config(cfg, c) for c in VARIANTS.values())]
+        runs = dict(zip(names, train_all(cfgs, workdir, args.workers), strict=True))
+        again = rescore(workdir, runs["HyperNet seed 1"], archs, args.score_draws)
+        both = (values["smash"] + again) / 2
         est, lo, hi = bootstrap_ci(spearman, values["smash"], again, n_boot=2000)
         result["stability"] = {"spearman_between_hypernet_seeds": round(est, 3),
                                "ci": [round(lo, 3), round(hi, 3)],
                                "seed1_vs_truth": compact(correlation_table(again, truth, k, n_boot=2000))}
-        result["ablations"] = [{"variant": "as built (all changes)", **compact(metrics["predictors"]["smash"])}]
-        for name, change in VARIANTS.items():
-            variant = train(cfg.replace(**change), workdir, store)
-            scores = rescore(workdir, variant, archs)
-            result["ablations"].append({"variant": name, **compact(correlation_table(scores, truth, k,
-                                                                                     n_boot=2000))})
+        result["smash_2_hypernets"] = compact(correlation_table(both, truth, k, n_boot=2000))
+        for name in VARIANTS:
+            scores = rescore(workdir, runs[name], archs, args.score_draws)
+            rows.append({"variant": name, **compact(correlation_table(scores, truth, k, n_boot=2000))})
+    result["ablations"] = rows
     result["seconds"] = round(time.perf_counter() - t_start)
     report(result)
     if args.png:
@@ -219,6 +261,20 @@ def main() -> None:
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
+
+
+def ceilings(metrics: dict, seeds: int) -> dict:
+    """The truth's seed-to-seed Spearman r (one seed against another), and what it implies for
+    the mean of `seeds` seeds: its reliability 2r/(1+r) for two (Spearman-Brown), and the
+    square root of that, about the highest Spearman a perfect predictor can expect against it."""
+    if not metrics["ceiling"]:
+        return {"ceiling": None, "ceiling_ci": None}
+    r = metrics["ceiling"]["spearman"]
+    out = {"ceiling": round(r, 3), "ceiling_ci": [round(v, 3) for v in metrics["ceiling"]["spearman_ci"]]}
+    if r > 0:
+        rel = seeds * r / (1 + (seeds - 1) * r)
+        out["ceiling_of_mean"] = round(float(np.sqrt(rel)), 3)
+    return out
 
 
 def report(result: dict) -> None:
@@ -230,11 +286,14 @@ def report(result: dict) -> None:
         print(f"{name:<10} {r['spearman']:>+9.3f} [{r['spearman_ci'][0]:+.3f}, {r['spearman_ci'][1]:+.3f}] "
               f"{r['kendall']:>+8.3f} {r['topk_precision']:>10.3f}")
     if result.get("ceiling") is not None:
-        print(f"ceiling (seed-to-seed Spearman of the truth): {result['ceiling']:+.3f} {result['ceiling_ci']}")
+        print(f"ceiling (seed-to-seed Spearman of the truth): {result['ceiling']:+.3f} {result['ceiling_ci']}; "
+              f"a perfect predictor against the seeds' mean: about {result.get('ceiling_of_mean', float('nan')):+.3f}")
     if "stability" in result:
         s = result["stability"]
         print(f"SMASH score across two HyperNet seeds: Spearman {s['spearman_between_hypernet_seeds']:+.3f} "
-              f"{s['ci']}; seed 1 vs truth {s['seed1_vs_truth']['spearman']:+.3f}")
+              f"{s['ci']}; seed 1 vs truth {s['seed1_vs_truth']['spearman']:+.3f}; "
+              f"the two HyperNets' mean vs truth {result['smash_2_hypernets']['spearman']:+.3f}")
+    if "ablations" in result:
         for row in result["ablations"]:
             print(f"  {row['variant']:<62} Spearman {row['spearman']:+.3f} {row['spearman_ci']}")
 

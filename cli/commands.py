@@ -111,7 +111,8 @@ def cmd_correlate(args: argparse.Namespace) -> dict[str, Any]:
     summary = correlate(Path(args.workdir), store, run_id, k=args.k, epochs=args.epochs, seed=args.seed,
                         seeds=args.seeds, steps_per_epoch=args.steps_per_epoch,
                         predictors=tuple(args.predictors.split(",")),
-                        include_partial=args.include_partial, top_k=args.top_k, run_jobs=run_jobs)
+                        include_partial=args.include_partial, top_k=args.top_k, score_draws=args.score_draws,
+                        run_jobs=run_jobs)
     if not args.json and "metrics" in summary:
         print_study(summary["metrics"])
         summary = {k: v for k, v in summary.items() if k != "metrics"}
@@ -161,7 +162,7 @@ def queue_correlate(args: argparse.Namespace) -> str:
     store = _store(args)
     run_id = _run_id(store, args)
     params = CorrelateJob(k=args.k, epochs=args.epochs, seeds=args.seeds, steps_per_epoch=args.steps_per_epoch,
-                          predictors=tuple(args.predictors.split(",")))
+                          predictors=tuple(args.predictors.split(",")), score_draws=args.score_draws)
     check_study(args.k, args.epochs, args.seeds, args.steps_per_epoch)
     check_predictors(params.predictors)
     return store.enqueue_job(CorrelateJob.kind, params.to_params(), run_id=run_id)

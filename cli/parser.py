@@ -18,6 +18,8 @@ from engine.export import FORMATS
 Subparsers = argparse._SubParsersAction  # what add_subparsers returns; argparse names no public type
 PREDICTORS_HELP = f"comma list of {', '.join(PREDICTORS)} (default {','.join(CorrelateJob.predictors)})"
 DEFAULT_PREDICTORS = ",".join(CorrelateJob.predictors)
+SCORE_DRAWS_HELP = (f"refine each study arch's SMASH score to this many draws before comparing "
+                    f"(default {CorrelateJob.score_draws}; 0: as the search scored it)")
 
 
 def common(sp: argparse.ArgumentParser) -> None:
@@ -89,6 +91,8 @@ def add_correlate(sub: Subparsers) -> None:
     c.add_argument("--seeds", type=at.int_in(1, 100), default=CorrelateJob.seeds,
                    help="retrain seeds per arch; 2 or more also measure the truth's seed-to-seed ceiling")
     c.add_argument("--predictors", default=DEFAULT_PREDICTORS, help=PREDICTORS_HELP)
+    c.add_argument("--score-draws", type=at.int_in(0, 1000), default=CorrelateJob.score_draws,
+                   help=SCORE_DRAWS_HELP)
     c.add_argument("--include-partial", action="store_true",
                    help="also pick archs with partial (halving-stopped) scores")
     c.add_argument("--top-k", type=at.int_in(1, 10_000), default=None, help="k of top-k precision (default K/4)")
@@ -129,6 +133,8 @@ def add_queue(sub: Subparsers) -> None:
     qk.add_argument("--seeds", type=at.int_in(1, 100), default=CorrelateJob.seeds)
     qk.add_argument("--steps-per-epoch", type=at.int_in(0), default=CorrelateJob.steps_per_epoch)
     qk.add_argument("--predictors", default=DEFAULT_PREDICTORS)
+    qk.add_argument("--score-draws", type=at.int_in(0, 1000), default=CorrelateJob.score_draws,
+                    help=SCORE_DRAWS_HELP)
     qr = qs.add_parser("retrain", help="queue final training of an architecture")
     common(qr)
     qr.add_argument("--run", type=at.run_id)

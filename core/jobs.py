@@ -107,6 +107,9 @@ class CorrelateJob(JobParams):
     steps_per_epoch: int = 0
     predictors: tuple[str, ...] = DEFAULT_PREDICTORS
     include_partial: bool | None = None
+    score_draws: int = 10
+    """Each study arch's SMASH score is refined to this many draws before it is compared
+    with the truth (0: as the search scored it)."""
 
 
 PARAMS: dict[str, type[JobParams]] = {cls.kind: cls for cls in (TrainJob, ScoreJob, RetrainJob, CorrelateJob)}

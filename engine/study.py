@@ -21,11 +21,13 @@ import pandas as pd
 
 from core.arch import Arch
 from core.config import Config
+from core.errors import Cancelled
 from core.ids import retrain_id_for, study_id_for
 from core.jobs import DEFAULT_PREDICTORS, PREDICTORS, CorrelateJob, RetrainJob
 from core.rankstats import bootstrap_ci, correlation_table, spearman
 from engine.data.splits import load_data
 from engine.scoring.proxy import naswot
+from engine.scoring.refine import refine_scores
 from engine.train.final import retrain_arch
 from store import Store
 
@@ -187,11 +189,13 @@ def correlate(workdir: Path, store: Store, run_id: str, *, k: int = CorrelateJob
               epochs: int = CorrelateJob.epochs, seed: int = 0, seeds: int = CorrelateJob.seeds,
               steps_per_epoch: int = CorrelateJob.steps_per_epoch,
               predictors: tuple[str, ...] = DEFAULT_PREDICTORS, include_partial: bool = False,
-              top_k: int | None = None, n_boot: int = 1000,
+              top_k: int | None = None, n_boot: int = 1000, score_draws: int = CorrelateJob.score_draws,
               run_jobs: Callable[[list[str]], None] | None = None) -> dict[str, Any]:
-    """Queue the study's retrains as jobs, let `run_jobs` run them to their end (the
-    caller's engine, or waiting for one that serves the workdir), then store and return
-    the study's figures. Without `run_jobs`, return once the jobs are queued."""
+    """Refine the study archs' scores to `score_draws` draws (0: as the search left them),
+    queue the study's retrains as jobs, let `run_jobs` run them to their end (the caller's
+    engine, or waiting for one that serves the workdir), then store and return the study's
+    figures. Without `run_jobs`, return once the jobs are queued."""
+    check_score_draws(score_draws)
     plan = plan_study(store, run_id, k=k, epochs=epochs, seed=seed, seeds=seeds, steps_per_epoch=steps_per_epoch,
                       predictors=predictors, include_partial=include_partial)
     job_ids = queue_retrains(store, plan)
@@ -199,16 +203,21 @@ def correlate(workdir: Path, store: Store, run_id: str, *, k: int = CorrelateJob
     if run_jobs is None:
         return summary
     run_jobs(job_ids)
-    return {**summary, **finish_study(store, plan, list(predictors), top_k, n_boot)}
+    refined = refine_study_scores(workdir, store, plan, score_draws)
+    return {**summary, **finish_study(store, plan, list(predictors), top_k, n_boot, refined, score_draws)}
 
 
 def finish_study(store: Store, plan: StudyPlan, predictors: list[str], top_k: int | None,
-                 n_boot: int) -> dict[str, Any]:
-    """Gather the finished retrains, compute every predictor's figures, store the study."""
+                 n_boot: int, refined: dict[str, float] | None = None, score_draws: int = 0) -> dict[str, Any]:
+    """Gather the finished retrains, compute every predictor's figures (the SMASH score from
+    `refined` where given: arch id -> score), store the study."""
     frame = gather(store, plan.run_id, plan.arch_ids, plan.epochs, plan.seeds, plan.steps_per_epoch)
+    if refined:
+        frame["score_mean"] = [refined.get(a, s) for a, s in zip(frame["arch_id"], frame["score_mean"], strict=True)]
     proxy = _naswot_fn(store, plan.run) if "naswot" in predictors else None
     metrics = study_metrics(frame, predictor_values(frame, predictors, proxy), plan.seeds, top_k, n_boot,
                             plan.seeds[0])
+    metrics["score_draws"] = score_draws or None  # None: the search's own draws
     failed = int(frame["val_error"].isna().sum())
     store.upsert_study(plan.sid, run_id=plan.run_id, status="done" if failed == 0 else "failed",
                        epochs=plan.epochs, seed=plan.seeds[0], arch_ids=plan.arch_ids, metrics=metrics)
@@ -219,10 +228,13 @@ def run_study(workdir: Path, store: Store, run_id: str, *, k: int = CorrelateJob
               epochs: int = CorrelateJob.epochs, seed: int = 0, seeds: int = CorrelateJob.seeds,
               steps_per_epoch: int = CorrelateJob.steps_per_epoch,
               predictors: tuple[str, ...] = DEFAULT_PREDICTORS, include_partial: bool = False,
-              job_id: str | None = None, on_progress: Callable[[float, str], None] | None = None,
+              score_draws: int = CorrelateJob.score_draws, job_id: str | None = None,
+              on_progress: Callable[[float, str], None] | None = None,
               should_stop: Callable[[], bool] | None = None, show_progress: bool = False) -> dict[str, Any]:
-    """The whole study in this process (the engine's `correlate` job): retrains one after
-    another, each resumable from its checkpoints, so a cancelled or killed study continues."""
+    """The whole study in this process (the engine's `correlate` job): scores refined, then
+    retrains one after another, each resumable from its checkpoints, so a cancelled or killed
+    study continues."""
+    check_score_draws(score_draws)
     plan = plan_study(store, run_id, k=k, epochs=epochs, seed=seed, seeds=seeds, steps_per_epoch=steps_per_epoch,
                       predictors=predictors, include_partial=include_partial)
     cfg = Config.from_stored(plan.run["config"])
@@ -235,7 +247,39 @@ def run_study(workdir: Path, store: Store, run_id: str, *, k: int = CorrelateJob
         retrain_arch(cfg, arch, workdir, store, run_id=run_id, epochs=epochs, seed=s,
                      step_cap=plan.steps_per_epoch, job_id=job_id, data=data, show_progress=show_progress,
                      should_stop=should_stop)
-    return {**_plan_summary(plan), **finish_study(store, plan, list(predictors), None, 1000)}
+    refined = refine_study_scores(workdir, store, plan, score_draws, on_progress, should_stop)
+    return {**_plan_summary(plan), **finish_study(store, plan, list(predictors), None, 1000, refined,
+                                                      score_draws)}
+
+
+def check_score_draws(score_draws: int) -> None:
+    if not 0 <= score_draws <= MAX_SCORE_DRAWS:
+        raise CorrelateError(f"--score-draws {score_draws}: must be 0 (as scored) to {MAX_SCORE_DRAWS}")
+
+
+MAX_SCORE_DRAWS = 1000
+
+
+def refine_study_scores(workdir: Path, store: Store, plan: StudyPlan, score_draws: int,
+                        on_progress: Callable[[float, str], None] | None = None,
+                        should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
+    """Each study arch's SMASH score over `score_draws` draws (arch id -> score), to compare
+    with the truth (engine/scoring/refine.py): a search's few draws cannot order archs whose
+    scores lie within their noise. 0 keeps the scores as the search left them."""
+    if score_draws <= 0:
+        return {}
+
+    def stop() -> None:
+        if should_stop is not None and should_stop():
+            raise Cancelled("study stopped while refining its scores; its retrains are kept")
+
+    def progress(_: float, msg: str) -> None:
+        if on_progress is not None:
+            on_progress(0.99, msg)
+
+    out = refine_scores(workdir, store, plan.run_id, plan.arch_ids, score_draws, on_progress=progress,
+                        check_stop=stop)
+    return {a: t.mean for a, t in out.items()}
 
 
 def _study_run(store: Store, run_id: str) -> dict:

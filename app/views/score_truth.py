@@ -96,22 +96,25 @@ def _study_form(store: Store, run_id: str) -> None:
     """Queue a correlation study as a `correlate` job for the engine."""
     with st.expander("New correlation study", expanded=store.studies(run_id).empty):
         with st.form("svt-study"):
-            c1, c2, c3, c4 = st.columns(4)
+            c1, c2, c3, c4, c5 = st.columns(5)
             k = c1.number_input("Architectures (K)", min_value=4, max_value=200, value=48, step=4)
             epochs = c2.number_input("Epochs per retrain", min_value=1, max_value=50, value=3)
             steps = c3.number_input("Steps per epoch (0: full)", min_value=0, max_value=10_000, value=100)
             seeds = c4.number_input("Seeds", min_value=1, max_value=3, value=2,
                                     help="2 or more also measure the truth's seed-to-seed ceiling")
+            draws = c5.number_input("Score draws", min_value=0, max_value=100, value=CorrelateJob.score_draws,
+                                    help="each arch's SMASH score is refined to this many draws before "
+                                         "the comparison (0: as the search scored it)")
             predictors = st.multiselect("Predictors", PREDICTORS, default=list(PREDICTORS),
                                         help="naswot: a training-free proxy (one forward pass per arch)")
             submitted = st.form_submit_button("Queue the study", type="primary")
         if submitted:
-            _queue_study(store, run_id, int(k), int(epochs), int(steps), int(seeds), predictors)
+            _queue_study(store, run_id, int(k), int(epochs), int(steps), int(seeds), predictors, int(draws))
     _running_studies(store, run_id)
 
 
 def _queue_study(store: Store, run_id: str, k: int, epochs: int, steps: int, seeds: int,
-                 predictors: list[str]) -> None:
+                 predictors: list[str], score_draws: int = CorrelateJob.score_draws) -> None:
     if "smash" not in predictors:
         st.error("A study needs the SMASH score among its predictors.")
         return
@@ -119,7 +122,7 @@ def _queue_study(store: Store, run_id: str, k: int, epochs: int, steps: int, see
         st.error(f"{k} archs x {seeds} seeds is {k * seeds} retrains; at most {MAX_STUDY_RETRAINS}.")
         return
     params = CorrelateJob(k=k, epochs=epochs, seeds=seeds, steps_per_epoch=steps,
-                          predictors=tuple(predictors)).to_params()
+                          predictors=tuple(predictors), score_draws=score_draws).to_params()
     try:
         job_id = store.enqueue_job(CorrelateJob.kind, params, run_id=run_id)
     except (StoreError, ValueError) as exc:

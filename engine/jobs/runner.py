@@ -185,7 +185,7 @@ def _correlate(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext
     return run_study(workdir, store, job["run_id"], k=params.k, epochs=params.epochs, seeds=params.seeds,
                      steps_per_epoch=params.steps_per_epoch, include_partial=bool(params.include_partial),
                      predictors=tuple(params.predictors or CorrelateJob.predictors),
-                     job_id=job["job_id"], **_common(ctx))
+                     score_draws=params.score_draws, job_id=job["job_id"], **_common(ctx))
 
 
 Work = Callable[[Path, Store, dict[str, Any], JobContext, ExecutorSpec], dict[str, Any]]

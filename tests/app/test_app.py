@@ -239,12 +239,14 @@ def test_score_vs_truth_form_queues_a_correlate_job(store: Store, run_id: str):
     form_inputs = {n.label: n for n in at.number_input}
     form_inputs["Architectures (K)"].set_value(8)
     form_inputs["Seeds"].set_value(2)
+    form_inputs["Score draws"].set_value(6)
     button(at, "Queue the study").click().run()
     assert_clean(at)
     jobs = store.jobs(limit=50)
     job = jobs[jobs["kind"] == "correlate"].iloc[0]
     params = json.loads(job["params"])
     assert params["k"] == 8 and params["seeds"] == 2 and "smash" in params["predictors"]
+    assert params["score_draws"] == 6
     assert job["run_id"] == run_id
     assert any("study job" in p.text for p in at.get("progress")) or any(
         "Queued study job" in s.value for s in at.success)
