@@ -37,12 +37,12 @@ import torch  # noqa: E402
 
 from core.arch import Arch  # noqa: E402
 from core.config import Config, load_config  # noqa: E402
+from core.metric import SCORE_METRICS  # noqa: E402
 from core.ids import study_id_for  # noqa: E402
 from core.rankstats import bootstrap_ci, correlation_table, spearman  # noqa: E402
 from engine.data.splits import load_data  # noqa: E402
 from engine.model import load_model  # noqa: E402
 from engine.scoring.proxy import naswot  # noqa: E402
-from engine.scoring.refine import refine_scores  # noqa: E402
 from engine.scoring.scorer import Scorer  # noqa: E402
 from engine.search import resolve_checkpoint, score_run  # noqa: E402
 from engine.study import gather, pick_archs, predictor_values, study_metrics  # noqa: E402
@@ -73,7 +73,7 @@ def study_config(args: argparse.Namespace) -> Config:
     hash the whole config) stay the same when the demo's own scoring settings change."""
     base = load_config(args.config)
     return base.replace(name="fidelity", train={"steps": args.steps},
-                        score={"archs": args.sample, "perturb": 0, "chain": 0, "probe": 0,
+                        score={"archs": args.sample, "metric": "error", "perturb": 0, "chain": 0, "probe": 0,
                                "race_top": 0, "race_max_draws": 8, "halving_min": 0})
 
 
@@ -90,15 +90,23 @@ def variant_config(cfg: Config, change: dict | str) -> Config:
     return cfg.replace(**change)
 
 
-def rescore(workdir: Path, run_id: str, archs: list[Arch], draws: int | None = None) -> np.ndarray:
+def rescore(workdir: Path, run_id: str, archs: list[Arch], draws: int | None = None,
+            metric: str | None = None) -> np.ndarray:
     """SMASH scores of `archs` with the last checkpoint of `run_id`: its own settings, over
-    `draws` draws when given (draw 0 onwards, so the first ones are the search's own)."""
+    `draws` draws and by `metric` when given (draw 0 onwards, so the first ones are the
+    search's own; the same figures as refining the search's scores to `draws`)."""
     _, path = resolve_checkpoint(workdir, run_id)
     model = load_model(path)
-    scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), torch.device("cpu"))
+    scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), torch.device("cpu"),
+                              metric=metric)
     if draws:
         scorer.draws = draws
     return np.array([scorer.score(a)[0] for a in archs])
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    """Standardised, so that two HyperNets' scores weigh alike in their sum."""
+    return (x - x.mean()) / (x.std() or 1.0)
 
 
 def train_all(cfgs: list[Config], workdir: Path, workers: int) -> list[str]:
@@ -210,13 +218,14 @@ def main() -> None:
     archs = [Arch.from_dict(store.arch(run_id, a)["arch"]) for a in arch_ids]
     log(f"{len(archs)} archs picked over the score range of {store.score_count(run_id)}")
     retrain_all(cfg, workdir, run_id, archs, args)
-    search_scores = rescore(workdir, run_id, archs, cfg.score.draws)
-    refined = refine_scores(workdir, store, run_id, arch_ids, args.score_draws)
-    log(f"{len(refined)} scores refined to {args.score_draws} draws")
+    metric = load_config(args.config).score.metric
+    search_scores = rescore(workdir, run_id, archs, cfg.score.draws, "error")
+    scored = {m: rescore(workdir, run_id, archs, args.score_draws, m) for m in SCORE_METRICS}
+    log(f"{len(archs)} archs scored over {args.score_draws} draws by {', '.join(SCORE_METRICS)}")
 
     seeds = list(range(args.seeds))
     frame = gather(store, run_id, arch_ids, args.epochs, seeds, args.steps_per_epoch)
-    frame["score_mean"] = [refined[a].mean for a in frame["arch_id"]]
+    frame["score_mean"] = scored[metric]
     data = load_data(cfg.data, cfg.seed)
     by_id = dict(zip(arch_ids, archs, strict=True))
     values = predictor_values(frame, PREDICTORS, lambda a: naswot(by_id[a], data))
@@ -231,27 +240,29 @@ def main() -> None:
                         "steps_per_epoch": args.steps_per_epoch, "seeds": args.seeds,
                         "batch_size": cfg.retrain.batch_size},
               "hypernet_steps": args.steps, "k": k,
-              "score": {"draws": args.score_draws, "val_images_per_draw": cfg.score.val_images,
-                        "search_draws": cfg.score.draws},
+              "score": {"metric": metric, "draws": args.score_draws,
+                        "val_images_per_draw": cfg.score.val_images, "search_draws": cfg.score.draws},
               **{name: compact(table) for name, table in metrics["predictors"].items()},
               **ceilings(metrics, args.seeds)}
     searched = f"as the search scored them ({cfg.score.draws} draws x {cfg.score.val_images} images)"
-    rows = [{"variant": f"as built, {args.score_draws} draws", **compact(metrics["predictors"]["smash"])},
-            {"variant": searched, **compact(correlation_table(search_scores, truth, k, n_boot=2000))}]
+    rows = [{"variant": f"as built: {m}, {args.score_draws} draws",
+             **compact(correlation_table(scored[m], truth, k, n_boot=2000))} for m in SCORE_METRICS]
+    rows.append({"variant": f"{searched}, error", **compact(correlation_table(search_scores, truth, k,
+                                                                                n_boot=2000))})
 
     if not args.no_variants:
         names = ["HyperNet seed 1", *VARIANTS]
         cfgs = [cfg.replace(seed=1), *(variant_config(cfg, c) for c in VARIANTS.values())]
         runs = dict(zip(names, train_all(cfgs, workdir, args.workers), strict=True))
-        again = rescore(workdir, runs["HyperNet seed 1"], archs, args.score_draws)
-        both = (values["smash"] + again) / 2
+        again = rescore(workdir, runs["HyperNet seed 1"], archs, args.score_draws, metric)
+        both = zscore(values["smash"]) + zscore(again)
         est, lo, hi = bootstrap_ci(spearman, values["smash"], again, n_boot=2000)
         result["stability"] = {"spearman_between_hypernet_seeds": round(est, 3),
                                "ci": [round(lo, 3), round(hi, 3)],
                                "seed1_vs_truth": compact(correlation_table(again, truth, k, n_boot=2000))}
         result["smash_2_hypernets"] = compact(correlation_table(both, truth, k, n_boot=2000))
         for name in VARIANTS:
-            scores = rescore(workdir, runs[name], archs, args.score_draws)
+            scores = rescore(workdir, runs[name], archs, args.score_draws, metric)
             rows.append({"variant": name, **compact(correlation_table(scores, truth, k, n_boot=2000))})
     result["ablations"] = rows
     result["seconds"] = round(time.perf_counter() - t_start)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.metric import SCORE_METRICS
 from core.vocab import DEFAULT_OP_PROBS, PATH_SHAPES
 
 
@@ -282,6 +283,9 @@ class ScoreConfig:
     still overlaps the leader's, until none does or they reach race_max_draws (0: off)."""
     race_max_draws: int = 12
     """Draws an arch may reach while racing."""
+    metric: str = "error"
+    """What the score measures (core/metric.py): error (fraction misclassified, the
+    authors' score) or loss (mean cross-entropy, less noisy per draw)."""
     mutation_rate: float = 0.05
     """Perturbation and the greedy chain change each element of an architecture (a layer's
     reads, writes, width, op layout; each conv's kernel, dilation, groups) with this
@@ -290,6 +294,8 @@ class ScoreConfig:
     def __post_init__(self) -> None:
         s = "[score]."
         _require(self.halving_eta >= 2, f"{s}halving_eta = {self.halving_eta}; must be >= 2")
+        _require(self.metric in SCORE_METRICS,
+                 f"{s}metric = {self.metric!r}; allowed: {', '.join(SCORE_METRICS)}")
         _require(0 < self.mutation_rate <= 1, f"{s}mutation_rate = {self.mutation_rate}; allowed (0, 1]")
         _require(self.archs >= 1, f"{s}archs = {self.archs}; must be >= 1")
         _require(self.draws >= 1, f"{s}draws = {self.draws}; must be >= 1")

@@ -30,8 +30,19 @@ def arch_id_for(arch_json: str) -> str:
     return hashlib.sha256(arch_json.encode()).hexdigest()[:16]
 
 
+ID_NEUTRAL = {"score": {"metric": "error"}}
+"""Settings added after run ids were in use, left out of the id while they hold these
+values: a config that does not use a new setting keeps the id (and so resumes the run) it
+had before the setting existed."""
+
+
 def run_id_for(cfg: Config) -> str:
-    digest = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    raw = cfg.to_dict()
+    for section, neutral in ID_NEUTRAL.items():
+        for key, value in neutral.items():
+            if raw.get(section, {}).get(key, value) == value:
+                raw.get(section, {}).pop(key, None)
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:8]
     slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", cfg.name).strip("-") or "run"
     return f"{slug}-{digest}"
 

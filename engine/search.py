@@ -162,7 +162,7 @@ class ScoringPass:
         data, sc = self.data, self.sc
         self.writer.put("archs", [arch_row(self.run_id, arch, data.image_shape, data.num_classes)])
         self.writer.put("scores", [score_row(self.run_id, arch.id, self.step, stage, s, spread,
-                                             sc.draws, images, partial, first_draw)])
+                                             sc.draws, images, partial, first_draw, sc.metric)])
         self.done[arch.id] = s
         self.counts["scored"] += 1
 
@@ -352,7 +352,7 @@ def help_score(workdir: Path, store: Store, run_id: str, checkpoint_step: int | 
             mean, spread = scorer.score(arch)
             writer.put("archs", [arch_row(run_id, arch, ck.data.image_shape, ck.data.num_classes)])
             writer.put("scores", [score_row(run_id, arch.id, ck.step, "random", mean, spread, sc.draws,
-                                            shard, False, 0)])
+                                            shard, False, 0, sc.metric)])
             writer.flush()
             helped += 1
     return {"run_id": run_id, "checkpoint_step": ck.step, "helped": helped}
@@ -382,7 +382,7 @@ def race_scores(store: Store, writer: BackgroundWriter, runner: ScoringExecutor,
         return Tally(sc.draws, mean, std)
 
     def on_round(rnd: int, ids: list[str], now: dict[str, Tally]) -> None:
-        writer.put("raced", [raced_row(run_id, a, step, now[a]) for a in ids])
+        writer.put("raced", [raced_row(run_id, a, step, now[a], sc.metric) for a in ids])
         if on_progress is not None:
             on_progress(1.0, f"racing round {rnd}: {len(ids)} archs still tied with the leader")
 

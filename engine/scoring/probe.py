@@ -26,7 +26,7 @@ def score_probe(scorer: Scorer, cfg: Config, run_id: str, step: int, writer: Bac
             mean, std = scorer.score(arch)
             writer.put("archs", [arch_row(run_id, arch, scorer.image_shape, scorer.num_classes)])
             writer.put("scores", [score_row(run_id, arch.id, step, "probe", mean, std, scorer.draws,
-                                            scorer.shard)])
+                                            scorer.shard, metric=scorer.metric)])
     finally:
         model.hyper.train()
         model.net.train()

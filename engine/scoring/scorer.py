@@ -1,4 +1,4 @@
-"""SMASH scores: validation error of an Arch with HyperNet-generated weights.
+"""SMASH scores: validation error (or loss, core/metric.py) of an Arch with HyperNet-generated weights.
 
 Each Arch is scored over several draws (fresh HyperNet noise, and a fresh validation
 shard when `val_images` is below the split size); the score is the mean error, the
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from core.arch import Arch
+from core.metric import BOUNDS
 from core.racing import Tally
 from core.rankstats import mean_interval
 from engine.data.batches import normalize
@@ -31,8 +33,10 @@ class Scorer:
 
     def __init__(self, model: SmashModel, data: DataSplits, device: torch.device,
                  draws: int, val_images: int = 0, batch_size: int = 250, bn: str = "batch",
-                 calib_images: int = 500):
-        self.model, self.device, self.bn = model, device, bn
+                 calib_images: int = 500, metric: str = "error"):
+        if metric not in BOUNDS:
+            raise ScoreError(f"score metric {metric!r}; allowed: {', '.join(BOUNDS)}")
+        self.model, self.device, self.bn, self.metric = model, device, bn, metric
         self.draws, self.batch_size = draws, batch_size
         fmt = memory_format(device)
         self.val_x = normalize(data.val_x.to(device), data.mean, data.std).contiguous(memory_format=fmt)
@@ -50,15 +54,16 @@ class Scorer:
 
     @classmethod
     def for_model(cls, model: SmashModel, data: DataSplits, device: torch.device,
-                  bn: str | None = None) -> Scorer:
-        """A Scorer with the model's own [score] settings (batch norm overridable)."""
+                  bn: str | None = None, metric: str | None = None) -> Scorer:
+        """A Scorer with the model's own [score] settings (batch norm and metric overridable)."""
         sc = model.cfg.score
         return cls(model, data, device, sc.draws, sc.val_images, sc.batch_size, bn or sc.bn,
-                   sc.calib_images)
+                   sc.calib_images, metric or sc.metric)
 
     @torch.no_grad()
     def errors(self, arch: Arch, images: int | None = None, first_draw: int = 0) -> list[float]:
-        """Validation error of draws first_draw.., on `images` images per draw (default: the shard).
+        """The metric (error or mean loss) of draws first_draw.., on `images` images per draw
+        (default: the shard).
 
         Draw d has its own noise and reads its images from offset d x shard, so draws with
         other indices (a later halving rung, a racing round) see fresh noise and fresh images."""
@@ -74,7 +79,7 @@ class Scorer:
             noise = torch.randn((self.model.cfg.hypernet.noise_channels, *enc.shape[1:]), generator=g)
             start = (d * self.shard) % n
             idx = (torch.arange(count, device=self.device) + start) % n
-            wrong = 0
+            total = 0.0
             net = self.model.net
             with autocast(self.device, self.model.cfg.precision):
                 weights = hyper.generate(enc, spans, noise.to(self.device))
@@ -86,12 +91,17 @@ class Scorer:
                 try:
                     for i in range(0, count, self.batch_size):
                         j = idx[i: i + self.batch_size]
-                        logits = net(self.val_x[j], arch, weights)
-                        wrong += int((logits.argmax(1) != self.val_y[j]).sum())
+                        total += self._sum(net(self.val_x[j], arch, weights), self.val_y[j])
                 finally:
                     net.stats.reset()
-            out.append(wrong / count)
+            out.append(total / count)
         return out
+
+    def _sum(self, logits: torch.Tensor, y: torch.Tensor) -> float:
+        """The batch's misclassified count, or its summed cross-entropy."""
+        if self.metric == "loss":
+            return float(F.cross_entropy(logits.float(), y, reduction="sum"))
+        return float((logits.argmax(1) != y).sum())
 
     def score(self, arch: Arch, images: int | None = None, first_draw: int = 0) -> tuple[float, float]:
         errs = np.asarray(self.errors(arch, images, first_draw))
@@ -119,20 +129,17 @@ def halving_rungs(first: int, eta: int, full: int) -> list[int]:
     return rungs
 
 
-ERROR_BOUNDS = (0.0, 1.0)
-"""A SMASH score is an error rate: its interval is clipped to [0, 1]."""
-
-
 def score_row(run_id: str, arch_id: str, step: int, stage: str, mean: float, std: float, draws: int,
-              images: int, partial: bool = False, first_draw: int = 0) -> dict:
-    """A scores row, with the 95% interval of its mean over the draws."""
-    lo, hi = mean_interval(mean, std, draws, bounds=ERROR_BOUNDS)
+              images: int, partial: bool = False, first_draw: int = 0, metric: str = "error") -> dict:
+    """A scores row, with the 95% interval of its mean over the draws (clipped to where the
+    metric can lie: an error rate to [0, 1])."""
+    lo, hi = mean_interval(mean, std, draws, bounds=BOUNDS[metric])
     return {"run_id": run_id, "arch_id": arch_id, "checkpoint_step": step, "stage": stage,
             "score_mean": mean, "score_std": std, "draws": draws, "val_images": images,
             "score_lo": lo, "score_hi": hi, "partial": bool(partial), "first_draw": first_draw}
 
 
-def raced_row(run_id: str, arch_id: str, step: int, t: Tally) -> dict:
-    lo, hi = mean_interval(t.mean, t.std, t.n, bounds=ERROR_BOUNDS)
+def raced_row(run_id: str, arch_id: str, step: int, t: Tally, metric: str = "error") -> dict:
+    lo, hi = mean_interval(t.mean, t.std, t.n, bounds=BOUNDS[metric])
     return {"run_id": run_id, "arch_id": arch_id, "checkpoint_step": step, "score_mean": t.mean,
             "score_std": t.std, "draws": t.n, "score_lo": lo, "score_hi": hi, "race_rounds": t.rounds}

@@ -1,0 +1,39 @@
+"""What a SMASH score measures, and how it is shown.
+
+A score is the mean over draws of one metric of an architecture with generated weights,
+on validation images: `error` (the fraction misclassified, the authors' SMASH score) or
+`loss` (mean cross-entropy in nats, which moves with every image's confidence rather than
+only with the argmax, so its draws are less noisy and it separates archs whose error rates
+tie). Lower is better for both. The run's config ([score] metric) says which; runs stored
+before the setting existed are `error`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+SCORE_METRICS = ("error", "loss")
+
+BOUNDS = {"error": (0.0, 1.0), "loss": (0.0, math.inf)}
+"""Where a score can lie: an interval over draws is clipped to these."""
+
+LABELS = {"error": "validation error, generated weights", "loss": "validation loss, generated weights"}
+
+
+def run_metric(config: dict[str, Any] | None) -> str:
+    """The score metric of a stored run config (a dict as the store returns it)."""
+    metric = ((config or {}).get("score") or {}).get("metric") or "error"
+    return metric if metric in SCORE_METRICS else "error"
+
+
+def format_score(value: float | None, metric: str = "error") -> str:
+    """A score for people: a percentage for error, nats to 4 places for loss."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{float(value):.2%}" if metric == "error" else f"{float(value):.4f}"
+
+
+def plotly_format(metric: str = "error") -> str:
+    """d3 number format for a score axis or hover label."""
+    return ".1%" if metric == "error" else ".3f"
