@@ -37,8 +37,8 @@ import torch  # noqa: E402
 
 from core.arch import Arch  # noqa: E402
 from core.config import Config, load_config  # noqa: E402
-from core.metric import SCORE_METRICS  # noqa: E402
 from core.ids import study_id_for  # noqa: E402
+from core.metric import SCORE_METRICS  # noqa: E402
 from core.rankstats import bootstrap_ci, correlation_table, spearman  # noqa: E402
 from engine.data.splits import load_data  # noqa: E402
 from engine.model import load_model  # noqa: E402

@@ -38,8 +38,10 @@ def test_the_study_runs_at_smoke_size_and_writes_every_figure(tmp_path):
         assert set(result[name]) >= {"spearman", "spearman_ci", "kendall", "topk_precision"}, name
     assert result["ceiling"] is not None and "stability" in result
     variants = [row["variant"] for row in result["ablations"]]
-    assert variants[0] == "as built, 3 draws" and variants[1].startswith("as the search scored them")
-    assert len(variants) == 6 and any("twice as long" in v for v in variants)
+    assert variants[:2] == ["as built: error, 3 draws", "as built: loss, 3 draws"]
+    assert variants[2].startswith("as the search scored them")
+    assert len(variants) == 7 and any("twice as long" in v for v in variants)
+    assert result["score"]["metric"] in ("error", "loss")
     # A second run resumes every stage and gives the same figures.
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -1,8 +1,11 @@
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
 
 from core.config import Config, ConfigError, load_config
+from core.ids import run_id_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,3 +67,16 @@ def test_a_stored_config_without_later_settings_keeps_its_old_behaviour():
     new = Config.from_dict(raw)  # a TOML file the user writes gets today's defaults
     assert (new.space.width_prior, new.hypernet.dense_input, new.hypernet.weight_norm) == ("authors", True, "tensor")
     assert Config.from_stored(Config().to_dict()) == Config()
+
+
+def test_a_config_that_keeps_error_scores_keeps_its_run_id():
+    """[score] metric came after run ids: at "error" it is left out of the id, so a config
+    that does not use it resumes the run it began before the setting existed."""
+    cfg = load_config(ROOT / "configs" / "demo.toml").replace(score={"metric": "error"})
+    before = cfg.to_dict()
+    before["score"].pop("metric")
+    digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:8]
+    assert run_id_for(cfg) == f"demo-{digest}"
+    assert run_id_for(cfg.replace(score={"metric": "loss"})) != run_id_for(cfg)
+    with pytest.raises(ConfigError, match=r"\[score\]\.metric = 'acc'"):
+        cfg.replace(score={"metric": "acc"})

@@ -11,9 +11,11 @@ from core.config import Config
 from core.errors import Cancelled
 from core.rankstats import rank_stability, spearman
 from core.space import sample_arch
+from engine.data.batches import normalize
 from engine.data.splits import load_data
 from engine.model import load_model
-from engine.scoring.scorer import ScoreError, Scorer, halving_rungs
+from engine.runtime.rng import torch_gen
+from engine.scoring.scorer import ScoreError, Scorer, halving_rungs, score_row
 from engine.search import resolve_checkpoint, score_run
 from engine.train.hypernet import train_hypernet
 from store import Store, store_path
@@ -213,3 +215,37 @@ def test_bf16_scores_rank_architectures_like_fp32(tmp_path):
     fp32, bf16 = scores("fp32"), scores("bf16")
     assert len(set(fp32)) > RANKED_ARCHS // 2  # a spread to rank, not a field of ties
     assert spearman(fp32, bf16) >= 0.95, (fp32, bf16)
+
+
+def test_loss_and_error_scores_are_what_the_network_predicts(tmp_path):
+    """One draw over the whole split: the loss score is the mean cross-entropy of the logits
+    the generated weights give, the error score the fraction of wrong argmaxes of the same."""
+    cfg = tiny_config(precision="fp32")
+    store, run_id = _train(cfg, tmp_path)
+    model = load_model(resolve_checkpoint(tmp_path, run_id)[1])
+    data = load_data(cfg.data, cfg.seed)
+    arch = sample_arch(cfg.space, np.random.default_rng(3))
+    loss = Scorer(model, data, torch.device("cpu"), 1, 0, 30, metric="loss").errors(arch)[0]
+    error = Scorer(model, data, torch.device("cpu"), 1, 0, 30).errors(arch)[0]
+    enc, spans = model.hyper.layout.encode(arch)
+    noise = torch.randn((cfg.hypernet.noise_channels, *enc.shape[1:]),
+                        generator=torch_gen(cfg.seed, int(arch.id[:8], 16), 100))
+    with torch.no_grad():
+        weights = model.hyper.generate(enc, spans, noise)
+        logits = torch.cat([model.net(normalize(data.val_x[i: i + 30], data.mean, data.std), arch, weights)
+                            for i in range(0, len(data.val_y), 30)])
+    assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, data.val_y)), rel=1e-4)
+    assert error == pytest.approx(int((logits.argmax(1) != data.val_y).sum()) / len(data.val_y), abs=1e-12)
+    with pytest.raises(ScoreError, match="metric"):
+        Scorer(model, data, torch.device("cpu"), 1, metric="accuracy")
+
+
+def test_a_loss_run_stores_loss_scores_with_intervals_above_one(tmp_path):
+    cfg = tiny_config(score={"metric": "loss", "perturb": 0, "chain": 0})
+    store, run_id = _train(cfg, tmp_path)
+    score_run(tmp_path, store, run_id, show_progress=False)
+    board = store.leaderboard(run_id, limit=100)
+    assert (board["score_mean"] > 0).all() and (board["score_mean"] > 1).any(), "nats, not a rate"
+    assert (board["score_hi"] >= board["score_mean"]).all()
+    assert score_row("r", "a", 1, "random", 0.99, 0.2, 3, 10)["score_hi"] == 1.0, "an error rate stops at 1"
+    assert score_row("r", "a", 1, "random", 0.99, 0.2, 3, 10, metric="loss")["score_hi"] > 1.0
