@@ -1,7 +1,9 @@
 """Every chart of the dashboard as a pure function: DataFrame in, Plotly figure out.
 
 No Streamlit and no store here, so each chart can be built and checked in a test from a
-hand-made frame. Lower is better for both SMASH score and error, as everywhere.
+hand-made frame. Lower is better for both SMASH score and error, as everywhere. A chart of
+SMASH scores takes the run's score metric (core.metric: "error", a fraction shown as a
+percentage, or "loss", nats shown as a plain number); error is the default.
 """
 
 from __future__ import annotations
@@ -11,10 +13,26 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.metric import LABELS, plotly_format
+
 SCORE_COLOR = "#2563eb"
 TRUTH_COLOR = "#16a34a"
 FRONT_COLOR = "#dc2626"
 MUTED = "#94a3b8"
+SCORE_HOVER = {"error": ".2%"}
+SCORE_TICKS = {"error": ".0%"}
+"""Score formats for hover labels and fine axes; a metric not named here uses plotly_format."""
+
+
+def score_hover(metric: str = "error") -> str:
+    """d3 format of a score in a hover label: as precise as core.metric.format_score."""
+    return SCORE_HOVER.get(metric, ".4f")
+
+
+def score_title(metric: str = "error") -> str:
+    """A short axis or panel title for scores: "SMASH score" for error (what the charts
+    always said), the metric spelled out for any other."""
+    return "SMASH score" if metric == "error" else f"SMASH score ({LABELS[metric]})"
 
 
 def _layout(fig: go.Figure, height: int = 360) -> go.Figure:
@@ -50,18 +68,19 @@ def training_curves(metrics: pd.DataFrame) -> go.Figure:
 
 
 def probe_stability(probe: pd.DataFrame, stability: pd.DataFrame,
-                    truth: pd.DataFrame | None = None) -> go.Figure:
+                    truth: pd.DataFrame | None = None, *, metric: str = "error") -> go.Figure:
     """The probe set over training: each arch's SMASH score per checkpoint (left); the
     Kendall tau of the ranking between consecutive checkpoints and, once probe archs have
     true errors, the Spearman rho of each checkpoint's scores against them (right)."""
     if probe.empty:
         return empty("No probe set in this run (set [score].probe in the config)")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Probe archs: SMASH score per checkpoint",
-                                                        "Rank stability (Kendall tau vs previous)"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        f"Probe archs: {score_title(metric)} per checkpoint", "Rank stability (Kendall tau vs previous)"))
+    hover = score_hover(metric)
     for arch_id, rows in probe.groupby("arch_id"):
         fig.add_trace(go.Scatter(x=rows["checkpoint_step"], y=rows["score_mean"], mode="lines+markers",
                                  name=str(arch_id), line=dict(width=1), marker=dict(size=4),
-                                 hovertemplate=f"arch {arch_id}<br>step %{{x}}<br>score %{{y:.2%}}<extra></extra>"),
+                                 hovertemplate=f"arch {arch_id}<br>step %{{x}}<br>score %{{y:{hover}}}<extra></extra>"),
                       row=1, col=1)
     if not stability.empty:
         fig.add_trace(go.Scatter(x=stability["step"], y=stability["kendall_tau"], mode="lines+markers",
@@ -72,7 +91,7 @@ def probe_stability(probe: pd.DataFrame, stability: pd.DataFrame,
                       row=1, col=2)
         fig.layout.annotations[1].text = "Stability (solid), Spearman vs true error (dotted)"
     fig.update_xaxes(title_text="checkpoint step")
-    fig.update_yaxes(tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(tickformat=SCORE_TICKS.get(metric, plotly_format(metric)), row=1, col=1)
     fig.update_yaxes(range=[-1.05, 1.05], row=1, col=2)
     fig.update_layout(showlegend=False)
     return _layout(fig)
@@ -95,9 +114,10 @@ def retrain_curves(metrics: pd.DataFrame) -> go.Figure:
     return _layout(fig, height=300)
 
 
-def score_vs_truth(frame: pd.DataFrame) -> go.Figure:
-    """SMASH score (x, with its 95% interval over draws) against true error (y): the
-    validation error after retraining, one point per arch. Test error shows on hover only.
+def score_vs_truth(frame: pd.DataFrame, metric: str = "error") -> go.Figure:
+    """SMASH score (x, with its 95% interval over draws, in the run's score `metric`) against
+    true error (y): the validation error after retraining, one point per arch. Test error
+    shows on hover only.
 
     Points carry their arch_id as customdata so a click can open the arch.
     """
@@ -112,20 +132,21 @@ def score_vs_truth(frame: pd.DataFrame) -> go.Figure:
                      arrayminus=lo_x, color=MUTED, thickness=1),
         marker=dict(size=10, color=SCORE_COLOR, line=dict(width=1, color="white")),
         customdata=np.column_stack([frame["arch_id"].to_numpy(), test.to_numpy()]), name="retrained arch",
-        hovertemplate="arch %{customdata[0]}<br>SMASH score %{x:.2%}<br>"
+        hovertemplate=f"arch %{{customdata[0]}}<br>SMASH score %{{x:{score_hover(metric)}}}<br>"
                       "validation error %{y:.2%}<br>test error %{customdata[1]:.2%}<extra></extra>",
     ))
     lo, hi = float(frame["val_error"].min()), float(frame["val_error"].max())
     pad = max(0.01, 0.1 * (hi - lo))  # plotly would span 0-150% around a single point
-    fig.update_xaxes(title_text="SMASH score (validation error, generated weights)", tickformat=".1%")
+    fig.update_xaxes(title_text=f"SMASH score ({LABELS[metric]})", tickformat=plotly_format(metric))
     fig.update_yaxes(title_text="true error (validation, after retraining)", tickformat=".1%",
                      range=[lo - pad, hi + pad])
     fig.update_layout(clickmode="event+select", dragmode="select")
     return _layout(fig, height=420)
 
 
-def pareto(frame: pd.DataFrame, x: str, max_dominated: int = 20_000) -> go.Figure:
-    """SMASH score against size (params or FLOPs), the non-dominated front drawn on top.
+def pareto(frame: pd.DataFrame, x: str, max_dominated: int = 20_000, *, metric: str = "error") -> go.Figure:
+    """SMASH score (in the run's score `metric`) against size (params or FLOPs), the
+    non-dominated front drawn on top.
 
     Past `max_dominated` dominated points a seeded sample stands in for them: a browser
     gains nothing from 10^6 grey dots, and the figure travels as JSON.
@@ -148,10 +169,10 @@ def pareto(frame: pd.DataFrame, x: str, max_dominated: int = 20_000) -> go.Figur
             name=name, marker=style, customdata=part[["arch_id"]].to_numpy(),
             line=dict(color=FRONT_COLOR, shape="hv", width=1.5) if on_front else None,
             hovertemplate=f"arch %{{customdata[0]}}<br>{label} %{{x:,.0f}}<br>"
-                          "SMASH score %{y:.2%}<extra></extra>",
+                          f"SMASH score %{{y:{score_hover(metric)}}}<extra></extra>",
         ))
     fig.update_xaxes(title_text=label, type="log")
-    fig.update_yaxes(title_text="SMASH score", tickformat=".1%")
+    fig.update_yaxes(title_text=score_title(metric), tickformat=plotly_format(metric))
     fig.update_layout(clickmode="event+select", dragmode="select")
     return _layout(fig, height=420)
 

@@ -45,15 +45,17 @@ def show_doc(store: Store, run: str, rec: dict) -> dict:
             "retrains": rec.get("retrains") or [], "arch": arch.to_dict()}
 
 
-def header(doc: dict) -> list[str]:
+def header(doc: dict, metric: str = "error") -> list[str]:
+    """What `show` prints above the layer table; the score in the run's score `metric`."""
     score, true = doc["score"], doc["true_error"]
     lines = [f"arch {doc['arch_id']} (run {doc['run_id']})",
              f"  params {cell('params', doc['params'])} · FLOPs {cell('flops', doc['flops'])} · "
              f"depth {doc['depth']} · {_count(doc['n_layers'], 'layer')}"]
     if score:
-        lines.append(f"  SMASH score {cell('score_mean', score['score_mean'])} ± "
-                     f"{cell('score_std', score['score_std'] or 0)}, 95% interval "
-                     f"{interval(score['score_lo'], score['score_hi'])} over {score['draws']} draws of "
+        unit = "" if metric == "error" else f" ({metric}, nats)"
+        lines.append(f"  SMASH score{unit} {cell('score_mean', score['score_mean'], metric)} ± "
+                     f"{cell('score_std', score['score_std'] or 0, metric)}, 95% interval "
+                     f"{interval(score['score_lo'], score['score_hi'], metric)} over {score['draws']} draws of "
                      f"{score['val_images']} images ({score['stage']}, checkpoint {score['checkpoint_step']}"
                      f"{', partial: halving stopped it early' if score['partial'] else ''})")
     else:
@@ -89,7 +91,7 @@ def cmd_show(args: argparse.Namespace) -> None:
     run = lookup.run_id(store, args.run)
     doc = show_doc(store, run, lookup.arch_record(store, run, args.arch))
     frame = graph.layer_table(Arch.from_dict(doc["arch"]))
-    emit(Listing(doc=doc, frame=frame, header=header(doc)), form_of(args))
+    emit(Listing(doc=doc, frame=frame, header=header(doc, lookup.score_metric(store, run))), form_of(args))
 
 
 def cmd_graph(args: argparse.Namespace) -> None:

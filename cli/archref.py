@@ -12,6 +12,7 @@ from pathlib import Path
 from core.arch import Arch, ArchError, check_arch, read_arch_file
 from core.config import Config, SpaceConfig
 from core.errors import NotFound
+from core.metric import run_metric
 from engine.nets.size import count_flops, count_params
 from store import Store, store_path
 
@@ -39,6 +40,11 @@ def run_id(store: Store, wanted: str | None = None, where: str | Path | None = N
     if latest is None:
         raise NotFound(f"no runs in {place}; start one with `smash train --config FILE`")
     return latest
+
+
+def score_metric(store: Store, run: str) -> str:
+    """What `run`'s SMASH scores measure (core.metric): "error", or "loss" in nats."""
+    return run_metric((store.get_run(run) or {}).get("config"))
 
 
 def arch_id(store: Store, run: str, ref: str) -> str:

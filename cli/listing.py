@@ -14,9 +14,10 @@ import math
 import pandas as pd
 
 from cli import archref as lookup
-from cli.tables import Listing, add_form_args, emit, form_of, interval, records
+from cli.tables import Listing, add_form_args, cell, emit, form_of, interval, records
 from core import argtypes as at
 from core.errors import BadRequest
+from core.metric import LABELS, run_metric
 from store import SORT_COLUMNS, STAGES, STATUSES, Store
 
 RUN_COLUMNS = ["run_id", "name", "status", "step", "steps_total", "dataset", "scored", "best_score",
@@ -47,14 +48,18 @@ def parse_range(name: str, text: str | None) -> tuple[float | None, float | None
 
 
 def runs_listing(store: Store) -> Listing:
-    """Every run with its progress and its best SMASH score so far."""
+    """Every run with its progress and its best SMASH score so far (in the table, each in
+    its own run's score metric)."""
     frame = store.runs()
     best = [store.leaderboard(rid, limit=1) for rid in frame["run_id"]]
+    metrics = [run_metric(json.loads(c) if isinstance(c, str) else c) for c in frame["config"]]
     frame["scored"] = [store.score_count(rid) for rid in frame["run_id"]]
     frame["best_score"] = [b["score_mean"].iloc[0] if len(b) else None for b in best]
     frame["best_arch"] = [b["arch_id"].iloc[0] if len(b) else None for b in best]
     frame = frame[RUN_COLUMNS + ["seed", "code_version", "updated_at"]]
-    return Listing(doc={"runs": records(frame)}, frame=frame[RUN_COLUMNS],
+    table = frame[RUN_COLUMNS].assign(best_score=[
+        cell("best_score", v, m) for v, m in zip(frame["best_score"], metrics, strict=True)])
+    return Listing(doc={"runs": records(frame)}, frame=frame[RUN_COLUMNS], table=table,
                    empty="no runs yet; start one with `smash train --config FILE`")
 
 
@@ -64,15 +69,17 @@ def board_query(args: argparse.Namespace) -> dict:
     return {**filters, "stages": args.stage or None}
 
 
-def board_table(board: pd.DataFrame) -> pd.DataFrame:
+def board_table(board: pd.DataFrame, metric: str = "error") -> pd.DataFrame:
     """The leaderboard as the terminal shows it: the tie and partial flags as one mark, the
-    interval as one column. Columns a store without them lacks are left out."""
+    interval (in the run's score metric) as one column. Columns a store without them lacks
+    are left out."""
     shown = board.copy()
     tied = shown["tied"].fillna(False) if "tied" in shown else pd.Series(False, index=shown.index)
     partial = shown["partial"].fillna(False) if "partial" in shown else pd.Series(False, index=shown.index)
     shown["mark"] = ["partial" if p else "tied" if t else "" for t, p in zip(tied, partial, strict=True)]
     if "score_lo" in shown:
-        shown["interval"] = [interval(lo, hi) for lo, hi in zip(shown["score_lo"], shown["score_hi"], strict=True)]
+        shown["interval"] = [interval(lo, hi, metric)
+                             for lo, hi in zip(shown["score_lo"], shown["score_hi"], strict=True)]
     return shown[[c for c in BOARD_TABLE if c in shown]]
 
 
@@ -94,9 +101,12 @@ def top_listing(store: Store, run: str, args: argparse.Namespace) -> Listing:
            "rows": records(board)}
     header = [f"run {run} · {total:,} architectures match · showing {offset + 1 if total else 0:,}–"
               f"{offset + len(board):,} (page {args.page} of {pages}) · by {args.sort} {order}"]
+    metric = lookup.score_metric(store, run)
+    if metric != "error":  # an error score is the percentage it always was; say what else is
+        header.append(f"scores: {LABELS[metric]} (nats, lower is better)")
     if len(board) and {"tied", "partial"} & set(board):
         header.append(MARKS)
-    return Listing(doc=doc, frame=board, header=header, table=board_table(board),
+    return Listing(doc=doc, frame=board, header=header, table=board_table(board, metric), metric=metric,
                    empty="no scored architectures match; run `smash score` or widen the filters")
 
 

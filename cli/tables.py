@@ -3,7 +3,8 @@
 Every listing command builds a `Listing` (a JSON document for scripts, a DataFrame for
 the table and the CSV, a few header lines for people) and `emit` prints the form asked
 for. JSON keeps the store's numbers exactly (floats through `repr`, NaN as null);
-only the table rounds them.
+only the table rounds them. The table writes SMASH scores in their run's score metric
+(core.metric: error as a percentage, loss in nats as a plain number).
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-PERCENT = {"score_mean", "score_std", "test_error", "val_error", "progress", "best_score", "score_lo",
-           "score_hi"}
+from core.metric import format_score, plotly_format
+
+SCORES = {"score_mean", "score_std", "best_score", "score_lo", "score_hi"}
+"""SMASH score columns: shown in the run's score metric."""
+PERCENT = {"test_error", "val_error", "progress"} | SCORES
 COMPACT = {"params", "flops"}
 MISSING = "–"
 
@@ -35,6 +39,8 @@ class Listing:
     empty: str = "nothing to show"
     table: pd.DataFrame | None = None
     """What the table shows, when it differs from `frame` (fewer, merged columns)."""
+    metric: str = "error"
+    """The score metric of the run whose scores the table shows (core.metric)."""
 
 
 def plain(value: Any) -> Any:
@@ -59,11 +65,13 @@ def records(frame: pd.DataFrame) -> list[dict]:
     return [plain(row) for row in frame.astype(object).to_dict("records")]
 
 
-def interval(lo: Any, hi: Any) -> str:
-    """A score interval as the table shows it: [85.1%, 88.9%], or – without one."""
+def interval(lo: Any, hi: Any, metric: str = "error") -> str:
+    """A score interval as the table shows it: [85.1%, 88.9%] (error), [0.912, 0.951] (loss),
+    or – without one."""
     if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
         return MISSING
-    return f"[{lo:.1%}, {hi:.1%}]"
+    spec = plotly_format(metric)  # ".1%" or ".3f", a Python format spec as well
+    return f"[{float(lo):{spec}}, {float(hi):{spec}}]"
 
 
 def compact(n: Any) -> str:
@@ -75,10 +83,12 @@ def compact(n: Any) -> str:
     return str(int(n))
 
 
-def cell(column: str, value: Any) -> str:
-    """How the table shows one value of `column`."""
+def cell(column: str, value: Any, metric: str = "error") -> str:
+    """How the table shows one value of `column`; a score in `metric`, the run's score metric."""
     if value is None or (not isinstance(value, str | list | dict | tuple) and pd.isna(value)):
         return MISSING
+    if column in SCORES and isinstance(value, int | float | np.number):
+        return format_score(float(value), metric)
     if column in PERCENT and isinstance(value, int | float | np.number):
         return f"{float(value):.2%}"
     if column in COMPACT:
@@ -90,8 +100,8 @@ def cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def table_text(frame: pd.DataFrame) -> str:
-    shown = pd.DataFrame({c: [cell(c, v) for v in frame[c]] for c in frame.columns})
+def table_text(frame: pd.DataFrame, metric: str = "error") -> str:
+    shown = pd.DataFrame({c: [cell(c, v, metric) for v in frame[c]] for c in frame.columns})
     return shown.to_string(index=False)
 
 
@@ -113,7 +123,7 @@ def _write(listing: Listing, form: str, out: TextIO) -> None:
         for line in listing.header:
             out.write(line + "\n")
         shown = listing.frame if listing.table is None else listing.table
-        out.write((table_text(shown) if len(shown) else listing.empty) + "\n")
+        out.write((table_text(shown, listing.metric) if len(shown) else listing.empty) + "\n")
 
 
 def add_form_args(parser) -> None:

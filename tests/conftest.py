@@ -6,10 +6,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 
 from core.config import Config, HyperNetConfig, SpaceConfig
+from core.space import sample_arch
+
+if TYPE_CHECKING:
+    from store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,6 +80,27 @@ def tiny_config(**sections) -> Config:
     for name, values in sections.items():
         raw[name] = {**raw.get(name, {}), **values} if isinstance(values, dict) else values
     return Config.from_dict(raw)
+
+
+def add_scored_run(st: Store, run_id: str, metric: str, scores: tuple[float, ...]) -> list[str]:
+    """A finished tiny run in `st` whose config says [score] metric = `metric`, with one
+    real (sampled) arch per score, scored with spread 0.0123 and interval score ± 0.02.
+    Returns the arch ids, best first when `scores` ascend. No training: rows only."""
+    cfg = tiny_config(score={"metric": metric})
+    st.create_run(run_id, name=f"{metric} run", config=cfg.to_dict(), seed=0, code_version="test",
+                  dataset="synthetic", num_classes=10, image_shape=(3, 32, 32), steps_total=12,
+                  status="done")
+    rng = np.random.default_rng(len(run_id))
+    archs = list({a.id: a for a in (sample_arch(cfg.space, rng) for _ in range(4 * len(scores)))}.values())
+    archs = archs[:len(scores)]
+    assert len(archs) == len(scores), "the sampler repeated itself"
+    st.add_archs([{"run_id": run_id, "arch_id": a.id, "arch": a.to_dict(), "params": 1000 * (i + 1),
+                   "flops": 10_000 * (i + 1), "depth": a.depth, "n_layers": a.n_layers}
+                  for i, a in enumerate(archs)])
+    st.add_scores([{"run_id": run_id, "arch_id": a.id, "checkpoint_step": 12, "stage": "random",
+                    "score_mean": s, "score_std": 0.0123, "draws": 4, "val_images": 50,
+                    "score_lo": s - 0.02, "score_hi": s + 0.02} for a, s in zip(archs, scores, strict=True)])
+    return [a.id for a in archs]
 
 
 @pytest.fixture(autouse=True)

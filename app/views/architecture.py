@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import charts, graph, graph_files
+from app import charts, graph, graph_files, score_text
 from app.context import store_and_run
 from core.arch import Arch
 from store import Store
@@ -31,6 +31,7 @@ def render() -> None:
     if picked is None:
         return
     store, run_id = picked
+    metric = score_text.page_metric(store, run_id)
     arch_id, compare_id = _pickers(store, run_id)
     if arch_id is None:
         st.info("No scored architectures in this run yet.")
@@ -41,12 +42,12 @@ def render() -> None:
         return
     if b is None:
         st.caption(f"`{arch_id}` · hover a layer for its op, reads, writes and widths")
-        _summary(a)
+        _summary(a, metric)
         st.plotly_chart(graph.figure(a["model"]), width="stretch", key="arch-graph")
         _details(store, a)
         return
     diff = graph.diff_layers(a["model"], b["model"])
-    fa, fb = _facts(a), _facts(b)
+    fa, fb = _facts(a, metric), _facts(b, metric)
     st.dataframe(pd.DataFrame({"": list(fa), f"A {arch_id}": list(fa.values()), f"B {compare_id}": list(fb.values())}),
                  hide_index=True)
     st.caption(f"{len(diff)} layer position(s) differ; they are drawn in red (hover a layer for what differs).")
@@ -108,13 +109,15 @@ def _load(store: Store, run_id: str, arch_id: str) -> dict | None:
     return {**rec, "model": Arch.from_dict(rec["arch"])}
 
 
-def _facts(rec: dict) -> dict[str, str]:
-    """The headline numbers of an arch, formatted: latest SMASH score, true error, sizes."""
+def _facts(rec: dict, metric: str = "error") -> dict[str, str]:
+    """The headline numbers of an arch, formatted: latest SMASH score (in the run's score
+    metric), true error, sizes."""
     scores = rec.get("scores") or []
     latest = scores[-1] if scores else None
     done = [r for r in rec.get("retrains") or [] if r.get("status") == "done" and r.get("val_error") is not None]
     return {
-        "SMASH score": "–" if latest is None else f"{latest['score_mean']:.2%} ± {latest['score_std'] or 0:.2%}",
+        "SMASH score": "–" if latest is None else score_text.with_spread(latest["score_mean"], latest["score_std"],
+                                                                          metric),
         "True error": f"{done[-1]['val_error']:.2%}" if done else "–",
         "Test error": f"{done[-1]['test_error']:.2%}" if done and done[-1].get("test_error") is not None else "–",
         "Params": _compact(rec.get("params")),
@@ -130,8 +133,8 @@ FACT_HELP = {
 }
 
 
-def _summary(rec: dict) -> None:
-    facts = _facts(rec)
+def _summary(rec: dict, metric: str = "error") -> None:
+    facts = _facts(rec, metric)
     for col, (name, value) in zip(st.columns(len(facts)), facts.items(), strict=True):
         main, _, spread = value.partition(" ± ")
         col.metric(name, main, delta=f"± {spread}" if spread else None, delta_color="off",

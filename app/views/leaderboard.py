@@ -13,7 +13,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from app import links
+from app import links, score_text
 from app.actions import retrain_controls, set_selected
 from app.context import store_and_run
 from store import SORT_COLUMNS, STAGES
@@ -28,8 +28,7 @@ COLUMNS = ["rank", "arch_id", "mark", "score_mean", "interval", "draws", "val_im
 COLUMN_CONFIG = {
     "rank": st.column_config.NumberColumn("#", width="small"),
     "arch_id": st.column_config.TextColumn("arch id"),
-    "score_mean": st.column_config.NumberColumn("SMASH score", format="percent",
-                                                help="Validation error with generated weights (lower is better)"),
+    "score_mean": st.column_config.NumberColumn("SMASH score", format="percent", help=score_text.help_text()),
     "mark": st.column_config.TextColumn(
         "tie", width="small",
         help="= tied with the leader: the 95% intervals overlap, so the draws do not settle their "
@@ -51,6 +50,17 @@ COLUMN_CONFIG = {
         "test error", format="percent",
         help="Test error after final training: the final figure, never sorted or selected on"),
 }
+SCORE_FORMAT = {"error": "percent", "loss": "%.4f"}
+"""How the table shows a score, by the run's score metric (core.metric)."""
+
+
+def column_config(metric: str = "error") -> dict:
+    """COLUMN_CONFIG with the score column in the run's metric: a percentage or nats."""
+    if metric == "error":
+        return COLUMN_CONFIG
+    score = st.column_config.NumberColumn("SMASH score", format=SCORE_FORMAT.get(metric, "%.4f"),
+                                          help=score_text.help_text(metric))
+    return {**COLUMN_CONFIG, "score_mean": score}
 
 
 def _range(label: str, key: str, *, step: float, fmt: str) -> tuple[float | None, float | None] | None:
@@ -62,13 +72,16 @@ def _range(label: str, key: str, *, step: float, fmt: str) -> tuple[float | None
     return None if lo is None and hi is None else (lo, hi)
 
 
-def _filters() -> dict:
+def _filters(metric: str = "error") -> dict:
+    """The sidebar's filters; the score range is in the score's own units (a fraction of
+    images for error, nats for loss), as the store compares it."""
+    score = ("SMASH score", 0.01) if metric == "error" else (f"SMASH score ({metric}, nats)", 0.05)
     with st.sidebar:
         st.header("Filter")
         filters = {
             "params": _range("Params", "params", step=1000.0, fmt="%.0f"),
             "flops": _range("FLOPs", "flops", step=1e6, fmt="%.0f"),
-            "score": _range("SMASH score", "score", step=0.01, fmt="%.3f"),
+            "score": _range(score[0], "score", step=score[1], fmt="%.3f"),
         }
         stages = st.multiselect("Search stage", STAGES, key="lb-stages", placeholder="all stages")
         filters["stages"] = stages or None
@@ -81,7 +94,8 @@ def render() -> None:
     if picked is None:
         return
     store, run_id = picked
-    filters = _filters()
+    metric = score_text.page_metric(store, run_id)
+    filters = _filters(metric)
     c_sort, c_desc, c_size, c_page = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
     sort = c_sort.selectbox("Sort by", list(SORT_COLUMNS), key="lb-sort",
                             format_func=lambda c: SORT_LABELS.get(c, c.replace("_", " ")))
@@ -107,23 +121,23 @@ def render() -> None:
     # The key follows the page's query, so a row selection never carries over to other rows.
     view_key = f"lb-table-{run_id}-{sort}-{descending}-{size}-{offset}-{hash(repr(filters))}"
     height = ROW_PX * (min(len(board), VISIBLE_ROWS) + 1) + 3
-    event = st.dataframe(with_marks(board)[COLUMNS], hide_index=True, width="stretch", height=height, key=view_key,
-                         column_config=COLUMN_CONFIG, on_select="rerun", selection_mode="multi-row")
+    event = st.dataframe(with_marks(board, metric)[COLUMNS], hide_index=True, width="stretch", height=height,
+                         key=view_key, column_config=column_config(metric), on_select="rerun",
+                         selection_mode="multi-row")
     rows = ((event or {}).get("selection") or {}).get("rows") or []
     chosen = board.iloc[list(rows)]["arch_id"].tolist()
     set_selected(run_id, chosen)  # the Jobs page offers final training of these
     _actions(store, run_id, chosen)
 
 
-def with_marks(board):
-    """The tie/partial mark and the interval as text columns."""
+def with_marks(board, metric: str = "error"):
+    """The tie/partial mark and the interval (in the run's score metric) as text columns."""
     def mark(row) -> str:
         flag = lambda v: bool(v) if pd.notna(v) else False  # noqa: E731 - NULL: unknown, unmarked
         return "~" if flag(row["partial"]) else "=" if flag(row["tied"]) else ""
 
     def interval(row) -> str:
-        lo, hi = row["score_lo"], row["score_hi"]
-        return "–" if pd.isna(lo) or pd.isna(hi) else f"{lo:.1%} – {hi:.1%}"
+        return score_text.interval(row["score_lo"], row["score_hi"], metric)
 
     return board.assign(mark=board.apply(mark, axis=1), interval=board.apply(interval, axis=1))
 

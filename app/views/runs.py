@@ -12,10 +12,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import charts
+from app import charts, score_text
 from app.context import CONFIG_DIR, guarded, open_store, pick_run, workdir
 from core.config import load_config
 from core.jobs import ScoreJob, TrainJob
+from core.metric import format_score, run_metric
 from core.rankstats import rank_stability, spearman
 from store import Store
 
@@ -89,8 +90,9 @@ def _run_detail(store: Store, run_id: str) -> None:
         _live_curves()
     else:
         _curves(store, run_id)
-    _racing(store, run_id)
-    _probe(store, run_id)
+    metric = run_metric(run["config"])  # what the run's SMASH scores measure
+    _racing(store, run_id, metric)
+    _probe(store, run_id, metric)
     st.subheader("Checkpoints")
     ckpts = store.checkpoints(run_id)
     if ckpts.empty:
@@ -100,7 +102,7 @@ def _run_detail(store: Store, run_id: str) -> None:
         st.dataframe(ckpts[["step", "path", "exists", "created_at"]], hide_index=True, width="stretch")
 
 
-def _racing(store: Store, run_id: str) -> None:
+def _racing(store: Store, run_id: str, metric: str = "error") -> None:
     """How settled the top of the ranking is: ties with the leader, and what racing did."""
     top = store.leaderboard(run_id, limit=50)
     if top.empty:
@@ -114,9 +116,9 @@ def _racing(store: Store, run_id: str) -> None:
     tied = int(full["tied"].fillna(False).astype(bool).sum()) - 1
     raced = full[full["race_rounds"].fillna(0) > 0]
     c1, c2, c3 = st.columns(3)
-    interval = ("–" if pd.isna(leader["score_lo"])
-                else f"{leader['score_lo']:.1%} – {leader['score_hi']:.1%}")
-    c1.metric("Leader's SMASH score", f"{leader['score_mean']:.2%}", help=f"95% interval {interval}",
+    interval = score_text.interval(leader["score_lo"], leader["score_hi"], metric)
+    c1.metric("Leader's SMASH score", format_score(leader["score_mean"], metric),
+              help=f"95% interval {interval}" + ("" if metric == "error" else f". {score_text.help_text(metric)}"),
               border=True)
     c2.metric("Tied with the leader", f"{max(tied, 0)}",
               help="Archs whose 95% score interval overlaps the leader's: their order is not settled",
@@ -128,7 +130,7 @@ def _racing(store: Store, run_id: str) -> None:
                    f"{int(raced['race_rounds'].max())} round(s).")
 
 
-def _probe(store: Store, run_id: str) -> None:
+def _probe(store: Store, run_id: str, metric: str = "error") -> None:
     """Probe-set metrics, when the run has a probe set: is the ranking stable over training?"""
     probe = store.probe_scores(run_id)
     if probe.empty:
@@ -148,7 +150,7 @@ def _probe(store: Store, run_id: str) -> None:
     st.caption(f"{probe['arch_id'].nunique()} fixed architectures re-scored at each of "
                f"{probe['checkpoint_step'].nunique()} checkpoints; {n_truth} of them retrained"
                + ("" if n_truth >= 3 else " (3 are needed for the correlation with true error)") + ".")
-    st.plotly_chart(charts.probe_stability(probe, stability, over_time), width="stretch",
+    st.plotly_chart(charts.probe_stability(probe, stability, over_time, metric=metric), width="stretch",
                     key=f"probe-{run_id}")
 
 

@@ -16,7 +16,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app import charts, links
+from app import charts, links, score_text
 from app.context import store_and_run
 from core import rankstats
 from core.jobs import PREDICTORS, CorrelateJob
@@ -39,13 +39,14 @@ def render() -> None:
     if picked is None:
         return
     store, run_id = picked
+    metric = score_text.page_metric(store, run_id)  # what the run's SMASH scores measure
     partial = st.toggle("Include partial scores", key="svt-partial",
                         help="Archs successive halving stopped early have noisy scores from few images; "
                              "they are left out of correlations and Pareto fronts unless included here.")
     pairs = store.score_vs_truth(run_id, include_partial=partial)
     left, right = st.columns([3, 2])
     with left:
-        event = st.plotly_chart(charts.score_vs_truth(pairs), width="stretch", key="svt-scatter",
+        event = st.plotly_chart(charts.score_vs_truth(pairs, metric), width="stretch", key="svt-scatter",
                                 on_select="rerun", selection_mode="points")
         _open_clicked(event, run_id)
     with right:
@@ -60,7 +61,7 @@ def render() -> None:
     front = store.pareto(run_id, x=x, include_partial=partial)
     st.caption(f"{len(front):,} scored archs, {int(front['on_front'].sum()) if not front.empty else 0} "
                "on the front (no other arch is both smaller and better scored). Click a point to open it.")
-    event = st.plotly_chart(charts.pareto(front, x), width="stretch", key=f"svt-pareto-{x}",
+    event = st.plotly_chart(charts.pareto(front, x, metric=metric), width="stretch", key=f"svt-pareto-{x}",
                             on_select="rerun", selection_mode="points")
     _open_clicked(event, run_id)
 

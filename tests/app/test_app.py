@@ -15,7 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from store import Store, store_path
-from tests.conftest import ROOT
+from tests.conftest import ROOT, add_scored_run
 
 TIMEOUT = 60
 
@@ -318,6 +318,39 @@ def test_jobs_page_shows_progress_log_tail_and_flags_running_cancels(store: Stor
     job = store.get_job(job_id)
     assert job["status"] == "running" and job["cancel_requested"], "the worker stops a running job"
     assert at.button(key=f"cancel-{job_id}").disabled
+
+
+def test_a_loss_run_shows_its_scores_in_nats_not_percent(tmp_path: Path, monkeypatch):
+    """A run whose config says [score] metric = "loss": its scores are nats, plain numbers
+    on every page; an error run beside it keeps its percentages."""
+    monkeypatch.setenv("SMASH_WORKDIR", str(tmp_path))
+    store = Store(store_path(tmp_path))
+    add_scored_run(store, "error-run", "error", (0.25, 0.375))
+    best = add_scored_run(store, "loss-run", "loss", (0.9312, 1.0456, 1.25))[0]
+
+    at = open_page("runs", run="loss-run")
+    assert_clean(at)
+    leader = next(m for m in at.metric if m.label == "Leader's SMASH score")
+    assert leader.value == "0.9312" and "interval 0.911 – 0.951" in leader.proto.help
+
+    at = open_page("leaderboard", run="loss-run")
+    assert_clean(at)
+    board = at.dataframe[0]
+    assert board.value["arch_id"].iloc[0] == best and board.value["interval"].iloc[0] == "0.911 – 0.951"
+    columns = json.loads(board.proto.columns)
+    assert columns["score_mean"]["type_config"]["format"] == "%.4f"
+    assert columns["val_error"]["type_config"]["format"] == "percent"  # a real error stays a percentage
+
+    at = open_page("architecture", run="loss-run", arch=best)
+    assert_clean(at)
+    score = next(m for m in at.metric if m.label == "SMASH score")
+    assert score.value == "0.9312" and score.delta == "± 0.0123"
+
+    at = open_page("runs", run="error-run")  # runs from before the setting: as they always were
+    assert_clean(at)
+    assert next(m for m in at.metric if m.label == "Leader's SMASH score").value == "25.00%"
+    at = open_page("leaderboard", run="error-run")
+    assert json.loads(at.dataframe[0].proto.columns)["score_mean"]["type_config"]["format"] == "percent"
 
 
 @pytest.mark.parametrize("page", ["runs", "leaderboard", "architecture", "score-vs-truth", "jobs"])

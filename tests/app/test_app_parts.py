@@ -101,6 +101,28 @@ def test_charts_accept_empty_and_filled_frames():
     assert list(on.customdata[:, 0]) == ["a", "b", "d"]
 
 
+def test_score_charts_follow_the_score_metric():
+    """Error scores are percentages (as always); loss scores are nats, as plain numbers."""
+    pairs = pd.DataFrame({"arch_id": ["a", "b"], "score_mean": [0.93, 1.04], "score_std": [0.01, 0.02],
+                          "score_lo": [0.91, 1.0], "score_hi": [0.95, 1.08],
+                          "val_error": [0.21, 0.26], "test_error": [0.2, 0.25]})
+    error, loss = charts.score_vs_truth(pairs), charts.score_vs_truth(pairs, "loss")
+    assert error.layout.xaxis.title.text == "SMASH score (validation error, generated weights)"
+    assert error.layout.xaxis.tickformat == ".1%" and "%{x:.2%}" in error.data[0].hovertemplate
+    assert loss.layout.xaxis.title.text == "SMASH score (validation loss, generated weights)"
+    assert loss.layout.xaxis.tickformat == ".3f" and "%{x:.4f}" in loss.data[0].hovertemplate
+    assert loss.layout.yaxis.tickformat == ".1%", "the truth is an error rate whatever the score"
+    front = pairs.assign(params=[10, 20], on_front=[True, False])
+    assert charts.pareto(front, "params").layout.yaxis.tickformat == ".1%"
+    pareto = charts.pareto(front, "params", metric="loss")
+    assert pareto.layout.yaxis.tickformat == ".3f" and "loss" in pareto.layout.yaxis.title.text
+    probe = pd.DataFrame({"arch_id": ["a", "a"], "checkpoint_step": [1, 2], "score_mean": [1.1, 0.9]})
+    stability = pd.DataFrame(columns=["step", "kendall_tau"])
+    assert charts.probe_stability(probe, stability).layout.yaxis.tickformat == ".0%"
+    fig = charts.probe_stability(probe, stability, metric="loss")
+    assert fig.layout.yaxis.tickformat == ".3f" and "%{y:.4f}" in fig.data[0].hovertemplate
+
+
 def test_pareto_chart_samples_many_dominated_points():
     n = 50_000
     frame = pd.DataFrame({"arch_id": [str(i) for i in range(n)], "score_mean": np.linspace(1, 0, n),

@@ -16,6 +16,7 @@ from cli.listing import JOB_COLUMNS, RUN_COLUMNS
 from cli.main import main
 from core.arch import Arch
 from store import Store, store_path
+from tests.conftest import add_scored_run
 
 
 def smash(capsys, *argv: str) -> tuple[int, str, str]:
@@ -167,3 +168,33 @@ def test_show_counts_the_sizes_of_an_arch_the_run_never_scored(capsys, w, store,
     doc = json.loads(run_ok(capsys, "show", str(path), "--workdir", w, "--json"))
     assert doc["arch_id"] == arch.id and doc["score"] is None and doc["true_error"] is None
     assert doc["params"] > 0 and doc["flops"] > 0 and doc["n_layers"] == arch.n_layers
+
+
+def test_a_loss_run_prints_its_scores_in_nats_not_percent(capsys, tmp_path):
+    """[score] metric = "loss": the table shows nats (0.9312), never 93.12%; JSON keeps the
+    raw numbers; an error run beside it keeps its percentages."""
+    st = Store(store_path(tmp_path))
+    add_scored_run(st, "error-run", "error", (0.25, 0.375))
+    best = add_scored_run(st, "loss-run", "loss", (0.9312, 1.0456, 1.25))[0]
+    w = str(tmp_path)
+
+    runs = run_ok(capsys, "runs", "--workdir", w)
+    assert "0.9312" in runs and "93.12%" not in runs
+    assert "25.00%" in runs  # the error run's best, as always
+    doc = json.loads(run_ok(capsys, "runs", "--workdir", w, "--json"))
+    assert {r["run_id"]: r["best_score"] for r in doc["runs"]} == {"error-run": 0.25, "loss-run": 0.9312}
+
+    top = run_ok(capsys, "top", "--run", "loss-run", "--workdir", w)
+    assert "validation loss" in top
+    rows = [line for line in top.splitlines() if best in line]
+    assert rows and "0.9312" in rows[0] and "0.0123" in rows[0] and "[0.911, 0.951]" in rows[0], top
+    assert "%" not in rows[0], rows[0]
+    doc = json.loads(run_ok(capsys, "top", "--run", "loss-run", "--workdir", w, "--json"))
+    assert [r["score_mean"] for r in doc["rows"]] == [0.9312, 1.0456, 1.25]
+    csv = pd.read_csv(io.StringIO(run_ok(capsys, "top", "--run", "loss-run", "--workdir", w, "--csv")))
+    assert csv.loc[0, "score_mean"] == 0.9312
+
+    show = run_ok(capsys, "show", "best", "--run", "loss-run", "--workdir", w)
+    assert "SMASH score (loss, nats) 0.9312 ± 0.0123, 95% interval [0.911, 0.951]" in show, show
+    error_top = run_ok(capsys, "top", "--run", "error-run", "--workdir", w)
+    assert "25.00%" in error_top and "[23.0%, 27.0%]" in error_top and "validation loss" not in error_top
