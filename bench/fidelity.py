@@ -94,14 +94,25 @@ def rescore(workdir: Path, run_id: str, archs: list[Arch], draws: int | None = N
             metric: str | None = None) -> np.ndarray:
     """SMASH scores of `archs` with the last checkpoint of `run_id`: its own settings, over
     `draws` draws and by `metric` when given (draw 0 onwards, so the first ones are the
-    search's own; the same figures as refining the search's scores to `draws`)."""
-    _, path = resolve_checkpoint(workdir, run_id)
-    model = load_model(path)
-    scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), torch.device("cpu"),
-                              metric=metric)
-    if draws:
-        scorer.draws = draws
-    return np.array([scorer.score(a)[0] for a in archs])
+    search's own; the same figures as refining the search's scores to `draws`). Kept in the
+    workdir, so a rerun of the study does not score them again."""
+    step, path = resolve_checkpoint(workdir, run_id)
+    cache = workdir / "rescored" / f"{run_id}.s{step}.d{draws or 0}.{metric or 'run'}.json"
+    done = json.loads(cache.read_text()) if cache.exists() else {}
+    todo = [a for a in archs if a.id not in done]
+    if todo:
+        model = load_model(path)
+        scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), torch.device("cpu"),
+                                  metric=metric)
+        if draws:
+            scorer.draws = draws
+        for a in todo:
+            done[a.id] = scorer.score(a)[0]
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps(done))
+        tmp.replace(cache)
+    return np.array([done[a.id] for a in archs])
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
