@@ -39,7 +39,7 @@ from core.arch import Arch  # noqa: E402
 from core.config import Config, load_config  # noqa: E402
 from core.ids import study_id_for  # noqa: E402
 from core.metric import SCORE_METRICS  # noqa: E402
-from core.rankstats import bootstrap_ci, correlation_table, spearman  # noqa: E402
+from core.rankstats import bootstrap_ci, ceiling_of_mean, correlation_table, spearman  # noqa: E402
 from engine.data.splits import load_data  # noqa: E402
 from engine.model import load_model  # noqa: E402
 from engine.scoring.proxy import naswot  # noqa: E402
@@ -293,9 +293,9 @@ def ceilings(metrics: dict, seeds: int) -> dict:
         return {"ceiling": None, "ceiling_ci": None}
     r = metrics["ceiling"]["spearman"]
     out = {"ceiling": round(r, 3), "ceiling_ci": [round(v, 3) for v in metrics["ceiling"]["spearman_ci"]]}
-    if r > 0:
-        rel = seeds * r / (1 + (seeds - 1) * r)
-        out["ceiling_of_mean"] = round(float(np.sqrt(rel)), 3)
+    of_mean = ceiling_of_mean(r, seeds)
+    if of_mean is not None:
+        out["ceiling_of_mean"] = round(of_mean, 3)
     return out
 
 

@@ -132,6 +132,10 @@ def print_study(metrics: dict[str, Any]) -> None:
     if ceiling:
         lo, hi = ceiling["spearman_ci"]
         print(f"  seed-to-seed Spearman of the truth (ceiling) {ceiling['spearman']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+        if ceiling.get("of_mean"):
+            print(f"  a perfect predictor against the seeds' mean: about {ceiling['of_mean']:+.3f}")
+    if metrics.get("score_draws"):
+        print(f"  SMASH scores refined to {metrics['score_draws']} draws for the study")
 
 
 def cmd_engine(args: argparse.Namespace) -> dict[str, Any]:

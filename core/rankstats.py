@@ -148,6 +148,15 @@ def rank_stability(steps: Sequence[int], arch_ids: Sequence[str], scores: Sequen
     return out
 
 
+def ceiling_of_mean(r: float, seeds: int) -> float | None:
+    """The Spearman a perfect predictor can expect against the mean of `seeds` seeds of a
+    truth whose seed-to-seed Spearman is `r`: the square root of the mean's reliability
+    (Spearman-Brown, seeds * r / (1 + (seeds - 1) * r)). None where r is not positive."""
+    if not np.isfinite(r) or r <= 0 or seeds < 1:
+        return None
+    return float(np.sqrt(seeds * r / (1 + (seeds - 1) * r)))
+
+
 def mean_interval(mean: float, std: float, n: int, level: float = 0.95,
                   bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float | None, float | None]:
     """Student-t interval of a mean of `n` draws with sample spread `std` (None for n < 2),

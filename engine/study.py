@@ -24,7 +24,7 @@ from core.config import Config
 from core.errors import Cancelled
 from core.ids import retrain_id_for, study_id_for
 from core.jobs import DEFAULT_PREDICTORS, PREDICTORS, CorrelateJob, RetrainJob
-from core.rankstats import bootstrap_ci, correlation_table, spearman
+from core.rankstats import bootstrap_ci, ceiling_of_mean, correlation_table, spearman
 from engine.data.splits import load_data
 from engine.scoring.proxy import naswot
 from engine.scoring.refine import refine_scores
@@ -126,7 +126,8 @@ def study_metrics(frame: pd.DataFrame, predictors: dict[str, np.ndarray], seeds:
         a = frame[f"val_error_s{seeds[0]}"].to_numpy(float)[ok]
         b = frame[f"val_error_s{seeds[1]}"].to_numpy(float)[ok]
         est, lo, hi = bootstrap_ci(spearman, a, b, n_boot=n_boot, seed=seed)
-        ceiling = {"spearman": est, "spearman_ci": [lo, hi], "seeds": seeds[:2]}
+        ceiling = {"spearman": est, "spearman_ci": [lo, hi], "seeds": seeds[:2],
+                   "of_mean": ceiling_of_mean(est, len(seeds))}
     return {"truth": "val_error", "n": int(ok.sum()), "k": k, "seeds": seeds,
             "predictors": tables, "ceiling": ceiling}
 

@@ -173,7 +173,9 @@ def _study_figures(metrics: dict, key: str) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     ceiling = metrics.get("ceiling")
     note = (f" Seed-to-seed Spearman of the truth (the ceiling any predictor faces): "
-            f"{ceiling['spearman']:.3f} [{ceiling['spearman_ci'][0]:.3f}, {ceiling['spearman_ci'][1]:.3f}]."
+            f"{ceiling['spearman']:.3f} [{ceiling['spearman_ci'][0]:.3f}, {ceiling['spearman_ci'][1]:.3f}]"
+            + (f"; against the seeds' mean a perfect predictor could expect about {ceiling['of_mean']:.3f}."
+               if ceiling.get("of_mean") else ".")
             if ceiling else " One seed per arch: no ceiling measured.")
     st.caption(f"{metrics['n']} archs; truth: validation error after retraining (mean over seeds "
                f"{json.dumps(metrics.get('seeds'))}). Each predictor is oriented so lower predicts lower "

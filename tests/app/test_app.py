@@ -223,7 +223,7 @@ def test_score_vs_truth_shows_retrained_archs_and_stats(store: Store, run_id: st
     table = lambda est: [{**old[0], "estimate": est}, {**old[0], "metric": "top-2 precision"}]  # noqa: E731
     new = {"truth": "val_error", "n": 6, "k": 2, "seeds": [0, 1],
            "predictors": {"smash": table(0.7), "params": table(0.2), "naswot": table(0.1)},
-           "ceiling": {"spearman": 0.9, "spearman_ci": [0.8, 0.95], "seeds": [0, 1]}}
+           "ceiling": {"spearman": 0.9, "spearman_ci": [0.8, 0.95], "seeds": [0, 1], "of_mean": 0.973}}
     store.upsert_study("study-new", run_id=run_id, status="done", epochs=1, seed=0,
                        arch_ids=board["arch_id"].tolist(), metrics=new)
     at = open_page("score-vs-truth")
@@ -231,7 +231,7 @@ def test_score_vs_truth_shows_retrained_archs_and_stats(store: Store, run_id: st
     assert any(s.value == "Correlation studies" for s in at.subheader)
     shown = next(df.value for df in at.dataframe if "predictor" in df.value.columns)
     assert shown["predictor"].tolist() == ["smash", "params", "naswot"]
-    assert any("ceiling" in c.value for c in at.caption)
+    assert any("ceiling" in c.value and "about 0.973" in c.value for c in at.caption)
 
 
 def test_score_vs_truth_form_queues_a_correlate_job(store: Store, run_id: str):

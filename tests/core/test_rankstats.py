@@ -126,3 +126,10 @@ def test_mean_interval_is_student_t_and_clipped_to_bounds():
     assert (lo, hi) == pytest.approx((0.3 - 4.303 * 0.02 / 3**0.5, 0.3 + 4.303 * 0.02 / 3**0.5), abs=1e-4)
     assert mean_interval(0.3, 0.02, 1) == (None, None)
     assert mean_interval(0.05, 0.2, 2, bounds=(0.0, 1.0))[0] == 0.0
+
+
+def test_ceiling_of_the_seed_mean_is_spearman_brown():
+    assert rs.ceiling_of_mean(0.5, 2) == pytest.approx((2 * 0.5 / 1.5) ** 0.5)
+    assert rs.ceiling_of_mean(0.5, 1) == pytest.approx(0.5 ** 0.5)
+    assert rs.ceiling_of_mean(1.0, 3) == pytest.approx(1.0)
+    assert rs.ceiling_of_mean(-0.1, 2) is None and rs.ceiling_of_mean(float("nan"), 2) is None

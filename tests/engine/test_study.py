@@ -30,6 +30,7 @@ def test_study_metrics_rank_each_predictor_and_measure_the_ceiling():
     rho = {name: table[0]["estimate"] for name, table in m["predictors"].items()}
     assert rho["smash"] > 0.8 and abs(rho["params"]) < 0.4
     assert m["ceiling"]["spearman"] > 0.8 and m["ceiling"]["spearman_ci"][0] < m["ceiling"]["spearman"]
+    assert m["ceiling"]["spearman"] < m["ceiling"]["of_mean"] <= 1, "two seeds' mean is surer than one seed"
     assert m["n"] == 40 and m["truth"] == "val_error"
     assert study_metrics(frame, values, [0], n_boot=50)["ceiling"] is None
 
