@@ -18,10 +18,12 @@ from pathlib import Path
 import torch
 
 from core.arch import Arch
+from core.config import Config
 from core.racing import Tally
 from engine.data.splits import load_data
-from engine.model import load_model
+from engine.model import model_from_state
 from engine.runtime import checkpoint as ckpt
+from engine.runtime.device import pick_device
 from engine.runtime.workdir import checkpoint_dir
 from engine.scoring.scorer import ScoreError, Scorer
 from store import Store
@@ -48,13 +50,13 @@ def refine_scores(workdir: Path, store: Store, run_id: str, arch_ids: list[str],
                   on_progress: Callable[[float, str], None] | None = None,
                   check_stop: Callable[[], None] | None = None) -> dict[str, Tally]:
     """Each arch's latest full score topped up to `draws` draws (arch id -> Tally); archs
-    without a full score are left out, archs with `draws` or more are returned as stored."""
+    without a full score are left out, archs with `draws` or more are returned as stored.
+    `device` defaults to the run's own choice (CUDA where there is one)."""
     if draws < 1:
         raise ScoreError(f"draws {draws}: a refined score needs at least 1 draw")
     found = stored_tallies(store, run_id, arch_ids)
     out = {a: v[1] for a, v in found.items()}
     todo = {a: v for a, v in found.items() if v[1].n < draws}
-    device = device or torch.device("cpu")
     scorers: dict[int, Scorer] = {}
     for i, (arch_id, (step, tally, arch)) in enumerate(sorted(todo.items())):
         if check_stop is not None:
@@ -71,11 +73,13 @@ def refine_scores(workdir: Path, store: Store, run_id: str, arch_ids: list[str],
     return out
 
 
-def _scorer_at(workdir: Path, run_id: str, step: int, device: torch.device, draws: int) -> Scorer:
+def _scorer_at(workdir: Path, run_id: str, step: int, device: torch.device | None, draws: int) -> Scorer:
     """A Scorer with the run's own settings on its checkpoint at `step`."""
     for s, path in ckpt.step_checkpoints(checkpoint_dir(workdir, run_id)):
         if s == step:
-            model = load_model(path, device)
+            state = ckpt.load(path)
+            device = device or pick_device(Config.from_stored(state["config"]).device)
+            model = model_from_state(state, device)
             scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), device)
             scorer.draws = draws
             return scorer
