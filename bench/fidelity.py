@@ -120,6 +120,17 @@ def zscore(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (x.std() or 1.0)
 
 
+def agreement(scores: list[np.ndarray], truth: np.ndarray, k: int) -> dict:
+    """How far the HyperNets of the study (as built, seed 1, each variant) agree with one
+    another on the same archs (mean and range of their pairwise Spearman), and their
+    standardised mean against the truth."""
+    pairs = [spearman(a, b) for i, a in enumerate(scores) for b in scores[i + 1:]]
+    joint = np.sum([zscore(s) for s in scores], axis=0)
+    return {"n": len(scores), "pairwise_spearman_mean": round(float(np.mean(pairs)), 3),
+            "pairwise_spearman_range": [round(float(min(pairs)), 3), round(float(max(pairs)), 3)],
+            "mean_vs_truth": compact(correlation_table(joint, truth, k, n_boot=2000))}
+
+
 def train_all(cfgs: list[Config], workdir: Path, workers: int) -> list[str]:
     """Train every config's HyperNet, in `workers` processes of one thread each (a demo-size
     HyperNet gains little from a second thread, so two runs side by side finish sooner)."""
@@ -272,9 +283,12 @@ def main() -> None:
                                "ci": [round(lo, 3), round(hi, 3)],
                                "seed1_vs_truth": compact(correlation_table(again, truth, k, n_boot=2000))}
         result["smash_2_hypernets"] = compact(correlation_table(both, truth, k, n_boot=2000))
+        every = [values["smash"], again]
         for name in VARIANTS:
             scores = rescore(workdir, runs[name], archs, args.score_draws, metric)
+            every.append(scores)
             rows.append({"variant": name, **compact(correlation_table(scores, truth, k, n_boot=2000))})
+        result["hypernets"] = agreement(every, truth, k)
     result["ablations"] = rows
     result["seconds"] = round(time.perf_counter() - t_start)
     report(result)
@@ -315,6 +329,9 @@ def report(result: dict) -> None:
         print(f"SMASH score across two HyperNet seeds: Spearman {s['spearman_between_hypernet_seeds']:+.3f} "
               f"{s['ci']}; seed 1 vs truth {s['seed1_vs_truth']['spearman']:+.3f}; "
               f"the two HyperNets' mean vs truth {result['smash_2_hypernets']['spearman']:+.3f}")
+        h = result["hypernets"]
+        print(f"{h['n']} HyperNets agree pairwise at Spearman {h['pairwise_spearman_mean']:+.3f} "
+              f"{h['pairwise_spearman_range']}; their mean vs truth {h['mean_vs_truth']['spearman']:+.3f}")
     if "ablations" in result:
         for row in result["ablations"]:
             print(f"  {row['variant']:<62} Spearman {row['spearman']:+.3f} {row['spearman_ci']}")

@@ -42,6 +42,7 @@ def test_the_study_runs_at_smoke_size_and_writes_every_figure(tmp_path):
     assert variants[2].startswith("as the search scored them")
     assert len(variants) == 7 and any("twice as long" in v for v in variants)
     assert result["score"]["metric"] in ("error", "loss")
+    assert result["hypernets"]["n"] == 6 and -1 <= result["hypernets"]["pairwise_spearman_mean"] <= 1
     # A second run resumes every stage and gives the same figures.
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert again.returncode == 0, again.stderr[-3000:]
