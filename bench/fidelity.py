@@ -2,9 +2,10 @@
 
 On a demo-size Fashion-MNIST run: train the HyperNet, score a random sample, pick K archs
 spread over the score range (full scores only), retrain each with two seeds at a fixed
-short budget (the truth: validation error, never test error), then report, for the
-SMASH score and for trivial predictors beside it (params, FLOPs, the NASWOT training-free
-proxy), Spearman, Kendall and top-k precision with bootstrap 95% intervals, and the
+short budget (the truth: validation error, never test error), re-score each picked arch
+over --score-draws draws by error and by loss, then report, for the SMASH score (in the
+--config's metric) and for trivial predictors beside it (params, FLOPs, the NASWOT
+training-free proxy), Spearman, Kendall and top-k precision with bootstrap 95% intervals, and the
 truth's own seed-to-seed Spearman (the ceiling). Then the score's stability across two
 HyperNet seeds, and one ablation row per method change, each a HyperNet trained with that
 one setting put back to its old value and scoring the same archs against the same truth.
@@ -13,7 +14,7 @@ Every stage resumes (runs, scores and retrains are keyed and checkpointed), so a
 study continues where it stopped. The last line printed is a JSON object; --out writes
 the same figures to docs/fidelity.json, --png the scatter to docs/img/fidelity.png.
 
-    python bench/fidelity.py --workdir runs/fidelity                 # the full study (~2 h, 2 cores)
+    python bench/fidelity.py --workdir runs/fidelity                 # the full study (~2.5 h, 2 cores)
     python bench/fidelity.py --workdir /tmp/f --k 6 --sample 12 --steps 40 --epochs 1 \\
         --steps-per-epoch 5 --config configs/smoke.toml --no-variants  # a smoke run
 """
@@ -88,6 +89,17 @@ def variant_config(cfg: Config, change: dict | str) -> Config:
     if change == "longer":
         return cfg.replace(train={"steps": 2 * cfg.train.steps})
     return cfg.replace(**change)
+
+
+def study_archs(workdir: Path, store: Store, run_id: str, k: int) -> list[str]:
+    """The study's archs, picked once over the run's score range and kept in the workdir:
+    a rerun must retrain none anew, even if the run's board has changed since."""
+    kept = workdir / f"picked-{run_id}-k{k}.json"
+    if kept.exists():
+        return json.loads(kept.read_text())
+    arch_ids = pick_archs(store, run_id, k)
+    kept.write_text(json.dumps(arch_ids))
+    return arch_ids
 
 
 def rescore(workdir: Path, run_id: str, archs: list[Arch], draws: int | None = None,
@@ -219,7 +231,7 @@ def main() -> None:
     p.add_argument("--sample", type=int, default=240, help="random archs scored to pick from")
     p.add_argument("--k", type=int, default=48, help="archs retrained")
     p.add_argument("--seeds", type=int, default=2, help="retrain seeds per arch (2 give the ceiling)")
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--steps-per-epoch", type=int, default=100)
     p.add_argument("--workers", type=int, default=2, help="retrain processes (one thread each)")
     p.add_argument("--score-draws", type=int, default=10,
@@ -236,7 +248,7 @@ def main() -> None:
     cfg = study_config(args)
     run_id = train(cfg, workdir, store)
     score_run(workdir, store, run_id, show_progress=False)
-    arch_ids = pick_archs(store, run_id, args.k)
+    arch_ids = study_archs(workdir, store, run_id, args.k)
     archs = [Arch.from_dict(store.arch(run_id, a)["arch"]) for a in arch_ids]
     log(f"{len(archs)} archs picked over the score range of {store.score_count(run_id)}")
     retrain_all(cfg, workdir, run_id, archs, args)
