@@ -192,9 +192,9 @@ def correlate(workdir: Path, store: Store, run_id: str, *, k: int = CorrelateJob
               predictors: tuple[str, ...] = DEFAULT_PREDICTORS, include_partial: bool = False,
               top_k: int | None = None, n_boot: int = 1000, score_draws: int = CorrelateJob.score_draws,
               run_jobs: Callable[[list[str]], None] | None = None) -> dict[str, Any]:
-    """Refine the study archs' scores to `score_draws` draws (0: as the search left them),
-    queue the study's retrains as jobs, let `run_jobs` run them to their end (the caller's
-    engine, or waiting for one that serves the workdir), then store and return the study's
+    """Queue the study's retrains as jobs, let `run_jobs` run them to their end (the caller's
+    engine, or waiting for one that serves the workdir), refine the study archs' scores to
+    `score_draws` draws (0: as the search left them), then store and return the study's
     figures. Without `run_jobs`, return once the jobs are queued."""
     check_score_draws(score_draws)
     plan = plan_study(store, run_id, k=k, epochs=epochs, seed=seed, seeds=seeds, steps_per_epoch=steps_per_epoch,
@@ -232,9 +232,9 @@ def run_study(workdir: Path, store: Store, run_id: str, *, k: int = CorrelateJob
               score_draws: int = CorrelateJob.score_draws, job_id: str | None = None,
               on_progress: Callable[[float, str], None] | None = None,
               should_stop: Callable[[], bool] | None = None, show_progress: bool = False) -> dict[str, Any]:
-    """The whole study in this process (the engine's `correlate` job): scores refined, then
-    retrains one after another, each resumable from its checkpoints, so a cancelled or killed
-    study continues."""
+    """The whole study in this process (the engine's `correlate` job): retrains one after
+    another, each resumable from its checkpoints, so a cancelled or killed study continues,
+    then the study archs' scores refined to `score_draws` draws."""
     check_score_draws(score_draws)
     plan = plan_study(store, run_id, k=k, epochs=epochs, seed=seed, seeds=seeds, steps_per_epoch=steps_per_epoch,
                       predictors=predictors, include_partial=include_partial)

@@ -62,7 +62,7 @@ def refine_scores(workdir: Path, store: Store, run_id: str, arch_ids: list[str],
         if check_stop is not None:
             check_stop()
         if step not in scorers:
-            scorers[step] = _scorer_at(workdir, run_id, step, device, draws - tally.n)
+            scorers[step] = _scorer_at(workdir, run_id, step, device)
         scorer = scorers[step]
         scorer.draws = draws - tally.n
         errs = torch.tensor(scorer.errors(arch, None, tally.next_draw), dtype=torch.float64)
@@ -73,14 +73,12 @@ def refine_scores(workdir: Path, store: Store, run_id: str, arch_ids: list[str],
     return out
 
 
-def _scorer_at(workdir: Path, run_id: str, step: int, device: torch.device | None, draws: int) -> Scorer:
+def _scorer_at(workdir: Path, run_id: str, step: int, device: torch.device | None) -> Scorer:
     """A Scorer with the run's own settings on its checkpoint at `step`."""
     for s, path in ckpt.step_checkpoints(checkpoint_dir(workdir, run_id)):
         if s == step:
             state = ckpt.load(path)
             device = device or pick_device(Config.from_stored(state["config"]).device)
             model = model_from_state(state, device)
-            scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), device)
-            scorer.draws = draws
-            return scorer
+            return Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), device)
     raise ScoreError(f"run {run_id} has no checkpoint at step {step} to refine its scores with")
