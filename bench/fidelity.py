@@ -51,14 +51,21 @@ from engine.train.final import retrain_arch  # noqa: E402
 from engine.train.hypernet import train_hypernet  # noqa: E402
 from store import Store, store_path  # noqa: E402
 
+LARGER = {"growth": [16, 16, 16], "layers": [6, 8, 4]}
 VARIANTS = {
     "encoding squeezed into the first conv (dense_input = false)": {"hypernet": {"dense_input": False}},
     "per-channel weight norm (weight_norm = channel)": {"hypernet": {"weight_norm": "channel"}},
     "soft width prior (width_prior = soft)": {"space": {"width_prior": "soft"}},
-    "HyperNet trained twice as long (2 x --steps)": "longer",
+    "HyperNet trained twice as long (2 x --steps)": {"steps_x": 2},
+    "HyperNet trained 8 times as long (8 x --steps)": {"steps_x": 8},
+    "larger HyperNet (growth 16, layers 6-8-4)": {"hypernet": LARGER},
+    "larger HyperNet, seed 1": {"seed": 1, "hypernet": LARGER},
+    "largest HyperNet (stem 16, growth 32, layers 8-10-4)":
+        {"hypernet": {"stem": 16, "growth": [32, 32, 32], "layers": [8, 10, 4]}},
 }
-"""Ablations: each puts one method change of the ranking work back to its old value; the
-last trains the HyperNet twice as long, to see whether the ranking is still improving."""
+"""Ablations and levers, one HyperNet each: the first three put one method change of the
+ranking work back to its old value; the rest train longer or a larger HyperNet, to see
+whether more HyperNet makes a better ranking. `steps_x` multiplies --steps."""
 
 PREDICTORS = ["smash", "params", "flops", "naswot"]
 
@@ -85,9 +92,10 @@ def train(cfg: Config, workdir: Path, store: Store) -> str:
     return run_id
 
 
-def variant_config(cfg: Config, change: dict | str) -> Config:
-    if change == "longer":
-        return cfg.replace(train={"steps": 2 * cfg.train.steps})
+def variant_config(cfg: Config, change: dict) -> Config:
+    change = dict(change)
+    if "steps_x" in change:
+        change["train"] = {"steps": change.pop("steps_x") * cfg.train.steps}
     return cfg.replace(**change)
 
 
@@ -103,19 +111,20 @@ def study_archs(workdir: Path, store: Store, run_id: str, k: int) -> list[str]:
 
 
 def rescore(workdir: Path, run_id: str, archs: list[Arch], draws: int | None = None,
-            metric: str | None = None) -> np.ndarray:
+            metric: str | None = None, bn: str | None = None) -> np.ndarray:
     """SMASH scores of `archs` with the last checkpoint of `run_id`: its own settings, over
     `draws` draws and by `metric` when given (draw 0 onwards, so the first ones are the
-    search's own; the same figures as refining the search's scores to `draws`). Kept in the
-    workdir, so a rerun of the study does not score them again."""
+    search's own; the same figures as refining the search's scores to `draws`), with batch
+    norm `bn` when given. Kept in the workdir, so a rerun of the study does not score them again."""
     step, path = resolve_checkpoint(workdir, run_id)
-    cache = workdir / "rescored" / f"{run_id}.s{step}.d{draws or 0}.{metric or 'run'}.json"
+    tag = f".{bn}" if bn and bn != "batch" else ""
+    cache = workdir / "rescored" / f"{run_id}.s{step}.d{draws or 0}.{metric or 'run'}{tag}.json"
     done = json.loads(cache.read_text()) if cache.exists() else {}
     todo = [a for a in archs if a.id not in done]
     if todo:
         model = load_model(path)
         scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), torch.device("cpu"),
-                                  metric=metric)
+                                  bn=bn, metric=metric)
         if draws:
             scorer.draws = draws
         for a in todo:
@@ -141,6 +150,43 @@ def agreement(scores: list[np.ndarray], truth: np.ndarray, k: int) -> dict:
     return {"n": len(scores), "pairwise_spearman_mean": round(float(np.mean(pairs)), 3),
             "pairwise_spearman_range": [round(float(min(pairs)), 3), round(float(max(pairs)), 3)],
             "mean_vs_truth": compact(correlation_table(joint, truth, k, n_boot=2000))}
+
+
+def traits(arch: Arch) -> dict[str, float]:
+    """Plain counts of an arch's make-up, to see what the truth and the SMASH score reward."""
+    convs = [c for b in arch.blocks for layer in b.layers for path in layer.paths for c in path]
+    layers = [layer for b in arch.blocks for layer in b.layers]
+    return {"memory-bank width (units, summed over blocks)": sum(b.bank_units for b in arch.blocks),
+            "convs": len(convs), "layers": len(layers),
+            "layer width (units, summed)": sum(layer.units for layer in layers),
+            "banks read (summed over layers)": sum(len(layer.reads) for layer in layers),
+            "mean kernel area": float(np.mean([c.kernel[0] * c.kernel[1] for c in convs])),
+            "mean dilation": float(np.mean([c.dilation[0] * c.dilation[1] for c in convs])),
+            "mean groups": float(np.mean([c.groups for c in convs]))}
+
+
+def what_they_reward(archs: list[Arch], frame: pd.DataFrame, truth: np.ndarray,
+                     consensus: np.ndarray) -> dict:
+    """Spearman of each trait (and FLOPs, params) with the truth and with the HyperNets'
+    consensus score: where the two differ, the SMASH score rewards what training does not."""
+    table = {"flops": frame["flops"].to_numpy(float), "params": frame["params"].to_numpy(float)}
+    rows = [traits(a) for a in archs]
+    table.update({name: np.array([r[name] for r in rows], float) for name in rows[0]})
+    def rho(v: np.ndarray, other: np.ndarray) -> float | None:
+        r = spearman(v, other)
+        return round(r, 3) if np.isfinite(r) else None  # a trait all archs share ranks nothing
+
+    return {name: {"truth": rho(v, truth), "smash_consensus": rho(v, consensus)} for name, v in table.items()}
+
+
+def metric_pairs(by_metric: dict[str, list[np.ndarray]], truth: np.ndarray) -> dict:
+    """The loss score against the error score, HyperNet by HyperNet (the same HyperNet and
+    draws, so the pair differs only in the metric): how often loss ranks closer to the truth,
+    and its mean gain in Spearman."""
+    gains = [spearman(lo, truth) - spearman(er, truth)
+             for er, lo in zip(by_metric["error"], by_metric["loss"], strict=True)]
+    return {"hypernets": len(gains), "loss_better": int(sum(g > 0 for g in gains)),
+            "mean_gain": round(float(np.mean(gains)), 3), "gains": [round(float(g), 3) for g in gains]}
 
 
 def train_all(cfgs: list[Config], workdir: Path, workers: int) -> list[str]:
@@ -279,28 +325,37 @@ def main() -> None:
               **{name: compact(table) for name, table in metrics["predictors"].items()},
               **ceilings(metrics, args.seeds)}
     searched = f"as the search scored them ({cfg.score.draws} draws x {cfg.score.val_images} images)"
-    rows = [{"variant": f"as built: {m}, {args.score_draws} draws",
-             **compact(correlation_table(scored[m], truth, k, n_boot=2000))} for m in SCORE_METRICS]
-    rows.append({"variant": f"{searched}, error", **compact(correlation_table(search_scores, truth, k,
-                                                                                n_boot=2000))})
+
+    def row(variant: str, m: str, scores: np.ndarray) -> dict:
+        return {"variant": variant, "metric": m, **compact(correlation_table(scores, truth, k, n_boot=2000))}
+
+    rows = [row(f"as built, {args.score_draws} draws", m, scored[m]) for m in SCORE_METRICS]
+    rows.append(row(searched, "error", search_scores))
+    for m in SCORE_METRICS:
+        rows.append(row("as built, batch norm recalibrated per arch and draw", m,
+                        rescore(workdir, run_id, archs, args.score_draws, m, "recalibrated")))
+    by_metric = {m: [scored[m]] for m in SCORE_METRICS}  # per metric, one array per HyperNet
 
     if not args.no_variants:
         names = ["HyperNet seed 1", *VARIANTS]
         cfgs = [cfg.replace(seed=1), *(variant_config(cfg, c) for c in VARIANTS.values())]
         runs = dict(zip(names, train_all(cfgs, workdir, args.workers), strict=True))
-        again = rescore(workdir, runs["HyperNet seed 1"], archs, args.score_draws, metric)
+        for name in names:
+            for m in SCORE_METRICS:
+                scores = rescore(workdir, runs[name], archs, args.score_draws, m)
+                by_metric[m].append(scores)
+                rows.append(row(name, m, scores))
+        again = by_metric[metric][1]
         both = zscore(values["smash"]) + zscore(again)
         est, lo, hi = bootstrap_ci(spearman, values["smash"], again, n_boot=2000)
         result["stability"] = {"spearman_between_hypernet_seeds": round(est, 3),
                                "ci": [round(lo, 3), round(hi, 3)],
                                "seed1_vs_truth": compact(correlation_table(again, truth, k, n_boot=2000))}
         result["smash_2_hypernets"] = compact(correlation_table(both, truth, k, n_boot=2000))
-        every = [values["smash"], again]
-        for name in VARIANTS:
-            scores = rescore(workdir, runs[name], archs, args.score_draws, metric)
-            every.append(scores)
-            rows.append({"variant": name, **compact(correlation_table(scores, truth, k, n_boot=2000))})
-        result["hypernets"] = agreement(every, truth, k)
+        result["hypernets"] = agreement(by_metric[metric], truth, k)
+        consensus = np.sum([zscore(v) for v in by_metric[metric]], axis=0)
+        result["rewards"] = what_they_reward(archs, frame, truth, consensus)
+    result["loss_vs_error"] = metric_pairs(by_metric, truth)
     result["ablations"] = rows
     result["seconds"] = round(time.perf_counter() - t_start)
     report(result)
@@ -346,7 +401,14 @@ def report(result: dict) -> None:
               f"{h['pairwise_spearman_range']}; their mean vs truth {h['mean_vs_truth']['spearman']:+.3f}")
     if "ablations" in result:
         for row in result["ablations"]:
-            print(f"  {row['variant']:<62} Spearman {row['spearman']:+.3f} {row['spearman_ci']}")
+            print(f"  {row['variant']:<62} {row['metric']:<6} Spearman {row['spearman']:+.3f} {row['spearman_ci']}")
+    if "rewards" in result:
+        print("Spearman of each trait with the truth and with the HyperNets' consensus score:")
+        for name, r in result["rewards"].items():
+            print(f"  {name:<48} truth {r['truth']}  SMASH {r['smash_consensus']}")
+    pairs = result["loss_vs_error"]
+    print(f"loss ranks closer to the truth than error with {pairs['loss_better']} of {pairs['hypernets']} "
+          f"HyperNets (mean gain in Spearman {pairs['mean_gain']:+.3f})")
 
 
 if __name__ == "__main__":
