@@ -22,6 +22,7 @@ the same figures to docs/fidelity.json, --png the scatter to docs/img/fidelity.p
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import multiprocessing
 import os
@@ -41,14 +42,15 @@ from core.config import Config, load_config  # noqa: E402
 from core.ids import study_id_for  # noqa: E402
 from core.metric import SCORE_METRICS  # noqa: E402
 from core.rankstats import bootstrap_ci, ceiling_of_mean, correlation_table, spearman  # noqa: E402
+from engine.data.batches import normalize  # noqa: E402
 from engine.data.splits import load_data  # noqa: E402
-from engine.model import load_model  # noqa: E402
+from engine.model import load_model, make_optimizer  # noqa: E402
 from engine.scoring.proxy import naswot  # noqa: E402
 from engine.scoring.scorer import Scorer  # noqa: E402
 from engine.search import resolve_checkpoint, score_run  # noqa: E402
 from engine.study import gather, pick_archs, predictor_values, study_metrics  # noqa: E402
 from engine.train.final import retrain_arch  # noqa: E402
-from engine.train.hypernet import train_hypernet  # noqa: E402
+from engine.train.hypernet import hypernet_step, train_hypernet  # noqa: E402
 from store import Store, store_path  # noqa: E402
 
 LARGER = {"growth": [16, 16, 16], "layers": [6, 8, 4]}
@@ -128,6 +130,45 @@ def rescore(workdir: Path, run_id: str, archs: list[Arch], draws: int | None = N
         if draws:
             scorer.draws = draws
         for a in todo:
+            done[a.id] = scorer.score(a)[0]
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps(done))
+        tmp.replace(cache)
+    return np.array([done[a.id] for a in archs])
+
+
+def finetuned(workdir: Path, run_id: str, archs: list[Arch], steps: int, draws: int,
+              metric: str) -> np.ndarray:
+    """SMASH scores after `steps` SMASH steps on each arch alone (HyperNet and shared weights,
+    Adam at the run's lr, the run's batch size, un-augmented training images), each arch from
+    the run's last checkpoint: does letting the one-shot model adapt to an arch before
+    scoring rank archs more like training them does? Kept in the workdir like `rescore`."""
+    step, path = resolve_checkpoint(workdir, run_id)
+    model = load_model(path)
+    lr, batch = model.cfg.train.lr, model.cfg.train.batch_size
+    cache = workdir / "rescored" / f"ft-{run_id}-k{steps}-lr{lr}-{metric}.json"
+    done = json.loads(cache.read_text()) if cache.exists() else {}
+    todo = [a for a in archs if a.id not in done]
+    if todo:
+        data = load_data(model.cfg.data, model.cfg.seed)
+        train_x, train_y = normalize(data.train_x, data.mean, data.std), data.train_y
+        start = copy.deepcopy(model.hyper.state_dict()), copy.deepcopy(model.net.state_dict())
+        cpu = torch.device("cpu")
+        for a in todo:
+            model.hyper.load_state_dict(start[0])
+            model.net.load_state_dict(start[1])
+            model.hyper.train()
+            model.net.train()
+            opt = make_optimizer(model)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            gen = torch.Generator().manual_seed(int(a.id[:8], 16))
+            for _ in range(steps):
+                j = torch.randint(0, len(train_y), (batch,), generator=gen)
+                hypernet_step(model, opt, a, train_x[j], train_y[j], gen, cpu)
+            scorer = Scorer.for_model(model, data, cpu, metric=metric)
+            scorer.draws = draws
             done[a.id] = scorer.score(a)[0]
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")
@@ -282,6 +323,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2, help="retrain processes (one thread each)")
     p.add_argument("--score-draws", type=int, default=10,
                    help="draws of each study arch's SMASH score (the search gives it the config's few)")
+    p.add_argument("--finetune-steps", type=int, nargs="*", default=[20, 100],
+                   help="rows scoring the SMASH run after this many SMASH steps on each arch alone")
     p.add_argument("--no-variants", action="store_true", help="skip the stability run and ablations")
     p.add_argument("--out", default=None, help="write the figures here (e.g. docs/fidelity.json)")
     p.add_argument("--png", default=None, help="draw the predictors' scatter here")
@@ -334,6 +377,9 @@ def main() -> None:
     for m in SCORE_METRICS:
         rows.append(row("as built, batch norm recalibrated per arch and draw", m,
                         rescore(workdir, run_id, archs, args.score_draws, m, "recalibrated")))
+    for steps in args.finetune_steps:
+        rows.append(row(f"as built, fine-tuned {steps} steps on each arch before scoring", metric,
+                        finetuned(workdir, run_id, archs, steps, args.score_draws, metric)))
     by_metric = {m: [scored[m]] for m in SCORE_METRICS}  # per metric, one array per HyperNet
 
     if not args.no_variants:

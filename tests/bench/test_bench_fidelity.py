@@ -46,7 +46,7 @@ def test_the_study_runs_at_smoke_size_and_writes_every_figure(tmp_path):
     out = tmp_path / "fidelity.json"
     cmd = [sys.executable, str(ROOT / "bench" / "fidelity.py"), "--workdir", str(tmp_path / "w"),
            "--config", str(ROOT / "configs" / "smoke.toml"), "--k", "6", "--sample", "10", "--steps", "12",
-           "--epochs", "1", "--steps-per-epoch", "3", "--score-draws", "3", "--workers", "2",
+           "--epochs", "1", "--steps-per-epoch", "3", "--score-draws", "3", "--finetune-steps", "2", "--workers", "2",
            "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -61,7 +61,8 @@ def test_the_study_runs_at_smoke_size_and_writes_every_figure(tmp_path):
     assert [m for v, m in rows if "recalibrated" in v] == ["error", "loss"]
     # seed 1 and every variant, each by both metrics
     hypernets = 1 + 1 + len(VARIANTS)
-    assert len(rows) == 5 + 2 * (hypernets - 1) and sum("twice as long" in v for v, _ in rows) == 2
+    assert [v for v, _ in rows if "fine-tuned" in v] == ["as built, fine-tuned 2 steps on each arch before scoring"]
+    assert len(rows) == 6 + 2 * (hypernets - 1) and sum("twice as long" in v for v, _ in rows) == 2
     assert result["score"]["metric"] in ("error", "loss")
     assert result["hypernets"]["n"] == hypernets and -1 <= result["hypernets"]["pairwise_spearman_mean"] <= 1
     pairs = result["loss_vs_error"]
