@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +113,20 @@ def study_archs(workdir: Path, store: Store, run_id: str, k: int) -> list[str]:
     return arch_ids
 
 
+def cached(cache: Path, archs: list[Arch], score: Callable[[list[Arch]], dict[str, float]]) -> np.ndarray:
+    """Each arch's figure from the JSON file `cache`, computing the missing ones with `score`
+    (arch id -> figure) and writing the file back whole, atomically."""
+    done = json.loads(cache.read_text()) if cache.exists() else {}
+    todo = [a for a in archs if a.id not in done]
+    if todo:
+        done.update(score(todo))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps(done))
+        tmp.replace(cache)
+    return np.array([done[a.id] for a in archs])
+
+
 def rescore(workdir: Path, run_id: str, archs: list[Arch], draws: int | None = None,
             metric: str | None = None, bn: str | None = None) -> np.ndarray:
     """SMASH scores of `archs` with the last checkpoint of `run_id`: its own settings, over
@@ -120,61 +135,48 @@ def rescore(workdir: Path, run_id: str, archs: list[Arch], draws: int | None = N
     norm `bn` when given. Kept in the workdir, so a rerun of the study does not score them again."""
     step, path = resolve_checkpoint(workdir, run_id)
     tag = f".{bn}" if bn and bn != "batch" else ""
-    cache = workdir / "rescored" / f"{run_id}.s{step}.d{draws or 0}.{metric or 'run'}{tag}.json"
-    done = json.loads(cache.read_text()) if cache.exists() else {}
-    todo = [a for a in archs if a.id not in done]
-    if todo:
+
+    def score(todo: list[Arch]) -> dict[str, float]:
         model = load_model(path)
         scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), torch.device("cpu"),
                                   bn=bn, metric=metric)
         if draws:
             scorer.draws = draws
-        for a in todo:
-            done[a.id] = scorer.score(a)[0]
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps(done))
-        tmp.replace(cache)
-    return np.array([done[a.id] for a in archs])
+        return {a.id: scorer.score(a)[0] for a in todo}
+
+    return cached(workdir / "rescored" / f"{run_id}.s{step}.d{draws or 0}.{metric or 'run'}{tag}.json", archs, score)
 
 
 def finetuned(workdir: Path, run_id: str, archs: list[Arch], steps: int, draws: int,
               metric: str) -> np.ndarray:
     """SMASH scores after `steps` SMASH steps on each arch alone (HyperNet and shared weights,
-    Adam at the run's lr, the run's batch size, un-augmented training images), each arch from
+    Adam as in training, the run's batch size, un-augmented training images), each arch from
     the run's last checkpoint: does letting the one-shot model adapt to an arch before
     scoring rank archs more like training them does? Kept in the workdir like `rescore`."""
-    step, path = resolve_checkpoint(workdir, run_id)
+    _, path = resolve_checkpoint(workdir, run_id)
     model = load_model(path)
-    lr, batch = model.cfg.train.lr, model.cfg.train.batch_size
-    cache = workdir / "rescored" / f"ft-{run_id}-k{steps}-lr{lr}-{metric}.json"
-    done = json.loads(cache.read_text()) if cache.exists() else {}
-    todo = [a for a in archs if a.id not in done]
-    if todo:
+
+    def score(todo: list[Arch]) -> dict[str, float]:
         data = load_data(model.cfg.data, model.cfg.seed)
         train_x, train_y = normalize(data.train_x, data.mean, data.std), data.train_y
         start = copy.deepcopy(model.hyper.state_dict()), copy.deepcopy(model.net.state_dict())
-        cpu = torch.device("cpu")
+        cpu, out = torch.device("cpu"), {}
         for a in todo:
             model.hyper.load_state_dict(start[0])
             model.net.load_state_dict(start[1])
             model.hyper.train()
             model.net.train()
             opt = make_optimizer(model)
-            for group in opt.param_groups:
-                group["lr"] = lr
             gen = torch.Generator().manual_seed(int(a.id[:8], 16))
             for _ in range(steps):
-                j = torch.randint(0, len(train_y), (batch,), generator=gen)
+                j = torch.randint(0, len(train_y), (model.cfg.train.batch_size,), generator=gen)
                 hypernet_step(model, opt, a, train_x[j], train_y[j], gen, cpu)
             scorer = Scorer.for_model(model, data, cpu, metric=metric)
             scorer.draws = draws
-            done[a.id] = scorer.score(a)[0]
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps(done))
-        tmp.replace(cache)
-    return np.array([done[a.id] for a in archs])
+            out[a.id] = scorer.score(a)[0]
+        return out
+
+    return cached(workdir / "rescored" / f"ft-{run_id}-k{steps}-lr{model.cfg.train.lr}-{metric}.json", archs, score)
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
