@@ -31,9 +31,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+if __name__ == "__main__":  # measure what the engine runs: tcmalloc where installed (SMASH_ALLOCATOR=system to compare)
+    from engine.runtime import allocator
+
+    allocator.reexec()
+
+from bench.ab import parse_env  # noqa: E402
 from core.config import load_config  # noqa: E402
 from core.errors import Cancelled  # noqa: E402
 from core.ids import run_id_for  # noqa: E402
+from engine.runtime import allocator  # noqa: E402
 from engine.runtime.device import pick_device, resolve_precision  # noqa: E402
 from engine.search import score_run  # noqa: E402
 from engine.train.hypernet import train_hypernet  # noqa: E402
@@ -57,7 +64,7 @@ def child(args: argparse.Namespace) -> dict:
         pass
     train_s = time.perf_counter() - t0
     m = store.train_metrics(run_id)
-    out = {"steps": args.steps, "of": cfg.train.steps,
+    out = {"steps": args.steps, "of": cfg.train.steps, "allocator": allocator.loaded(),
            "precision": resolve_precision(pick_device(cfg.device), cfg.precision),
            "steps_per_s": round(float(m["step"].max()) / float(m["elapsed_s"].sum()), 2),
            "wall_steps_per_s": round(args.steps / train_s, 2),
@@ -73,15 +80,6 @@ def child(args: argparse.Namespace) -> dict:
 def peak_mb() -> float:
     """This process's peak resident memory so far (ru_maxrss is in KiB on Linux)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def parse_env(setting: str) -> dict[str, str]:
-    """"A=1 B=2" -> {"A": "1", "B": "2"}."""
-    pairs = [p.partition("=") for p in setting.split()]
-    bad = [k for k, eq, _ in pairs if not eq or not k]
-    if bad:
-        raise SystemExit(f"--env {setting!r}: want space-separated NAME=VALUE pairs")
-    return {k: v for k, _, v in pairs}
 
 
 def measure(args: argparse.Namespace, setting: str) -> dict:
