@@ -10,9 +10,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # tini reaps the engine's job processes and forwards Ctrl-C / docker stop to them;
 # Debian's Fashion-MNIST is the embedded default data set; Chromium renders `smash graph`'s
-# SVG, PNG and PDF files (through Kaleido).
+# SVG, PNG and PDF files (through Kaleido); the engine's processes run on tcmalloc
+# (engine/runtime/allocator.py).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini curl dataset-fashion-mnist chromium \
+ && apt-get install -y --no-install-recommends tini curl dataset-fashion-mnist chromium libtcmalloc-minimal4 \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

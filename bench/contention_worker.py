@@ -24,6 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+if __name__ == "__main__":  # measure what the engine runs: tcmalloc where installed (SMASH_ALLOCATOR=system to compare)
+    from engine.runtime import allocator
+
+    allocator.reexec()
+
 # engine's environment defaults (OMP_WAIT_POLICY among them) must be set before torch loads.
 import engine  # noqa: E402,F401
 

@@ -27,10 +27,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+if __name__ == "__main__":  # measure what the engine runs: tcmalloc where installed (SMASH_ALLOCATOR=system to compare)
+    from engine.runtime import allocator
+
+    allocator.reexec()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from core.config import load_config  # noqa: E402
 from core.space import sample_arch  # noqa: E402

@@ -14,7 +14,9 @@ regime's architectures); `train_gflop` takes a training step as 3x its forward (
 backward pass computes the gradients of both activations and weights, each about one
 forward's work); the HyperNet, BN, pooling and the optimizer are not counted, so the
 rates (`*_gflops`, train_gflop over the step time) slightly understate the work done.
-`peak_rss_mb` is this process's peak resident memory (ru_maxrss); on CUDA,
+The script runs on the engine's allocator (tcmalloc where installed; engine/runtime/
+allocator.py); `SMASH_ALLOCATOR=system` runs it on glibc's, to compare (bench/ab.py
+alternates the two). `peak_rss_mb` is this process's peak resident memory (ru_maxrss); on CUDA,
 `peak_cuda_mb` the peak memory allocated on the device.
 
     python bench/step.py [--config configs/cifar10.toml] [--archs 4] [--reps 3] [--threads 2]
@@ -34,17 +36,23 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+if __name__ == "__main__":  # measure what the engine runs: tcmalloc where installed (SMASH_ALLOCATOR=system to compare)
+    from engine.runtime import allocator
+
+    allocator.reexec()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from core.config import load_config  # noqa: E402
 from core.space import sample_arch  # noqa: E402
 from engine.model import build_model, make_optimizer, noise_for  # noqa: E402
 from engine.nets.archnet import ArchNet  # noqa: E402
 from engine.nets.size import count_flops  # noqa: E402
+from engine.runtime import allocator  # noqa: E402
 from engine.runtime.device import autocast, check_device, memory_format  # noqa: E402
 
 TRAIN_PER_FORWARD = 3
@@ -206,7 +214,7 @@ def main() -> None:
     print(f"peak resident memory {figures['peak_rss_mb']} MB"
           + (f", peak CUDA memory {figures['peak_cuda_mb']} MB" if "peak_cuda_mb" in figures else ""))
     figures["onednn_cache"] = os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024 (oneDNN default)")
-    figures.update(threads=args.threads, batch=args.batch, config=args.config, device=str(device),
+    figures.update(allocator=allocator.loaded(), threads=args.threads, batch=args.batch, config=args.config, device=str(device),
                    memory_format="nhwc" if x_format(x) == torch.channels_last else "nchw",
                    precision=cfg.precision, op_probs=list(cfg.space.op_probs),
                    flop_note=f"train_gflop = {TRAIN_PER_FORWARD} x forward (convs + classifier); "

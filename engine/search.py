@@ -28,6 +28,7 @@ from engine.exec.pick import scoring
 from engine.exec.spec import ExecutorSpec
 from engine.model import SmashModel, load_model
 from engine.nets.size import count_params
+from engine.runtime import allocator
 from engine.runtime import checkpoint as ckpt
 from engine.runtime.device import pick_device, resolve_precision
 from engine.runtime.rng import step_rng
@@ -298,7 +299,8 @@ def score_run(workdir: Path, store: Store, run_id: str, *, archs: int | None = N
     bar.close()
     # What "auto" meant here (Ray workers resolve it on their own machines).
     precision = resolve_precision(ck.device, ck.cfg.precision)
-    return {**run.summary(time.perf_counter() - t0), **raced, "precision": precision}
+    return {**run.summary(time.perf_counter() - t0), **raced, "precision": precision,
+            "allocator": allocator.loaded()}
 
 
 def score_checkpoint_probe(ck: LoadedCheckpoint, store: Store, run_id: str) -> int:

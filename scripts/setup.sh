@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything SMASH Explorer needs on a fresh Debian machine: Debian's Fashion-MNIST,
+# tcmalloc (the engine's allocator),
 # Chromium (which `smash graph` drives through Kaleido for SVG, PNG and PDF; the browser
 # tests use it too), a virtual environment at .venv with torch and the
 # project installed. Safe to run again: it skips what is already in place.
@@ -13,6 +14,8 @@ sudo=""
 need=()
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# tcmalloc: the engine's processes run on it where installed (engine/runtime/allocator.py)
+ls /usr/lib/*/libtcmalloc_minimal.so.4 /usr/lib/libtcmalloc_minimal.so.4 >/dev/null 2>&1 || need+=(libtcmalloc-minimal4)
 if [ "$mode" = dev ]; then
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 fi

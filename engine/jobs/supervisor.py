@@ -26,7 +26,7 @@ from pathlib import Path
 
 from engine.exec.ray import ensure_ray
 from engine.exec.spec import ExecutorSpec
-from engine.runtime import procid
+from engine.runtime import allocator, procid
 from engine.train.ending import mark_ended
 from store import Store, StoreBusy, store_path
 
@@ -124,6 +124,10 @@ class Engine:
 
     def serve(self, max_seconds: float | None = None) -> None:
         """Run until stopped (SIGINT/SIGTERM); children are stopped and re-queued on exit."""
+        try:  # every job starts on the allocator SMASH_ALLOCATOR names
+            allocator.choose()
+        except allocator.AllocatorError as exc:
+            raise EngineError(str(exc)) from None
         self.acquire()
         self.start_executor()
         resumed = self.recover()
@@ -180,6 +184,7 @@ class Engine:
                *self.executor.cli_args()]
         # The job's share of the cores caps its threads (SMASH_THREADS, if the user set it, wins).
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "SMASH_MAX_THREADS": str(self.thread_share())}
+        env = allocator.preload_env(env)  # tcmalloc where installed (checked in `serve`)
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, preexec_fn=_die_with_parent, env=env)
         out.close()

@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from engine.runtime import allocator
+
 MIN_SPEEDUP = 1.3
 """A doubling of threads is kept only when it makes the workload at least this much faster.
 
@@ -106,14 +108,15 @@ def measure(workload: Callable[[], None], counts: list[int]) -> dict[int, float]
 
 
 def machine_key() -> str:
-    """This machine as the measurement saw it: host, CPU model, usable cores, torch."""
+    """This machine as the measurement saw it: host, CPU model, usable cores, torch, malloc."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    return f"{platform.node()}|{cpu}|{len(os.sched_getaffinity(0))}|torch {torch.__version__}"
+    return (f"{platform.node()}|{cpu}|{len(os.sched_getaffinity(0))}|torch {torch.__version__}"
+            f"|{allocator.loaded()}")
 
 
 def cache_key(workload: Mapping[str, Any]) -> str:

@@ -40,6 +40,7 @@ from engine.data.splits import DataSplits, load_data
 from engine.model import archnet_state, build_archnet, make_archnet_optimizer
 from engine.nets.archnet import ArchNet
 from engine.nets.size import count_flops, count_params
+from engine.runtime import allocator
 from engine.runtime import checkpoint as ckpt
 from engine.runtime.device import autocast, memory_format, pick_device, resolve_precision
 from engine.runtime.rng import torch_gen
@@ -247,4 +248,4 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
                                  "test_error": test_err, "checkpoint": str(weights)})
         return {**base, "val_error": val_err, "test_error": test_err, "checkpoint": str(weights),
                 "seconds": round(time.perf_counter() - t_start, 2), "device": str(device),
-                "precision": resolve_precision(device, cfg.precision)}
+                "precision": resolve_precision(device, cfg.precision), "allocator": allocator.loaded()}

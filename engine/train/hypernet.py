@@ -45,8 +45,8 @@ from engine.model import (
     noise_for,
     training_state,
 )
+from engine.runtime import allocator, distributed
 from engine.runtime import checkpoint as ckpt
-from engine.runtime import distributed
 from engine.runtime.device import memory_format, pick_device, resolve_precision
 from engine.runtime.rng import step_rng, torch_gen
 from engine.runtime.workdir import checkpoint_dir, code_version, run_lock
@@ -352,7 +352,7 @@ class HyperNetTrainer:
         summary = {"run_id": self.run_id, "steps": self.total, "resumed_from": self.start,
                    "checkpoint": str(last_path),
                    "last_loss": float(self.last[0]) if self.last is not None else float("nan"),
-                   "device": str(self.device), "precision": self.precision}
+                   "device": str(self.device), "precision": self.precision, "allocator": allocator.loaded()}
         if self.ranks.master:
             self.store.update_run(self.run_id, status="done", step=self.total)
         if not self.ranks.ddp:

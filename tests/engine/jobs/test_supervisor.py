@@ -9,6 +9,7 @@ import time
 import pytest
 
 from core.ids import retrain_id_for
+from engine.runtime import allocator
 from engine.search import score_run
 from engine.train.hypernet import train_hypernet
 from store import Store, store_path
@@ -59,6 +60,8 @@ def test_queued_retrain_runs_to_a_true_error(scored):
         job = wait_for(lambda: (j := store.get_job(job_id))["status"] in ("done", "failed") and j)
         assert job["status"] == "done", job["error"]
         assert job["progress"] == pytest.approx(1.0) or job["result"]["test_error"] >= 0
+        # the engine starts jobs on the allocator SMASH_ALLOCATOR asks for (tcmalloc where installed)
+        assert job["result"]["allocator"] == allocator.choose()[0]
         truth = store.score_vs_truth(run_id)
         assert arch_id in set(truth["arch_id"]) and truth["test_error"].between(0, 1).all()
         assert truth["val_error"].between(0, 1).all()
