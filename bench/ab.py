@@ -3,7 +3,7 @@
 Runs COMMAND (any benchmark that ends its output with one JSON object) in a fresh
 process per setting and round, and rotates the order of the settings each round, so a
 machine that drifts (another tenant, thermal limits) weighs on every setting alike.
-Prints each numeric figure's median per setting and its ratio to the first setting's,
+Prints each numeric figure's median per setting (nested ones by dotted names) and its ratio to the first setting's,
 then one JSON line.
 
     python bench/ab.py --env "" --env "SMASH_ALLOCATOR=system" [--rounds 3] [--fields a,b]
@@ -49,11 +49,22 @@ def order(n: int, round_: int) -> list[int]:
     return [(round_ + i) % n for i in range(n)]
 
 
+def flatten(figures: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}: a nested figure (a peak per process, say) by a dotted name."""
+    out = {}
+    for k, v in figures.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def numeric(figures: dict, fields: list[str] | None) -> dict[str, float]:
-    """The figures to compare: the named ones, or every number (booleans are not numbers)."""
-    keys = fields if fields else [k for k, v in figures.items()
-                                  if isinstance(v, int | float) and not isinstance(v, bool)]
-    return {k: float(figures[k]) for k in keys if isinstance(figures.get(k), int | float)}
+    """The figures to compare: the named ones, or every number (booleans are not numbers);
+    nested figures by dotted names."""
+    flat = {k: v for k, v in flatten(figures).items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    return {k: float(flat[k]) for k in (fields or flat) if k in flat}
 
 
 def summarise(rows: list[list[dict[str, float]]]) -> list[dict[str, float]]:

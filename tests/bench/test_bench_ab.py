@@ -30,6 +30,9 @@ def test_figures_are_the_numbers_of_the_last_json_line():
     out = last_json('warming up\n{"a": 1, "b": "x", "ok": true, "c": 2.5}\n')
     assert numeric(out, None) == {"a": 1.0, "c": 2.5}
     assert numeric(out, ["c", "missing"]) == {"c": 2.5}
+    nested = {"peak_rss_mb": {"runner": 1700, "dashboard": 300}, "all_scored_s": 320.4, "note": "x"}
+    assert numeric(nested, None) == {"peak_rss_mb.runner": 1700.0, "peak_rss_mb.dashboard": 300.0,
+                                     "all_scored_s": 320.4}
     with pytest.raises(ValueError, match="not a JSON object"):
         last_json("[1, 2]")
     with pytest.raises(SystemExit, match="NAME=VALUE"):
