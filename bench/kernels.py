@@ -17,7 +17,7 @@ math thread each), alternating the two for `--rounds`.
 
     python bench/kernels.py [--config configs/demo.toml] [--image 1,28,28] [--steps 300]
                             [--start 0] [--of 1500] [--windows 3] [--threads 1]
-                            [--precision auto|fp32|bf16] [--warm-next] [--rounds 2]
+                            [--precision auto|fp32|bf16] [--op-probs 1,0,0,0,0] [--warm-next] [--rounds 2]
 
 CIFAR size: `--config configs/cifar10.toml --image 3,32,32 --of 3000`.
 """
@@ -66,6 +66,8 @@ def child(args: argparse.Namespace) -> None:
     cfg = load_config(args.config)
     if args.precision:
         cfg = cfg.replace(precision=args.precision)
+    if args.op_probs:
+        cfg = cfg.replace(space={"op_probs": [float(v) for v in args.op_probs.split(",")]})
     shape = tuple(int(v) for v in args.image.split(","))
     device = torch.device("cpu")
     model = build_model(cfg, shape, 10)
@@ -142,6 +144,8 @@ def run_child(args: argparse.Namespace, mode: str, verbose: bool) -> str:
            "--threads", str(args.threads)]
     if args.precision:
         cmd += ["--precision", args.precision]
+    if args.op_probs:
+        cmd += ["--op-probs", args.op_probs]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SMASH_THREADS": str(args.threads)}
     env.pop("ONEDNN_VERBOSE", None)
     if verbose:
@@ -162,6 +166,7 @@ def main() -> None:
     p.add_argument("--windows", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
+    p.add_argument("--op-probs", default=None, help="override [space].op_probs (1,0,0,0,0: the authors' op space)")
     p.add_argument("--warm-next", action="store_true", help="also time a background thread warming the next step")
     p.add_argument("--rounds", type=int, default=2, help="alternations of plain and warm-next timing")
     p.add_argument("--child", choices=["plain", "warm"], default=None, help=argparse.SUPPRESS)
@@ -174,6 +179,7 @@ def main() -> None:
         return
     steps, total = parse(run_child(args, "plain", verbose=True))
     figures = {"config": args.config, "image": args.image, "threads": args.threads, "of": args.of,
+               "op_probs": args.op_probs,
                "windows": windows(steps, args.windows),
                "create_share": round(sum(r["create_ms"] for r in steps) / 1e3 / sum(r["s"] for r in steps), 4),
                "built": sum(r["built"] for r in steps)}

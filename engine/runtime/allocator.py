@@ -7,9 +7,9 @@ the cifar10 size it made the SMASH step 1.2x faster and its peak memory 19% smal
 (docs/performance.md). jemalloc saved as much memory but no time.
 
 A process cannot change its malloc once it runs; the library must be preloaded when the
-process starts. So the `smash` command re-executes itself once with LD_PRELOAD set
-(`reexec`, before torch is imported), and the engine starts every job with it
-(`preload_env`). Nothing here imports torch.
+process starts. So `smash train`, `score`, `retrain` and `correlate` re-execute themselves
+once with LD_PRELOAD set (`reexec`, before torch is imported; cli/boot.py), and the engine
+starts every job with it (`preload_env`). Nothing here imports torch.
 
 SMASH_ALLOCATOR chooses: "auto" (the default: tcmalloc if installed, else the system's),
 "tcmalloc", "jemalloc" or "system". Debian: `apt-get install libtcmalloc-minimal4`

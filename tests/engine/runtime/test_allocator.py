@@ -93,3 +93,12 @@ def test_the_engine_refuses_an_allocator_it_cannot_start_jobs_on(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == (
         "smash engine: error: SMASH_ALLOCATOR='mimalloc': want one of auto, tcmalloc, jemalloc, system")
     assert not (tmp_path / "engine.lock").exists()
+
+
+def test_only_the_commands_that_train_or_score_restart_on_the_allocator():
+    from cli.boot import HEAVY, command_of
+
+    assert command_of(["train", "--config", "c.toml"]) == "train"
+    assert command_of(["--help"]) is None and command_of([]) is None
+    assert {"train", "score", "retrain", "correlate"} == HEAVY
+    assert not {"graph", "dashboard", "up", "engine"} & HEAVY  # the browser and Streamlit stay on the system's
