@@ -53,7 +53,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
     import torch.nn.functional as F
 
-    from core.config import load_config
+    from bench.step import configured
     from core.space import sample_arch
     from engine.model import build_model, forward_arch, make_optimizer
     from engine.runtime.device import memory_format
@@ -63,11 +63,7 @@ def child(args: argparse.Namespace) -> None:
     libc = ctypes.CDLL(None)
     libc.setvbuf(ctypes.c_void_p.in_dll(libc, "stdout"), None, 1, 0)  # _IOLBF
     torch.set_num_threads(args.threads)
-    cfg = load_config(args.config)
-    if args.precision:
-        cfg = cfg.replace(precision=args.precision)
-    if args.op_probs:
-        cfg = cfg.replace(space={"op_probs": [float(v) for v in args.op_probs.split(",")]})
+    cfg = configured(args)
     shape = tuple(int(v) for v in args.image.split(","))
     device = torch.device("cpu")
     model = build_model(cfg, shape, 10)

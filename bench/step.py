@@ -177,13 +177,19 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def setup(args: argparse.Namespace):
-    """The config (with the overrides), image shape, device, model, optimizer and one batch."""
+def configured(args: argparse.Namespace):
+    """The config with the command line's --precision and --op-probs overrides."""
     cfg = load_config(args.config)
     if args.precision:
         cfg = cfg.replace(precision=args.precision)
     if args.op_probs:
         cfg = cfg.replace(space={"op_probs": [float(v) for v in args.op_probs.split(",")]})
+    return cfg
+
+
+def setup(args: argparse.Namespace):
+    """The config (with the overrides), image shape, device, model, optimizer and one batch."""
+    cfg = configured(args)
     shape = tuple(int(v) for v in args.image.split(","))
     device = check_device(args.device)
     model = build_model(cfg, shape, 10).to(device)  # the engine's memory format (SMASH_MEMORY_FORMAT)
