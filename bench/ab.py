@@ -3,8 +3,8 @@
 Runs COMMAND (any benchmark that ends its output with one JSON object) in a fresh
 process per setting and round, and rotates the order of the settings each round, so a
 machine that drifts (another tenant, thermal limits) weighs on every setting alike.
-Prints each numeric figure's median per setting (nested ones by dotted names) and its ratio to the first setting's,
-then one JSON line.
+Prints each numeric figure's median per setting (nested ones by dotted names) and its
+ratio to the first setting's, then one JSON line.
 
     python bench/ab.py --env "" --env "SMASH_ALLOCATOR=system" [--rounds 3] [--fields a,b]
                        -- python bench/step.py --archs 3 --reps 2 --precision bf16
@@ -21,7 +21,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 
 
 def parse_env(setting: str) -> dict[str, str]:
@@ -121,7 +120,6 @@ def main() -> None:
     print(json.dumps({"command": command, "rounds": args.rounds,
                       "settings": [{"env": s, "median": m, "ratio": q}
                                    for s, m, q in zip(args.env, medians, rel, strict=True)]}))
-    sys.exit(0)
 
 
 if __name__ == "__main__":

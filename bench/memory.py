@@ -31,16 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-if __name__ == "__main__":  # measure what the engine runs: tcmalloc where installed (SMASH_ALLOCATOR=system to compare)
-    from engine.runtime import allocator
+from engine.runtime import allocator  # noqa: E402  (torch-free)
 
+if __name__ == "__main__":  # measure what the engine runs: tcmalloc where installed (SMASH_ALLOCATOR=system to compare)
     allocator.reexec()
 
 from bench.ab import parse_env  # noqa: E402
 from core.config import load_config  # noqa: E402
 from core.errors import Cancelled  # noqa: E402
 from core.ids import run_id_for  # noqa: E402
-from engine.runtime import allocator  # noqa: E402
 from engine.runtime.device import pick_device, resolve_precision  # noqa: E402
 from engine.search import score_run  # noqa: E402
 from engine.train.hypernet import train_hypernet  # noqa: E402

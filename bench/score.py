@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-if __name__ == "__main__":  # measure what the engine runs: tcmalloc where installed (SMASH_ALLOCATOR=system to compare)
-    from engine.runtime import allocator
+from engine.runtime import allocator  # noqa: E402  (torch-free)
 
+if __name__ == "__main__":  # measure what the engine runs: tcmalloc where installed (SMASH_ALLOCATOR=system to compare)
     allocator.reexec()
 
 import numpy as np  # noqa: E402

@@ -38,9 +38,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-if __name__ == "__main__":  # measure what the engine runs: tcmalloc where installed (SMASH_ALLOCATOR=system to compare)
-    from engine.runtime import allocator
+from engine.runtime import allocator  # noqa: E402  (torch-free)
 
+if __name__ == "__main__":  # measure what the engine runs: tcmalloc where installed (SMASH_ALLOCATOR=system to compare)
     allocator.reexec()
 
 import numpy as np  # noqa: E402
@@ -52,7 +52,6 @@ from core.space import sample_arch  # noqa: E402
 from engine.model import build_model, make_optimizer, noise_for  # noqa: E402
 from engine.nets.archnet import ArchNet  # noqa: E402
 from engine.nets.size import count_flops  # noqa: E402
-from engine.runtime import allocator  # noqa: E402
 from engine.runtime.device import autocast, check_device, memory_format  # noqa: E402
 
 TRAIN_PER_FORWARD = 3
@@ -220,7 +219,8 @@ def main() -> None:
     print(f"peak resident memory {figures['peak_rss_mb']} MB"
           + (f", peak CUDA memory {figures['peak_cuda_mb']} MB" if "peak_cuda_mb" in figures else ""))
     figures["onednn_cache"] = os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024 (oneDNN default)")
-    figures.update(allocator=allocator.loaded(), threads=args.threads, batch=args.batch, config=args.config, device=str(device),
+    figures.update(allocator=allocator.loaded(), threads=args.threads, batch=args.batch, config=args.config,
+                   device=str(device),
                    memory_format="nhwc" if x_format(x) == torch.channels_last else "nchw",
                    precision=cfg.precision, op_probs=list(cfg.space.op_probs),
                    flop_note=f"train_gflop = {TRAIN_PER_FORWARD} x forward (convs + classifier); "

@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-if __name__ == "__main__":  # measure what the engine runs: tcmalloc where installed (SMASH_ALLOCATOR=system to compare)
-    from engine.runtime import allocator
+from engine.runtime import allocator  # noqa: E402  (torch-free)
 
+if __name__ == "__main__":  # measure what the engine runs: tcmalloc where installed (SMASH_ALLOCATOR=system to compare)
     allocator.reexec()
 
 import engine  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads OpenMP)
