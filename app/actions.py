@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.config import RetrainConfig
 from core.jobs import RetrainJob
+from core.status import ACTIVE
 from store import Store, StoreError
 
 MAX_EPOCHS = 1000
@@ -40,7 +41,7 @@ def _default_epochs(store: Store, run_id: str) -> int:
 def pending(store: Store, run_id: str, job: RetrainJob) -> set[str]:
     """Archs of `run_id` with an equal retrain job (same params) already queued or running."""
     params = job.to_params()
-    jobs = store.jobs(limit=1000, status=["queued", "running"])
+    jobs = store.jobs(limit=1000, status=list(ACTIVE))
     jobs = jobs[(jobs["kind"] == RetrainJob.kind) & (jobs["run_id"] == run_id)]
     return {a for a, p in zip(jobs["arch_id"], jobs["params"], strict=True) if json.loads(p) == params}
 

@@ -20,18 +20,17 @@ from kaleido.errors import ChromeNotFoundError
 
 from app import graph
 from core.arch import Arch
+from core.errors import BadRequest
+from core.exports import GRAPH_FORMATS, GRAPH_SUFFIXES
 
-IMAGE_FORMATS = ("svg", "png", "pdf")
-FORMATS = (*IMAGE_FORMATS, "html", "dot", "graphml")
-SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".html": "html", ".htm": "html",
-            ".dot": "dot", ".gv": "dot", ".graphml": "graphml"}
+FORMATS, SUFFIXES = GRAPH_FORMATS, GRAPH_SUFFIXES
 MIME = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf", "html": "text/html",
         "dot": "text/vnd.graphviz", "graphml": "application/graphml+xml"}
 PX_PER_X = 48
 """Image width per unit of the layout's x axis (one layer column), so deep archs stay legible."""
 
 
-class GraphFileError(ValueError):
+class GraphFileError(BadRequest):
     """The graph cannot be written in the format asked for (unknown format, no Chromium)."""
 
 

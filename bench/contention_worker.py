@@ -52,8 +52,7 @@ def trainer_for(config: str, workdir: Path) -> HyperNetTrainer:
     tune_threads(cfg, workdir, data.image_shape, data.num_classes, device)  # as train_hypernet does
     trainer = HyperNetTrainer(cfg, workdir, None, device, run_id_for(cfg), data,
                               Ranks(ddp=False, master=False, rows=slice(None)))
-    trainer.model.hyper.train()
-    trainer.model.net.train()
+    trainer.model.train()
     return trainer
 
 

@@ -28,7 +28,8 @@ from app.charts import probe_stability, score_vs_truth  # noqa: E402
 from core.arch import Arch  # noqa: E402
 from core.rankstats import correlation_table, kendall, rank_stability, spearman  # noqa: E402
 from engine.data.splits import load_data  # noqa: E402
-from engine.model import load_model  # noqa: E402
+from engine.model import SmashModel  # noqa: E402
+from engine.runtime import checkpoint as ckpt  # noqa: E402
 from engine.scoring.scorer import Scorer  # noqa: E402
 from engine.study import gather  # noqa: E402
 from store import Store, store_path  # noqa: E402
@@ -60,7 +61,7 @@ def rescore(store: Store, run_id: str, source: str, arch_ids: list[str], bn: str
 
 
     path = store.checkpoints(source)["path"].iloc[-1]
-    model = load_model(Path(path))
+    model = SmashModel.from_checkpoint(ckpt.load(Path(path)))
     data = load_data(model.cfg.data, model.cfg.seed)
     scorer = Scorer.for_model(model, data, torch.device("cpu"), bn)
     return [scorer.score(Arch.from_dict(store.arch(run_id, a)["arch"]))[0] for a in arch_ids]

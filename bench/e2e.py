@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.procmem import TreeWatcher  # noqa: E402
+from core.status import FINISHED  # noqa: E402
 from store import Store, store_path  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -121,7 +122,7 @@ def all_finished(store: Store) -> pd.DataFrame | None:
     """Every job, once all have ended (a pipelined train job queues its score job just after
     it is recorded done, so wait for that too); None while any has work left."""
     jobs = store.jobs()
-    if jobs.empty or not jobs["status"].isin(["done", "failed", "cancelled"]).all():
+    if jobs.empty or not jobs["status"].isin(FINISHED).all():
         return None
     train = store.get_job(str(jobs[jobs["kind"] == "train"]["job_id"].iloc[-1]))
     if (train["params"] or {}).get("pipeline") and "score_job" not in (train["result"] or {}):

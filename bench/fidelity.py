@@ -41,14 +41,15 @@ import torch  # noqa: E402
 from core.arch import Arch  # noqa: E402
 from core.config import Config, load_config  # noqa: E402
 from core.ids import study_id_for  # noqa: E402
+from core.jobs import RetrainJob  # noqa: E402
 from core.metric import SCORE_METRICS  # noqa: E402
 from core.rankstats import bootstrap_ci, ceiling_of_mean, correlation_table, spearman  # noqa: E402
 from engine.data.batches import normalize  # noqa: E402
 from engine.data.splits import load_data  # noqa: E402
-from engine.model import load_model, make_optimizer  # noqa: E402
+from engine.model import find_checkpoint  # noqa: E402
 from engine.scoring.proxy import naswot  # noqa: E402
 from engine.scoring.scorer import Scorer  # noqa: E402
-from engine.search import resolve_checkpoint, score_run  # noqa: E402
+from engine.search import score_run  # noqa: E402
 from engine.study import gather, pick_archs, predictor_values, study_metrics  # noqa: E402
 from engine.train.final import retrain_arch  # noqa: E402
 from engine.train.hypernet import hypernet_step, train_hypernet  # noqa: E402
@@ -90,7 +91,7 @@ def study_config(args: argparse.Namespace) -> Config:
 
 def train(cfg: Config, workdir: Path, store: Store) -> str:
     t0 = time.perf_counter()
-    run_id = train_hypernet(cfg, workdir, store=store, show_progress=False)["run_id"]
+    run_id = train_hypernet(cfg, workdir, store=store)["run_id"]
     log(f"HyperNet {run_id} trained ({time.perf_counter() - t0:.0f} s)")
     return run_id
 
@@ -133,18 +134,16 @@ def rescore(workdir: Path, run_id: str, archs: list[Arch], draws: int | None = N
     `draws` draws and by `metric` when given (draw 0 onwards, so the first ones are the
     search's own; the same figures as refining the search's scores to `draws`), with batch
     norm `bn` when given. Kept in the workdir, so a rerun of the study does not score them again."""
-    step, path = resolve_checkpoint(workdir, run_id)
+    ck = find_checkpoint(workdir, run_id)
     tag = f".{bn}" if bn and bn != "batch" else ""
 
     def score(todo: list[Arch]) -> dict[str, float]:
-        model = load_model(path)
+        model = ck.model()
         scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), torch.device("cpu"),
                                   bn=bn, metric=metric)
-        if draws:
-            scorer.draws = draws
-        return {a.id: scorer.score(a)[0] for a in todo}
+        return {a.id: scorer.score(a, draws=draws or None)[0] for a in todo}
 
-    return cached(workdir / "rescored" / f"{run_id}.s{step}.d{draws or 0}.{metric or 'run'}{tag}.json", archs, score)
+    return cached(workdir / "rescored" / f"{run_id}.s{ck.step}.d{draws or 0}.{metric or 'run'}{tag}.json", archs, score)
 
 
 def finetuned(workdir: Path, run_id: str, archs: list[Arch], steps: int, draws: int,
@@ -153,27 +152,23 @@ def finetuned(workdir: Path, run_id: str, archs: list[Arch], steps: int, draws: 
     Adam as in training, the run's batch size, un-augmented training images), each arch from
     the run's last checkpoint: does letting the one-shot model adapt to an arch before
     scoring rank archs more like training them does? Kept in the workdir like `rescore`."""
-    _, path = resolve_checkpoint(workdir, run_id)
-    model = load_model(path)
+    model = find_checkpoint(workdir, run_id).model()
 
     def score(todo: list[Arch]) -> dict[str, float]:
         data = load_data(model.cfg.data, model.cfg.seed)
         train_x, train_y = normalize(data.train_x, data.mean, data.std), data.train_y
-        start = copy.deepcopy(model.hyper.state_dict()), copy.deepcopy(model.net.state_dict())
+        start = copy.deepcopy(model.state_dict())
         cpu, out = torch.device("cpu"), {}
         for a in todo:
-            model.hyper.load_state_dict(start[0])
-            model.net.load_state_dict(start[1])
-            model.hyper.train()
-            model.net.train()
-            opt = make_optimizer(model)
+            model.load_state_dict(start)
+            model.train()
+            opt = model.configure_optimizer()
             gen = torch.Generator().manual_seed(int(a.id[:8], 16))
             for _ in range(steps):
                 j = torch.randint(0, len(train_y), (model.cfg.train.batch_size,), generator=gen)
-                hypernet_step(model, opt, a, train_x[j], train_y[j], gen, cpu)
+                hypernet_step(model, opt, a, train_x[j], train_y[j], model.noise(a, gen))
             scorer = Scorer.for_model(model, data, cpu, metric=metric)
-            scorer.draws = draws
-            out[a.id] = scorer.score(a)[0]
+            out[a.id] = scorer.score(a, draws=draws)[0]
         return out
 
     return cached(workdir / "rescored" / f"ft-{run_id}-k{steps}-lr{model.cfg.train.lr}-{metric}.json", archs, score)
@@ -276,8 +271,7 @@ def _retrain_shard(job: tuple, shard: list[tuple[int, str]]) -> None:
     store = Store(store_path(workdir))
     data = load_data(cfg.data, cfg.seed)
     for i, (seed, arch_json) in enumerate(shard):
-        retrain_arch(cfg, Arch.from_json(arch_json), Path(workdir), store, run_id=run_id, epochs=epochs,
-                     seed=seed, step_cap=steps_per_epoch, data=data, show_progress=False)
+        retrain_arch(cfg, Arch.from_json(arch_json), Path(workdir), store, RetrainJob(epochs=epochs, seed=seed, max_steps_per_epoch=steps_per_epoch), run_id=run_id, data=data)
         if (i + 1) % 8 == 0:
             log(f"a worker retrained {i + 1}/{len(shard)}")
 
@@ -338,7 +332,7 @@ def main() -> None:
     store = Store(store_path(workdir))
     cfg = study_config(args)
     run_id = train(cfg, workdir, store)
-    score_run(workdir, store, run_id, show_progress=False)
+    score_run(workdir, store, run_id)
     arch_ids = study_archs(workdir, store, run_id, args.k)
     archs = [Arch.from_dict(store.arch(run_id, a)["arch"]) for a in arch_ids]
     log(f"{len(archs)} archs picked over the score range of {store.score_count(run_id)}")

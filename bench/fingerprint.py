@@ -28,6 +28,17 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from core.arch import Arch  # noqa: E402
+from core.config import load_config  # noqa: E402
+from core.jobs import RetrainJob, ScoreJob  # noqa: E402
+from engine.runtime import checkpoint as ckpt  # noqa: E402
+from engine.runtime.workdir import checkpoint_dir  # noqa: E402
+from engine.scoring.refine import refine_scores  # noqa: E402
+from engine.search import score_run  # noqa: E402
+from engine.train.final import retrain_arch  # noqa: E402
+from engine.train.hypernet import train_hypernet  # noqa: E402
+from store import Store, store_path  # noqa: E402
+
 
 def digest_frame(frame: pd.DataFrame, columns: list[str], order: list[str]) -> str:
     """SHA-256 of the exact float bits of `columns`, rows sorted by `order`."""
@@ -65,13 +76,6 @@ def main() -> None:
     p.add_argument("--config", default=str(ROOT / "configs" / "smoke.toml"))
     args = p.parse_args()
     torch.set_num_threads(1)
-
-    from core.arch import Arch
-    from core.config import load_config
-    from engine.runtime import checkpoint as ckpt
-    from engine.runtime.workdir import checkpoint_dir
-    from store import Store, store_path
-
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     store = Store(store_path(workdir))
@@ -97,26 +101,19 @@ def main() -> None:
 
 def run_pipeline(cfg, workdir: Path, store) -> tuple[str, str]:
     """Train, score (smash with halving and racing, then evolution); the run id and best arch."""
-    from engine.search import score_run
-    from engine.train.hypernet import train_hypernet
-
-    run_id = train_hypernet(cfg, workdir, store=store, show_progress=False)["run_id"]
-    best = score_run(workdir, store, run_id, show_progress=False)["best_arch"]
-    score_run(workdir, store, run_id, strategy="evolution", budget=6, show_progress=False)
+    run_id = train_hypernet(cfg, workdir, store=store)["run_id"]
+    best = score_run(workdir, store, run_id)["best_arch"]
+    score_run(workdir, store, run_id, ScoreJob(strategy="evolution", budget=6))
     return run_id, best
 
 
 def refine_digest(workdir: Path, store, run_id: str, ids: list[str]) -> str:
-    from engine.scoring.refine import refine_scores
-
     tallies = refine_scores(workdir, store, run_id, ids, 5, device=torch.device("cpu"))
     return hashlib.sha256(json.dumps({a: [t.n, t.mean, t.std] for a, t in sorted(tallies.items())}).encode()
                           ).hexdigest()[:16]
 
 
 def retrain_digest(cfg, workdir: Path, store, run_id: str, arch) -> dict[str, str]:
-    from engine.runtime import checkpoint as ckpt
-
     out = {}
     for cap in (5, 0):
         rec = retrain_one(cfg, workdir, store, run_id, arch, cap)
@@ -127,10 +124,8 @@ def retrain_digest(cfg, workdir: Path, store, run_id: str, arch) -> dict[str, st
 
 
 def retrain_one(cfg, workdir: Path, store, run_id: str, arch, cap: int) -> dict:
-    from engine.train.final import retrain_arch
-
-    return retrain_arch(cfg, arch, workdir, store, run_id=run_id, epochs=2, seed=1, step_cap=cap,
-                        show_progress=False)
+    return retrain_arch(cfg, arch, workdir, store, RetrainJob(epochs=2, seed=1, max_steps_per_epoch=cap),
+                        run_id=run_id)
 
 
 if __name__ == "__main__":

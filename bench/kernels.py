@@ -55,7 +55,7 @@ def child(args: argparse.Namespace) -> None:
 
     from bench.step import configured
     from core.space import sample_arch
-    from engine.model import build_model, forward_arch, make_optimizer
+    from engine.model import SmashModel
     from engine.runtime.device import memory_format
     from engine.runtime.rng import step_rng, torch_gen
 
@@ -66,8 +66,8 @@ def child(args: argparse.Namespace) -> None:
     cfg = configured(args)
     shape = tuple(int(v) for v in args.image.split(","))
     device = torch.device("cpu")
-    model = build_model(cfg, shape, 10)
-    opt = make_optimizer(model)
+    model = SmashModel(cfg, shape, 10)
+    opt = model.configure_optimizer()
     x = torch.randn(cfg.train.batch_size, *shape).contiguous(memory_format=memory_format(device))
     y = torch.randint(0, 10, (cfg.train.batch_size,))
 
@@ -79,7 +79,8 @@ def child(args: argparse.Namespace) -> None:
         shadow = copy.deepcopy(model)  # shapes decide the kernels, not values: never updated
 
         def warm(s: int) -> None:
-            logits = forward_arch(shadow, arch_of(s), x, torch_gen(cfg.seed, s, 3), device)
+            arch = arch_of(s)
+            logits = shadow(x, arch, shadow.noise(arch, torch_gen(cfg.seed, s, 3)))
             F.cross_entropy(logits.float(), y).backward()
             for p in shadow.parameters():
                 p.grad = None
@@ -90,7 +91,8 @@ def child(args: argparse.Namespace) -> None:
         if pool is not None and s + 1 not in pending:
             pending[s + 1] = pool.submit(warm, s + 1)
         t0 = time.perf_counter()
-        logits = forward_arch(model, arch_of(s), x, torch_gen(cfg.seed, s, 3), device)
+        arch = arch_of(s)
+        logits = model(x, arch, model.noise(arch, torch_gen(cfg.seed, s, 3)))
         loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()

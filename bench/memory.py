@@ -38,8 +38,10 @@ if __name__ == "__main__":  # measure what the engine runs: tcmalloc where insta
 
 from bench.ab import parse_env  # noqa: E402
 from core.config import load_config  # noqa: E402
+from core.control import Control  # noqa: E402
 from core.errors import Cancelled  # noqa: E402
 from core.ids import run_id_for  # noqa: E402
+from core.jobs import ScoreJob  # noqa: E402
 from engine.runtime.device import pick_device, resolve_precision  # noqa: E402
 from engine.search import score_run  # noqa: E402
 from engine.train.hypernet import train_hypernet  # noqa: E402
@@ -57,8 +59,7 @@ def child(args: argparse.Namespace) -> dict:
     calls = itertools.count()
     t0 = time.perf_counter()
     try:  # the first --steps steps of the schedule (the check runs before each step)
-        train_hypernet(cfg, workdir, store=store, run_id=run_id, show_progress=False,
-                       should_stop=lambda: next(calls) >= args.steps)
+        train_hypernet(cfg, workdir, store=store, run_id=run_id, control=Control(should_stop=lambda: next(calls) >= args.steps))
     except Cancelled:
         pass
     train_s = time.perf_counter() - t0
@@ -69,8 +70,7 @@ def child(args: argparse.Namespace) -> dict:
            "wall_steps_per_s": round(args.steps / train_s, 2),
            "train_peak_mb": peak_mb()}
     if args.score:
-        res = score_run(workdir, store, run_id, archs=args.score, perturbations=0,
-                        chain=0, show_progress=False)
+        res = score_run(workdir, store, run_id, ScoreJob(archs=args.score, perturb=0, chain=0))
         out["archs_per_min"] = res["archs_per_min"]
     out["peak_mb"] = peak_mb()
     return out

@@ -38,14 +38,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from core.config import load_config  # noqa: E402
+from core.jobs import ScoreJob  # noqa: E402
 from core.space import sample_arch  # noqa: E402
 from engine.data.splits import DataSplits  # noqa: E402
-from engine.model import build_model  # noqa: E402
-from engine.runtime import checkpoint as ckpt  # noqa: E402
+from engine.model import SmashModel, find_checkpoint  # noqa: E402
 from engine.runtime.device import check_device, resolve_precision  # noqa: E402
 from engine.runtime.workdir import checkpoint_dir  # noqa: E402
 from engine.scoring.scorer import Scorer, halving_rungs  # noqa: E402
-from engine.search import resolve_checkpoint, score_run  # noqa: E402
+from engine.search import score_run  # noqa: E402
 from store import Store, store_path  # noqa: E402
 
 
@@ -94,8 +94,8 @@ def halving(args: argparse.Namespace) -> dict:
     src = Store(store_path(Path(args.workdir)))
     run_id = args.run or src.latest_run_id()
     run = src.get_run(run_id)
-    step, path = resolve_checkpoint(Path(args.workdir), run_id)
-    cfg = ckpt.load(path)["config"]
+    ck = find_checkpoint(Path(args.workdir), run_id)
+    step, path, cfg = ck.step, ck.path, ck.state["config"]
     out = {"run_id": run_id, "checkpoint_step": step, "sample": args.sample,
            "val_images": cfg["score"]["val_images"], "draws": cfg["score"]["draws"]}
     boards = {}
@@ -109,8 +109,7 @@ def halving(args: argparse.Namespace) -> dict:
             store.create_run(run_id, **{k: run[k] for k in ("name", "config", "seed", "code_version",
                                                               "dataset", "num_classes", "image_shape",
                                                               "steps_total")}, status="done")
-            res = score_run(work, store, run_id, archs=args.sample, perturbations=0, chain=0,
-                            show_progress=False, halving_min=first)
+            res = score_run(work, store, run_id, ScoreJob(archs=args.sample, perturb=0, chain=0, halving_min=first))
             boards[mode] = store.leaderboard(run_id, limit=args.sample)
         out[f"{mode}_seconds"] = res["seconds"]
         out[f"{mode}_archs_per_min"] = res["archs_per_min"]
@@ -132,7 +131,7 @@ def throughput(args: argparse.Namespace) -> dict:
         cfg = cfg.replace(precision=args.precision)
     shape = tuple(int(v) for v in args.image.split(","))
     device = check_device(args.device)
-    model = build_model(cfg, shape, 10).to(device)
+    model = SmashModel(cfg, shape, 10).place(device)
     rows = []
     for n_val in (int(v) for v in args.val.split(",")):
         scorer = Scorer(model, fake_data(shape, n_val), device, args.draws, n_val, args.batch)

@@ -48,10 +48,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from core.config import load_config  # noqa: E402
+from core.size import count_flops  # noqa: E402
 from core.space import sample_arch  # noqa: E402
-from engine.model import build_model, make_optimizer, noise_for  # noqa: E402
+from engine.model import SmashModel  # noqa: E402
 from engine.nets.archnet import ArchNet  # noqa: E402
-from engine.nets.size import count_flops  # noqa: E402
 from engine.runtime.device import autocast, check_device, memory_format  # noqa: E402
 
 TRAIN_PER_FORWARD = 3
@@ -69,13 +69,14 @@ def timed(fn):
 
 
 def smash_step(model, opt, space, rng, progress, x, y) -> dict[str, float]:
+    """One SMASH step as SmashModel.forward runs it, each phase timed: sampling, the
+    encoding, the HyperNet generating the weights (the encoding again, and noise), the
+    network's forward, backward and optimizer step."""
     arch, t_sample = timed(lambda: sample_arch(space, rng, progress))
-    (enc, spans), t_encode = timed(lambda: model.hyper.layout.encode(arch))
-    noise = noise_for(model, enc, torch.Generator().manual_seed(0)).to(x.device)  # leaves rng alone
-    enc = enc.to(x.device)
-    with autocast(x.device, model.cfg.precision):
-        gen, t_hyper = timed(lambda: model.hyper.generate(enc, spans, noise))
-        logits, t_fwd = timed(lambda: model.net(x, arch, gen))
+    _, t_encode = timed(lambda: model.hyper.layout.encode(arch))
+    noise = model.noise(arch, torch.Generator().manual_seed(0))  # leaves the global rng alone
+    weights, t_hyper = timed(lambda: model.generate(arch, noise))
+    logits, t_fwd = timed(lambda: model(x, arch, weights=weights))
 
     def backward():
         loss = F.cross_entropy(logits.float(), y)
@@ -191,8 +192,8 @@ def setup(args: argparse.Namespace):
     cfg = configured(args)
     shape = tuple(int(v) for v in args.image.split(","))
     device = check_device(args.device)
-    model = build_model(cfg, shape, 10).to(device)  # the engine's memory format (SMASH_MEMORY_FORMAT)
-    opt = make_optimizer(model)
+    model = SmashModel(cfg, shape, 10).place(device)  # the engine's memory format (SMASH_MEMORY_FORMAT)
+    opt = model.configure_optimizer()
     x = torch.randn(args.batch, *shape, device=device).contiguous(memory_format=memory_format(device))
     y = torch.randint(0, 10, (args.batch,), device=device)
     return cfg, shape, device, model, opt, x, y

@@ -37,7 +37,7 @@ import torch  # noqa: E402
 
 from core.config import load_config  # noqa: E402
 from engine.data.splits import load_data  # noqa: E402
-from engine.model import build_model  # noqa: E402
+from engine.model import SmashModel  # noqa: E402
 from engine.runtime.threads import MIN_SPEEDUP, read_cache  # noqa: E402
 from engine.scoring.tuning import tune_score_threads  # noqa: E402
 from engine.train.tuning import tune_threads  # noqa: E402
@@ -57,7 +57,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             train = tune_threads(cfg, Path(tmp), data.image_shape, data.num_classes, cpu)
-            score = tune_score_threads(build_model(cfg, data.image_shape, data.num_classes), Path(tmp), cpu)
+            score = tune_score_threads(SmashModel(cfg, data.image_shape, data.num_classes), Path(tmp), cpu)
             entries = read_cache(Path(tmp)).values()
     finally:
         for proc in busy:

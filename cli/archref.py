@@ -8,12 +8,13 @@ same way: one `NotFound` whose message says what is missing and how to make it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from core.arch import Arch, ArchError, check_arch, read_arch_file
 from core.config import Config, SpaceConfig
 from core.errors import NotFound
-from core.metric import run_metric
-from engine.nets.size import count_flops, count_params
+from core.jobs import CorrelateJob
+from core.size import count_flops, count_params
 from store import Store, store_path
 
 SCORE_FIELDS = ("score_mean", "score_std", "score_lo", "score_hi", "draws", "val_images", "partial",
@@ -40,11 +41,6 @@ def run_id(store: Store, wanted: str | None = None, where: str | Path | None = N
     if latest is None:
         raise NotFound(f"no runs in {place}; start one with `smash train --config FILE`")
     return latest
-
-
-def score_metric(store: Store, run: str) -> str:
-    """What `run`'s SMASH scores measure (core.metric): "error", or "loss" in nats."""
-    return run_metric((store.get_run(run) or {}).get("config"))
 
 
 def arch_id(store: Store, run: str, ref: str) -> str:
@@ -96,6 +92,20 @@ def work_arch(store: Store, run: str, ref: str) -> Arch:
     or a JSON file's arch, which must lie inside the run's search space."""
     space = Config.from_stored(store.get_run(run)["config"]).space
     return arch_record(store, run, ref, space)["model"]
+
+
+def run_config(store: Store, run: str) -> Config:
+    """The config a stored run was trained with."""
+    return Config.from_stored(store.get_run(run)["config"])
+
+
+def correlate_job(args: Any) -> CorrelateJob:
+    """The study `smash correlate` or `smash queue correlate` asks for, checked."""
+    return CorrelateJob(k=args.k, epochs=args.epochs, seeds=args.seeds, seed=getattr(args, "seed", None),
+                        max_steps_per_epoch=args.max_steps_per_epoch,
+                        predictors=tuple(p for p in args.predictors.split(",") if p),
+                        include_partial=bool(getattr(args, "include_partial", False)) or None,
+                        score_draws=args.score_draws, top_k=getattr(args, "top_k", None))
 
 
 def job(store: Store, job_id: str) -> dict:

@@ -19,6 +19,8 @@ import tomllib
 import urllib.request
 from pathlib import Path
 
+from core.errors import BadRequest
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = ROOT / "streamlit_config.toml"
 MAIN = ROOT / "app" / "main.py"
@@ -43,7 +45,7 @@ def config_flags(path: Path = CONFIG_FILE) -> dict[str, str]:
             for key, value in values.items()}
 
 
-class LaunchError(ValueError):
+class LaunchError(BadRequest):
     """The dashboard would be exposed without a login."""
 
 

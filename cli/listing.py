@@ -9,26 +9,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 import pandas as pd
 
 from cli import archref as lookup
-from cli.tables import Listing, add_form_args, cell, emit, form_of, interval, records
-from core import argtypes as at
+from cli.parser import BOARD_RANGES
+from cli.tables import Listing, cell, emit, form_of, records
+from core.board import Page, interval_text, mark, marks_legend
 from core.errors import BadRequest
 from core.metric import LABELS, run_metric
-from store import SORT_COLUMNS, STAGES, STATUSES, Store
+from core.status import ACTIVE
+from store import Store
 
 RUN_COLUMNS = ["run_id", "name", "status", "step", "steps_total", "dataset", "scored", "best_score",
                "best_arch", "created_at"]
 JOB_COLUMNS = ["job_id", "kind", "status", "progress", "run_id", "arch_id", "heartbeat_age_s",
                "created_at", "message", "error"]
-RANGES = ("params", "flops", "score")
 BOARD_TABLE = ["rank", "mark", "arch_id", "score_mean", "score_std", "interval", "draws", "val_images",
                "params", "flops", "depth", "n_layers", "stage", "checkpoint_step", "val_error", "test_error"]
-MARKS = ("mark: tied = its score interval overlaps the leader's (their order is not settled); "
-         "partial = successive halving stopped it early")
 
 
 def parse_range(name: str, text: str | None) -> tuple[float | None, float | None] | None:
@@ -65,7 +63,7 @@ def runs_listing(store: Store) -> Listing:
 
 def board_query(args: argparse.Namespace) -> dict:
     """The leaderboard's filters from the command line, as `Store.leaderboard` takes them."""
-    filters = {name: parse_range(name, getattr(args, name)) for name in RANGES}
+    filters = {name: parse_range(name, getattr(args, name)) for name in BOARD_RANGES}
     return {**filters, "stages": args.stage or None}
 
 
@@ -74,11 +72,10 @@ def board_table(board: pd.DataFrame, metric: str = "error") -> pd.DataFrame:
     interval (in the run's score metric) as one column. Columns a store without them lacks
     are left out."""
     shown = board.copy()
-    tied = shown["tied"].fillna(False) if "tied" in shown else pd.Series(False, index=shown.index)
-    partial = shown["partial"].fillna(False) if "partial" in shown else pd.Series(False, index=shown.index)
-    shown["mark"] = ["partial" if p else "tied" if t else "" for t, p in zip(tied, partial, strict=True)]
+    none = pd.Series(None, index=shown.index, dtype=object)
+    shown["mark"] = [mark(t, p) for t, p in zip(shown.get("tied", none), shown.get("partial", none), strict=True)]
     if "score_lo" in shown:
-        shown["interval"] = [interval(lo, hi, metric)
+        shown["interval"] = [interval_text(lo, hi, metric)
                              for lo, hi in zip(shown["score_lo"], shown["score_hi"], strict=True)]
     return shown[[c for c in BOARD_TABLE if c in shown]]
 
@@ -89,24 +86,23 @@ def top_listing(store: Store, run: str, args: argparse.Namespace) -> Listing:
         raise BadRequest("--limit and --page must be at least 1")
     filters = board_query(args)
     total = store.leaderboard_count(run, **filters)
-    pages = max(1, math.ceil(total / args.limit))
-    if args.page > pages:
-        raise BadRequest(f"--page {args.page} is past the last page ({pages}) of {total} architectures")
-    offset = (args.page - 1) * args.limit
+    page = Page(total, args.limit, args.page)
+    if page.number > page.pages:
+        raise BadRequest(f"--page {args.page} is past the last page ({page.pages}) of {total} architectures")
     board = store.leaderboard(run, sort=args.sort, descending=args.desc, limit=args.limit,
-                              offset=offset, **filters)
+                              offset=page.offset, **filters)
     order = "descending" if args.desc else "ascending"
     doc = {"run_id": run, "sort": args.sort, "descending": args.desc, "filters": filters,
-           "total": total, "page": args.page, "pages": pages, "limit": args.limit, "offset": offset,
+           "total": total, "page": args.page, "pages": page.pages, "limit": args.limit, "offset": page.offset,
            "rows": records(board)}
-    header = [f"run {run} · {total:,} architectures match · showing {offset + 1 if total else 0:,}–"
-              f"{offset + len(board):,} (page {args.page} of {pages}) · by {args.sort} {order}"]
-    metric = lookup.score_metric(store, run)
+    header = [f"run {run} · {total:,} architectures match · {page.span(len(board))} · by {args.sort} {order}"]
+    metric = store.score_metric(run)
     if metric != "error":  # an error score is the percentage it always was; say what else is
         header.append(f"scores: {LABELS[metric]} (nats, lower is better)")
-    if len(board) and {"tied", "partial"} & set(board):
-        header.append(MARKS)
-    return Listing(doc=doc, frame=board, header=header, table=board_table(board, metric), metric=metric,
+    table = board_table(board, metric)
+    if len(board) and "mark" in table and table["mark"].any():
+        header.append(marks_legend(set(table["mark"]) - {""}))
+    return Listing(doc=doc, frame=board, header=header, table=table, metric=metric,
                    empty="no scored architectures match; run `smash score` or widen the filters")
 
 
@@ -124,7 +120,7 @@ def jobs_listing(store: Store, args: argparse.Namespace) -> Listing:
 def cancel_listing(store: Store, job_id: str) -> Listing:
     """Cancel a queued job at once, or ask a running job's worker to stop it."""
     before = lookup.job(store, job_id)["status"]
-    if before not in ("queued", "running"):
+    if before not in ACTIVE:
         raise BadRequest(f"job {job_id} already finished ({before}); nothing to cancel")
     status = store.request_cancel(job_id)
     note = "cancelled" if status == "cancelled" else "cancel requested; its worker stops it at the next beat"
@@ -147,39 +143,3 @@ def cmd_jobs(args: argparse.Namespace) -> None:
 
 def cmd_cancel(args: argparse.Namespace) -> None:
     emit(cancel_listing(lookup.open_store(args.workdir), args.job), form_of(args))
-
-
-def common(parser: argparse.ArgumentParser, run: bool = False) -> None:
-    parser.add_argument("--workdir", default="./runs", help="the work directory (default ./runs)")
-    if run:
-        parser.add_argument("--run", type=at.run_id, help="run id (default: the latest run)")
-    add_form_args(parser)
-
-
-def add_commands(sub) -> None:
-    """Register runs, top, jobs and cancel on the `smash` parser's subcommands."""
-    r = sub.add_parser("runs", help="list the runs: status, step, dataset, best score")
-    common(r)
-    r.set_defaults(func=cmd_runs)
-
-    t = sub.add_parser("top", help="the leaderboard: sorted, filtered and paged as on the dashboard")
-    common(t, run=True)
-    t.add_argument("--sort", choices=list(SORT_COLUMNS), default="score_mean")
-    t.add_argument("--desc", action="store_true", help="descending order")
-    for name in RANGES:
-        t.add_argument(f"--{name}", metavar="LO:HI", help=f"keep archs whose {name} is in the range")
-    t.add_argument("--stage", action="append", choices=STAGES, help="search stage (repeatable)")
-    t.add_argument("--limit", type=at.int_in(1, 100_000), default=25, help="rows per page (default 25)")
-    t.add_argument("--page", type=at.int_in(1), default=1, help="page number, from 1")
-    t.set_defaults(func=cmd_top)
-
-    j = sub.add_parser("jobs", help="list the engine's jobs, newest first")
-    common(j)
-    j.add_argument("--status", action="append", choices=STATUSES, help="only this status (repeatable)")
-    j.add_argument("--limit", type=at.int_in(1, 100_000), default=50, help="at most this many jobs (default 50)")
-    j.set_defaults(func=cmd_jobs)
-
-    c = sub.add_parser("cancel", help="cancel a queued or running job")
-    common(c)
-    c.add_argument("job", help="job id (see `smash jobs`)")
-    c.set_defaults(func=cmd_cancel)

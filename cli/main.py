@@ -1,7 +1,9 @@
 """The `smash` command: parse the arguments, run the command, print its summary.
 
-Every error a user can fix (a bad config, a missing run, an unusable file...) becomes
-one line on stderr and exit code 2; a cancelled job exits 3, Ctrl-C 130.
+Every error a user can fix (a bad config, a missing run, an unusable file...) derives
+from core's BadRequest and becomes one line on stderr and exit code 2; a cancelled job
+exits 3, Ctrl-C 130. Nothing here loads the engine: each command's own module does, when
+that command runs (cli/parser.py).
 """
 
 from __future__ import annotations
@@ -10,29 +12,10 @@ import json
 import os
 import sys
 
-from cli.commands import CLIError
-from cli.dashboard import LaunchError
 from cli.parser import build_parser
-from core.arch import ArchError
-from core.config import ConfigError
 from core.errors import BadRequest, Cancelled
-from core.ids import RunIdError
-from core.jobs import JobError
-from engine.data.source import DataError
-from engine.exec.spec import ExecutorError
-from engine.export import ExportError
-from engine.jobs.supervisor import EngineError
-from engine.runtime.checkpoint import CheckpointError
-from engine.runtime.workdir import RunBusyError
-from engine.scoring.scorer import ScoreError
-from engine.study import CorrelateError
-from store import StoreError
 
-__all__ = ["USER_ERRORS", "build_parser", "main"]
-
-USER_ERRORS = (ConfigError, DataError, ArchError, StoreError, CheckpointError, ExportError,
-               CorrelateError, ExecutorError, BadRequest, ScoreError, EngineError, JobError,
-               RunIdError, RunBusyError, LaunchError, CLIError)
+__all__ = ["build_parser", "main"]
 
 
 def print_summary(summary: dict, as_json: bool) -> None:
@@ -52,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         summary = args.func(args)
-    except USER_ERRORS as exc:
+    except BadRequest as exc:
         print(f"smash {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except Cancelled as exc:

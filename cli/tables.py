@@ -20,13 +20,13 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from core.metric import format_score, plotly_format
+from core.board import MISSING
+from core.metric import format_score
 
 SCORES = {"score_mean", "score_std", "best_score", "score_lo", "score_hi"}
 """SMASH score columns: shown in the run's score metric."""
 PERCENT = {"test_error", "val_error", "progress"} | SCORES
 COMPACT = {"params", "flops"}
-MISSING = "–"
 
 
 @dataclass
@@ -63,15 +63,6 @@ def plain(value: Any) -> Any:
 def records(frame: pd.DataFrame) -> list[dict]:
     """Rows as plain dicts, every value JSON-ready."""
     return [plain(row) for row in frame.astype(object).to_dict("records")]
-
-
-def interval(lo: Any, hi: Any, metric: str = "error") -> str:
-    """A score interval as the table shows it: [85.1%, 88.9%] (error), [0.912, 0.951] (loss),
-    or – without one."""
-    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
-        return MISSING
-    spec = plotly_format(metric)  # ".1%" or ".3f", a Python format spec as well
-    return f"[{float(lo):{spec}}, {float(hi):{spec}}]"
 
 
 def compact(n: Any) -> str:
@@ -124,13 +115,6 @@ def _write(listing: Listing, form: str, out: TextIO) -> None:
             out.write(line + "\n")
         shown = listing.frame if listing.table is None else listing.table
         out.write((table_text(shown, listing.metric) if len(shown) else listing.empty) + "\n")
-
-
-def add_form_args(parser) -> None:
-    """--json and --csv, exclusive: the two machine-readable forms of the table."""
-    forms = parser.add_mutually_exclusive_group()
-    forms.add_argument("--json", action="store_true", help="print one JSON document")
-    forms.add_argument("--csv", action="store_true", help="print the table as CSV")
 
 
 def form_of(args) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 from cli.dashboard import dashboard_command, wait_healthy
 from core.config import Config, load_config
 from core.jobs import TrainJob
-from engine.runtime.device import check_device
+from engine.runtime.gpus import check_device_named
 from store import Store, store_path
 
 
@@ -60,7 +60,7 @@ def queue_run(store: Store, config: Path, cfg: Config, score_archs: int, slots: 
 def up(workdir: Path, config: Path, *, port: int | None = None, address: str | None = None,
        score_archs: int = 200, jobs: int | None = None, no_auth: bool = False) -> dict[str, Any]:
     cfg = load_config(config)  # a bad config fails here, before anything starts
-    check_device(cfg.device)
+    check_device_named(cfg.device)
     dash_cmd = dashboard_command(str(workdir), port=port, address=address, no_auth=no_auth)
     workdir.mkdir(parents=True, exist_ok=True)
     store = Store(store_path(workdir))

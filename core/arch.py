@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from core.config import SpaceConfig
+from core.errors import BadRequest
 from core.ids import arch_id_for
 from core.vocab import PATH_SHAPES
 
 ARCH_FORMAT = 1
 
 
-class ArchError(ValueError):
+class ArchError(BadRequest):
     """An architecture description is malformed or outside its search space."""
 
 

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.errors import BadRequest
 from core.metric import SCORE_METRICS
 from core.vocab import DEFAULT_OP_PROBS, PATH_SHAPES
 
 
-class ConfigError(ValueError):
+class ConfigError(BadRequest):
     """A setting is unknown, of the wrong type, or out of range."""
 
 

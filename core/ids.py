@@ -9,11 +9,12 @@ import json
 import re
 
 from core.config import Config
+from core.errors import BadRequest
 
 RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
-class RunIdError(ValueError):
+class RunIdError(BadRequest):
     """A run id that would name a path outside the workdir."""
 
 
@@ -47,14 +48,14 @@ def run_id_for(cfg: Config) -> str:
     return f"{slug}-{digest}"
 
 
-def retrain_id_for(run_id: str, arch_id: str, epochs: int, seed: int, step_cap: int = 0) -> str:
+def retrain_id_for(run_id: str, arch_id: str, epochs: int, seed: int, max_steps_per_epoch: int = 0) -> str:
     """Same run, arch and training budget, same id: a repeated request resumes, never duplicates."""
-    cap = f".m{step_cap}" if step_cap else ""
+    cap = f".m{max_steps_per_epoch}" if max_steps_per_epoch else ""
     return f"{run_id}.{arch_id}.e{epochs}.s{seed}{cap}"
 
 
 def study_id_for(run_id: str, arch_ids: list[str], epochs: int, seed: int, seeds: int = 1,
-                 steps_per_epoch: int = 0) -> str:
+                 max_steps_per_epoch: int = 0) -> str:
     digest = hashlib.sha256(f"{run_id}|{epochs}|{seed}|{','.join(sorted(arch_ids))}".encode()).hexdigest()
-    return (f"study-{digest[:10]}" + (f"-m{steps_per_epoch}" if steps_per_epoch else "")
+    return (f"study-{digest[:10]}" + (f"-m{max_steps_per_epoch}" if max_steps_per_epoch else "")
             + (f"-x{seeds}" if seeds > 1 else ""))

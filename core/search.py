@@ -22,7 +22,7 @@ import numpy as np
 
 from core.arch import Arch
 from core.config import SpaceConfig
-from core.pareto import Point, dominates, pareto_front
+from core.pareto import Point, dominates
 from core.space import mutate, sample_arch
 
 ScoreFn = Callable[[Arch, str], float]
@@ -68,6 +68,8 @@ class Strategy(Protocol):
     """A search strategy; options are constructor arguments, so configs stay serialisable."""
 
     name: ClassVar[str]
+    stages: ClassVar[tuple[str, ...]]
+    """The stage names its scores are stored under."""
 
     def run(self, space: SpaceConfig, rng: Rng, score: ScoreFn, size: SizeFn, budget: int,
             batch: BatchScoreFn | None = None) -> list[Evaluated]:
@@ -193,6 +195,7 @@ class SmashSearch:
     perturbation's neighbours; the best of the sample is the best full score."""
 
     name: ClassVar[str] = "smash"
+    stages: ClassVar[tuple[str, ...]] = ("random", "perturb", "chain")
     random_fraction: float = 0.7
     """Share of the budget spent on random sampling; the rest is split between the two
     local stages (perturbation gets the smaller half)."""
@@ -252,6 +255,7 @@ class RegularizedEvolution:
     """
 
     name: ClassVar[str] = "evolution"
+    stages: ClassVar[tuple[str, ...]] = ("evolution",)
     population: int = 20
     tournament: int = 5
     """Members drawn per cycle; the best becomes the parent. 1 removes selection pressure."""
@@ -287,6 +291,7 @@ class ParetoSearch:
     """
 
     name: ClassVar[str] = "pareto"
+    stages: ClassVar[tuple[str, ...]] = ("pareto",)
     initial: int = 10
     """Random archs scored before mutation starts."""
     explore: float = 0.1
@@ -313,6 +318,14 @@ class ParetoSearch:
 
 
 STRATEGIES: dict[str, type] = {cls.name: cls for cls in (SmashSearch, RegularizedEvolution, ParetoSearch)}
+"""Every search strategy by name; a new one is one entry here, and its stages follow."""
+
+PROBE_STAGE = "probe"
+"""The probe set's stage: fixed archs scored at every checkpoint (engine/scoring/probe.py)."""
+SEARCH_STAGES = tuple(dict.fromkeys(stage for cls in STRATEGIES.values() for stage in cls.stages))
+"""The stages a search writes scores under, from the registered strategies."""
+STAGES = (*SEARCH_STAGES, PROBE_STAGE)
+"""Every stage a score can carry: the store accepts these, the views filter by them."""
 
 
 def get_strategy(name: str, **options: object) -> Strategy:
@@ -338,8 +351,3 @@ def update_archive(archive: list[tuple[Point, Evaluated]], point: Point,
         return archive
     return [(p, e) for p, e in archive if not dominates(point, p)] + [(point, ev)]
 
-
-def pareto_archive(evaluated: list[Evaluated], size: SizeFn) -> list[Evaluated]:
-    """The non-dominated evaluations (score, size), in order of score: what a front plot shows."""
-    points = [(e.score, float(size(e.arch))) for e in evaluated]
-    return [evaluated[i] for i in pareto_front(points)]

@@ -113,16 +113,6 @@ def mutate(arch: Arch, space: SpaceConfig, rng: np.random.Generator, rate: float
     return out
 
 
-def mutate_kind(arch: Arch, space: SpaceConfig, rng: np.random.Generator, kind: str) -> Arch:
-    """Change one element of `kind` somewhere in `arch` (the arch itself if none can change)."""
-    if kind not in MUTATIONS:
-        raise ValueError(f"mutation kind {kind!r}; allowed: {', '.join(MUTATIONS)}")
-    sites = [(b, i) for b, block in enumerate(arch.blocks) for i in range(len(block.layers))]
-    for j in rng.permutation(len(sites)):
-        out = _mutate_site(arch, space, rng, *sites[j], kind)
-        if out != arch:
-            return out
-    return arch
 
 
 def _mutate_site(arch: Arch, space: SpaceConfig, rng: np.random.Generator, b: int, i: int,

@@ -11,13 +11,13 @@ from pathlib import Path
 import torch
 
 from core.arch import Arch
+from core.errors import BadRequest
+from core.exports import FORMATS
 from engine.model import load_trained
 from store import DB_FILENAME
 
-FORMATS = ("json", "state_dict", "torchscript", "onnx")
 
-
-class ExportError(ValueError):
+class ExportError(BadRequest):
     """The export cannot be made (no trained model, an op ONNX lacks, a bad format)."""
 
 

@@ -21,25 +21,16 @@ import pandas as pd
 
 from core.arch import Arch
 from core.config import Config
-from core.errors import Cancelled
+from core.control import QUIET, Control
 from core.ids import retrain_id_for, study_id_for
-from core.jobs import DEFAULT_PREDICTORS, PREDICTORS, CorrelateJob, RetrainJob
+from core.jobs import CorrelateError, CorrelateJob, RetrainJob, check_predictors
 from core.rankstats import bootstrap_ci, ceiling_of_mean, correlation_table, spearman
+from core.search import SEARCH_STAGES
 from engine.data.splits import load_data
 from engine.scoring.proxy import naswot
 from engine.scoring.refine import refine_scores
 from engine.train.final import retrain_arch
 from store import Store
-
-
-class CorrelateError(ValueError):
-    """Too few scored architectures for a study, or unusable study settings."""
-
-
-"""What a study holds against the truth, each oriented so that lower predicts lower error:
-the SMASH score; minus params and minus FLOPs (bigger predicts better); minus the NASWOT
-log-determinant, a training-free proxy (engine/proxy.py). naswot costs one forward pass
-per architecture; the others are free."""
 
 
 def spread_over_scores(board: pd.DataFrame, k: int) -> list[str]:
@@ -57,14 +48,14 @@ def pick_archs(store: Store, run_id: str, k: int, include_partial: bool = False)
     (halving-stopped) scores are too noisy to place an arch, so they are left out by default."""
     if k < 2:
         raise CorrelateError(f"--k {k}: a study needs at least 2 architectures")
-    board = store.leaderboard(run_id, limit=10**9, stages=["random", "perturb", "chain", "evolution", "pareto"])
+    board = store.leaderboard(run_id, limit=10**9, stages=list(SEARCH_STAGES))
     if not include_partial:
         board = board[~board["partial"].fillna(False).astype(bool)]
     return spread_over_scores(board, k)
 
 
 def gather(store: Store, run_id: str, arch_ids: list[str], epochs: int, seeds: list[int] | int,
-           steps_per_epoch: int = 0) -> pd.DataFrame:
+           max_steps_per_epoch: int = 0) -> pd.DataFrame:
     """Per study arch: SMASH score, size, and each seed's retrained validation and test error
     (NaN where not finished); val_error / test_error are the means over the seeds."""
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
@@ -75,7 +66,7 @@ def gather(store: Store, run_id: str, arch_ids: list[str], epochs: int, seeds: l
         row = {"arch_id": arch_id, "score_mean": scores[-1]["score_mean"] if scores else float("nan"),
                "params": rec.get("params"), "flops": rec.get("flops"), "status": "done"}
         for seed in seeds:
-            rt = store.get_retrain(retrain_id_for(run_id, arch_id, epochs, seed, steps_per_epoch))
+            rt = store.get_retrain(retrain_id_for(run_id, arch_id, epochs, seed, max_steps_per_epoch))
             done = rt is not None and rt["status"] == "done" and rt.get("val_error") is not None
             row[f"val_error_s{seed}"] = rt["val_error"] if done else float("nan")
             row[f"test_error_s{seed}"] = rt["test_error"] if done else float("nan")
@@ -90,7 +81,10 @@ def gather(store: Store, run_id: str, arch_ids: list[str], epochs: int, seeds: l
 
 def predictor_values(frame: pd.DataFrame, names: list[str],
                      proxy: Callable[[str], float] | None = None) -> dict[str, np.ndarray]:
-    """Each named predictor's value per row of `frame`, lower predicting lower error."""
+    """Each named predictor's value per row of `frame`, oriented so that lower predicts lower
+    error: the SMASH score; minus params and minus FLOPs (bigger predicts better); minus the
+    NASWOT log-determinant, a training-free proxy (engine/scoring/proxy.py) that costs one
+    forward pass per architecture (`proxy`: arch id -> its value)."""
     check_predictors(names)
     out = {}
     for name in names:
@@ -103,13 +97,6 @@ def predictor_values(frame: pd.DataFrame, names: list[str],
                 raise CorrelateError("the naswot predictor needs the run's data (a proxy function)")
             out[name] = -np.array([proxy(a) for a in frame["arch_id"]], dtype=float)
     return out
-
-
-def check_predictors(names: list[str] | tuple[str, ...]) -> None:
-    unknown = set(names) - set(PREDICTORS)
-    if unknown or not names:
-        bad = sorted(unknown)[0] if unknown else ""
-        raise CorrelateError(f"unknown predictor {bad!r}; allowed: {', '.join(PREDICTORS)}")
 
 
 def study_metrics(frame: pd.DataFrame, predictors: dict[str, np.ndarray], seeds: list[int],
@@ -132,13 +119,6 @@ def study_metrics(frame: pd.DataFrame, predictors: dict[str, np.ndarray], seeds:
             "predictors": tables, "ceiling": ceiling}
 
 
-def check_study(k: int, epochs: int, seeds: int, steps_per_epoch: int) -> None:
-    for name, value, low in (("--k", k, 2), ("--epochs", epochs, 1), ("--seeds", seeds, 1),
-                             ("--steps-per-epoch", steps_per_epoch, 0)):
-        if value < low:
-            raise CorrelateError(f"{name} {value}: must be >= {low}")
-
-
 @dataclass(frozen=True)
 class StudyPlan:
     """What a study retrains: its id, its run, its archs, seeds and budget."""
@@ -148,29 +128,29 @@ class StudyPlan:
     arch_ids: list[str]
     epochs: int
     seeds: list[int]
-    steps_per_epoch: int
+    max_steps_per_epoch: int
 
     @property
     def run_id(self) -> str:
         return self.run["run_id"]
 
+    def retrain_job(self, seed: int) -> RetrainJob:
+        return RetrainJob(epochs=self.epochs, seed=seed, max_steps_per_epoch=self.max_steps_per_epoch or None)
 
-def plan_study(store: Store, run_id: str, *, k: int, epochs: int, seed: int, seeds: int,
-               steps_per_epoch: int, predictors: tuple[str, ...], include_partial: bool) -> StudyPlan:
-    """Check the settings, pick the archs and record the study as running."""
+    def summary(self) -> dict[str, Any]:
+        return {"study_id": self.sid, "run_id": self.run_id, "k": len(self.arch_ids), "epochs": self.epochs,
+                "seeds": self.seeds, "max_steps_per_epoch": self.max_steps_per_epoch}
+
+
+def plan_study(store: Store, run_id: str, job: CorrelateJob) -> StudyPlan:
+    """Pick the job's archs and record the study as running."""
     run = _study_run(store, run_id)
-    check_study(k, epochs, seeds, steps_per_epoch)
-    check_predictors(predictors)
-    steps_per_epoch = steps_per_epoch or Config.from_stored(run["config"]).retrain.max_steps_per_epoch
-    arch_ids = pick_archs(store, run_id, k, include_partial)
-    sid = study_id_for(run_id, arch_ids, epochs, seed, seeds, steps_per_epoch)
-    store.upsert_study(sid, run_id=run_id, status="running", epochs=epochs, seed=seed, arch_ids=arch_ids)
-    return StudyPlan(sid, run, arch_ids, epochs, [seed + i for i in range(seeds)], steps_per_epoch)
-
-
-def _plan_summary(plan: StudyPlan) -> dict[str, Any]:
-    return {"study_id": plan.sid, "run_id": plan.run_id, "k": len(plan.arch_ids), "epochs": plan.epochs,
-            "seeds": plan.seeds, "steps_per_epoch": plan.steps_per_epoch}
+    cap = job.max_steps_per_epoch or Config.from_stored(run["config"]).retrain.max_steps_per_epoch
+    arch_ids = pick_archs(store, run_id, job.k, bool(job.include_partial))
+    seed = job.seed_list[0]
+    sid = study_id_for(run_id, arch_ids, job.epochs, seed, job.seeds, cap)
+    store.upsert_study(sid, run_id=run_id, status="running", epochs=job.epochs, seed=seed, arch_ids=arch_ids)
+    return StudyPlan(sid, run, arch_ids, job.epochs, job.seed_list, cap)
 
 
 def queue_retrains(store: Store, plan: StudyPlan) -> list[str]:
@@ -178,108 +158,74 @@ def queue_retrains(store: Store, plan: StudyPlan) -> list[str]:
     job_ids = []
     for s in plan.seeds:
         for arch_id in plan.arch_ids:
-            done = store.get_retrain(retrain_id_for(plan.run_id, arch_id, plan.epochs, s, plan.steps_per_epoch))
+            done = store.get_retrain(retrain_id_for(plan.run_id, arch_id, plan.epochs, s, plan.max_steps_per_epoch))
             if done is None or done["status"] != "done":
-                params = RetrainJob(epochs=plan.epochs, seed=s, steps_per_epoch=plan.steps_per_epoch or None)
-                job_ids.append(store.enqueue_job(RetrainJob.kind, params.to_params(), run_id=plan.run_id,
-                                                 arch_id=arch_id))
+                job_ids.append(store.enqueue_job(RetrainJob.kind, plan.retrain_job(s).to_params(),
+                                                 run_id=plan.run_id, arch_id=arch_id))
     return job_ids
 
 
-def correlate(workdir: Path, store: Store, run_id: str, *, k: int = CorrelateJob.k,
-              epochs: int = CorrelateJob.epochs, seed: int = 0, seeds: int = CorrelateJob.seeds,
-              steps_per_epoch: int = CorrelateJob.steps_per_epoch,
-              predictors: tuple[str, ...] = DEFAULT_PREDICTORS, include_partial: bool = False,
-              top_k: int | None = None, n_boot: int = 1000, score_draws: int = CorrelateJob.score_draws,
+def correlate(workdir: Path, store: Store, run_id: str, job: CorrelateJob, control: Control = QUIET, *,
               run_jobs: Callable[[list[str]], None] | None = None) -> dict[str, Any]:
     """Queue the study's retrains as jobs, let `run_jobs` run them to their end (the caller's
     engine, or waiting for one that serves the workdir), refine the study archs' scores to
-    `score_draws` draws (0: as the search left them), then store and return the study's
-    figures. Without `run_jobs`, return once the jobs are queued."""
-    check_score_draws(score_draws)
-    plan = plan_study(store, run_id, k=k, epochs=epochs, seed=seed, seeds=seeds, steps_per_epoch=steps_per_epoch,
-                      predictors=predictors, include_partial=include_partial)
+    the job's `score_draws` draws (0: as the search left them), then store and return the
+    study's figures. Without `run_jobs`, return once the jobs are queued."""
+    plan = plan_study(store, run_id, job)
     job_ids = queue_retrains(store, plan)
-    summary = {**_plan_summary(plan), "queued": len(job_ids)}
+    summary = {**plan.summary(), "queued": len(job_ids)}
     if run_jobs is None:
         return summary
     run_jobs(job_ids)
-    refined = refine_study_scores(workdir, store, plan, score_draws)
-    return {**summary, **finish_study(store, plan, list(predictors), top_k, n_boot, refined, score_draws)}
+    refined = refine_study_scores(workdir, store, plan, job.score_draws, control)
+    return {**summary, **finish_study(store, plan, job, refined)}
 
 
-def finish_study(store: Store, plan: StudyPlan, predictors: list[str], top_k: int | None,
-                 n_boot: int, refined: dict[str, float] | None = None, score_draws: int = 0) -> dict[str, Any]:
+def finish_study(store: Store, plan: StudyPlan, job: CorrelateJob, refined: dict[str, float] | None = None,
+                 n_boot: int = 1000) -> dict[str, Any]:
     """Gather the finished retrains, compute every predictor's figures (the SMASH score from
     `refined` where given: arch id -> score), store the study."""
-    frame = gather(store, plan.run_id, plan.arch_ids, plan.epochs, plan.seeds, plan.steps_per_epoch)
+    frame = gather(store, plan.run_id, plan.arch_ids, plan.epochs, plan.seeds, plan.max_steps_per_epoch)
     if refined:
         frame["score_mean"] = [refined.get(a, s) for a, s in zip(frame["arch_id"], frame["score_mean"], strict=True)]
+    predictors = list(job.predictors)
     proxy = _naswot_fn(store, plan.run) if "naswot" in predictors else None
-    metrics = study_metrics(frame, predictor_values(frame, predictors, proxy), plan.seeds, top_k, n_boot,
+    metrics = study_metrics(frame, predictor_values(frame, predictors, proxy), plan.seeds, job.top_k, n_boot,
                             plan.seeds[0])
-    metrics["score_draws"] = score_draws or None  # None: the search's own draws
+    metrics["score_draws"] = job.score_draws or None  # None: the search's own draws
     failed = int(frame["val_error"].isna().sum())
     store.upsert_study(plan.sid, run_id=plan.run_id, status="done" if failed == 0 else "failed",
                        epochs=plan.epochs, seed=plan.seeds[0], arch_ids=plan.arch_ids, metrics=metrics)
     return {"retrained": metrics["n"], "failed": failed, "metrics": metrics}
 
 
-def run_study(workdir: Path, store: Store, run_id: str, *, k: int = CorrelateJob.k,
-              epochs: int = CorrelateJob.epochs, seed: int = 0, seeds: int = CorrelateJob.seeds,
-              steps_per_epoch: int = CorrelateJob.steps_per_epoch,
-              predictors: tuple[str, ...] = DEFAULT_PREDICTORS, include_partial: bool = False,
-              score_draws: int = CorrelateJob.score_draws, job_id: str | None = None,
-              on_progress: Callable[[float, str], None] | None = None,
-              should_stop: Callable[[], bool] | None = None, show_progress: bool = False) -> dict[str, Any]:
+def run_study(workdir: Path, store: Store, run_id: str, job: CorrelateJob, control: Control = QUIET, *,
+              job_id: str | None = None) -> dict[str, Any]:
     """The whole study in this process (the engine's `correlate` job): retrains one after
     another, each resumable from its checkpoints, so a cancelled or killed study continues,
-    then the study archs' scores refined to `score_draws` draws."""
-    check_score_draws(score_draws)
-    plan = plan_study(store, run_id, k=k, epochs=epochs, seed=seed, seeds=seeds, steps_per_epoch=steps_per_epoch,
-                      predictors=predictors, include_partial=include_partial)
+    then the study archs' scores refined to the job's `score_draws` draws."""
+    plan = plan_study(store, run_id, job)
     cfg = Config.from_stored(plan.run["config"])
     data = load_data(cfg.data, cfg.seed)
     todo = [(s, a) for s in plan.seeds for a in plan.arch_ids]
     for i, (s, arch_id) in enumerate(todo):
-        if on_progress is not None:
-            on_progress(i / len(todo), f"retrain {i + 1}/{len(todo)} ({arch_id}, seed {s})")
+        control.progress(i / len(todo), f"retrain {i + 1}/{len(todo)} ({arch_id}, seed {s})")
         arch = Arch.from_dict(store.arch(run_id, arch_id)["arch"])
-        retrain_arch(cfg, arch, workdir, store, run_id=run_id, epochs=epochs, seed=s,
-                     step_cap=plan.steps_per_epoch, job_id=job_id, data=data, show_progress=show_progress,
-                     should_stop=should_stop)
-    refined = refine_study_scores(workdir, store, plan, score_draws, on_progress, should_stop)
-    return {**_plan_summary(plan), **finish_study(store, plan, list(predictors), None, 1000, refined,
-                                                      score_draws)}
-
-
-def check_score_draws(score_draws: int) -> None:
-    if not 0 <= score_draws <= MAX_SCORE_DRAWS:
-        raise CorrelateError(f"--score-draws {score_draws}: must be 0 (as scored) to {MAX_SCORE_DRAWS}")
-
-
-MAX_SCORE_DRAWS = 1000
+        retrain_arch(cfg, arch, workdir, store, plan.retrain_job(s), control, run_id=run_id, job_id=job_id,
+                     data=data)
+    refined = refine_study_scores(workdir, store, plan, job.score_draws, control)
+    return {**plan.summary(), **finish_study(store, plan, job, refined)}
 
 
 def refine_study_scores(workdir: Path, store: Store, plan: StudyPlan, score_draws: int,
-                        on_progress: Callable[[float, str], None] | None = None,
-                        should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
+                        control: Control = QUIET) -> dict[str, float]:
     """Each study arch's SMASH score over `score_draws` draws (arch id -> score), to compare
     with the truth (engine/scoring/refine.py): a search's few draws cannot order archs whose
     scores lie within their noise. 0 keeps the scores as the search left them."""
     if score_draws <= 0:
         return {}
-
-    def stop() -> None:
-        if should_stop is not None and should_stop():
-            raise Cancelled("study stopped while refining its scores; its retrains are kept")
-
-    def progress(_: float, msg: str) -> None:
-        if on_progress is not None:
-            on_progress(0.99, msg)
-
-    out = refine_scores(workdir, store, plan.run_id, plan.arch_ids, score_draws, on_progress=progress,
-                        check_stop=stop)
+    quiet_bar = Control(on_progress=lambda _, msg: control.progress(0.99, msg), should_stop=control.should_stop)
+    out = refine_scores(workdir, store, plan.run_id, plan.arch_ids, score_draws, quiet_bar)
     return {a: t.mean for a, t in out.items()}
 
 
@@ -294,4 +240,3 @@ def _naswot_fn(store: Store, run: dict) -> Callable[[str], float]:
     cfg = Config.from_stored(run["config"])
     data = load_data(cfg.data, cfg.seed)
     return lambda arch_id: naswot(Arch.from_dict(store.arch(run["run_id"], arch_id)["arch"]), data)
-

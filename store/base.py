@@ -20,8 +20,6 @@ from .db import Connection, connect
 from .schema import open_store
 
 DB_FILENAME = "smash.duckdb"
-STATUSES = ("queued", "running", "done", "failed", "cancelled")  # of runs, retrains and jobs
-FINISHED = ("done", "failed", "cancelled")
 
 
 def store_path(workdir: str | Path) -> Path:

@@ -2,11 +2,14 @@
 
 Callers catch `StoreError` to report a bad store file to the user, and `StoreBusy`
 (a subclass) when they want to tell "another process held the lock too long" apart
-from "this file is not usable at all".
+from "this file is not usable at all". Both are user-fixable: they derive from core's
+BadRequest, the one error type the command line reports as a line.
 """
 
+from core.errors import BadRequest
 
-class StoreError(Exception):
+
+class StoreError(BadRequest):
     """The store file cannot be used: wrong kind of file, newer schema, unwritable path."""
 
 

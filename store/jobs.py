@@ -19,8 +19,9 @@ from datetime import timedelta
 import pandas as pd
 
 from core.jobs import JOB_KINDS
+from core.status import FINISHED, STATUSES
 
-from .base import FINISHED, STATUSES, StoreBase, check_choice, dumps, fetch_records, utcnow
+from .base import StoreBase, check_choice, dumps, fetch_records, utcnow
 
 _JSON_FIELDS = ("params", "result")
 
@@ -232,23 +233,6 @@ class JobsMixin(StoreBase):
             """,
             {"now": utcnow(), "status": status, "limit": int(limit)},
         )
-
-    def fail_stale_jobs(self, max_age_s: float) -> list[str]:
-        """Fail running jobs whose last heartbeat is older than `max_age_s`; return their ids."""
-        now = utcnow()
-        with self._write() as con:
-            rows = con.execute(
-                """
-                UPDATE jobs SET status = 'failed', finished_at = $now,
-                    error = 'heartbeat stale for '
-                        || CAST(round(epoch($now - coalesce(heartbeat_at, started_at, created_at))) AS BIGINT)
-                        || ' s'
-                WHERE status = 'running' AND coalesce(heartbeat_at, started_at, created_at) < $cutoff
-                RETURNING job_id
-                """,
-                {"now": now, "cutoff": now - timedelta(seconds=max_age_s)},
-            ).fetchall()
-        return sorted(r[0] for r in rows)
 
     def requeue_jobs(self, job_ids: Iterable[str]) -> list[str]:
         """Put interrupted running jobs back in the queue (a restarted engine resumes them).

@@ -5,11 +5,11 @@ selection uses) and its test error (reported, never selected on)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pandas as pd
 
-from .base import FINISHED, STATUSES, StoreBase, check_choice, utcnow
+from core.status import FINISHED, STATUSES
+
+from .base import StoreBase, check_choice, utcnow
 
 _RETRAIN_COLUMNS = (
     "retrain_id",
@@ -103,10 +103,6 @@ class RetrainsMixin(StoreBase):
             """,
             [run_id, run_id],
         )
-
-    def add_retrain_metrics(self, rows: Sequence[dict]) -> None:
-        """Per-epoch rows by (retrain_id, epoch); a re-sent epoch overwrites."""
-        self.add_rows({"retrain_metrics": rows})
 
     def retrain_metrics(self, retrain_id: str) -> pd.DataFrame:
         return self._df(

@@ -22,10 +22,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core.search import STAGES
+
 from .base import dumps
 from .db import Connection, plain
 
-STAGES = ("random", "perturb", "chain", "probe", "evolution", "pareto")
 SCORE_DEFAULTS = {"partial": False, "first_draw": 0, "race_rounds": 0}
 
 

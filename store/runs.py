@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import STATUSES, StoreBase, check_choice, dumps, utcnow
+from core.metric import run_metric
+from core.status import STATUSES
+
+from .base import StoreBase, check_choice, dumps, utcnow
 from .rows import KINDS, insert, to_columns, validate_rows
 
 
@@ -95,6 +98,11 @@ class RunsMixin(StoreBase):
             "SELECT * FROM runs WHERE run_id = ?", [run_id], json_fields=("config", "image_shape")
         )
 
+    def score_metric(self, run_id: str) -> str:
+        """What the run's SMASH scores measure (core.metric): "error" (also for a run the
+        store does not know, or one stored before the setting), or "loss" in nats."""
+        return run_metric((self.get_run(run_id) or {}).get("config"))
+
     def runs(self) -> pd.DataFrame:
         """All runs, newest first; config and image_shape stay JSON text."""
         return self._df("SELECT * FROM runs ORDER BY created_at DESC, run_id DESC")
@@ -107,9 +115,6 @@ class RunsMixin(StoreBase):
 
     def checkpoints(self, run_id: str) -> pd.DataFrame:
         return self._df("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step", [run_id])
-
-    def add_train_metrics(self, rows: Sequence[dict]) -> None:
-        self.add_rows({"train_metrics": rows})
 
     def train_metrics(self, run_id: str) -> pd.DataFrame:
         return self._df("SELECT * FROM train_metrics WHERE run_id = ? ORDER BY step", [run_id])

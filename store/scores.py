@@ -15,22 +15,14 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from .base import StoreBase, check_choice, fetch_records, utcnow
-from .rows import STAGES
+from core.board import SORT_KEYS
+from core.search import STAGES
 
-# Sort keys the leaderboard accepts, mapped to the SQL that implements them. The ORDER
-# BY text always comes from this table, never from the caller.
-SORT_COLUMNS = {
-    "score_mean": "score_mean",
-    "score_std": "score_std",
-    "params": "params",
-    "flops": "flops",
-    "depth": "depth",
-    "n_layers": "n_layers",
-    "val_error": "val_error",
-    "arch_id": "arch_id",
-}
-"""Test error is shown beside validation error but is no sort key: nothing selects on it."""
+from .base import StoreBase, check_choice, fetch_records, utcnow
+
+SORT_SQL = {key: key for key in SORT_KEYS}
+"""The board's sort keys (core.board) mapped to the SQL that implements them. The ORDER BY
+text always comes from this table, never from the caller."""
 PARETO_X = ("params", "flops")
 
 # Each arch's score from its latest checkpoint, with its sizes: the board table, kept by
@@ -225,18 +217,6 @@ class ScoresMixin(StoreBase):
             finally:
                 con.unregister("scored_batch")
 
-    def scored_arch_ids(self, run_id: str, checkpoint_step: int | None = None) -> set[str]:
-        """Archs already scored (at `checkpoint_step`, if given): what a resumed search skips."""
-        with self._read() as con:
-            rows = con.execute(
-                """
-                SELECT DISTINCT arch_id FROM scores
-                WHERE run_id = ? AND (CAST(? AS BIGINT) IS NULL OR checkpoint_step = ?)
-                """,
-                [run_id, checkpoint_step, checkpoint_step],
-            ).fetchall()
-        return {r[0] for r in rows}
-
     def run_scores(self, run_id: str, checkpoint_step: int) -> dict[str, float]:
         """arch_id -> score_mean at one checkpoint: lets a resumed search reuse its scores."""
         with self._read() as con:
@@ -268,10 +248,6 @@ class ScoresMixin(StoreBase):
             """,
             [run_id, checkpoint_step],
         )
-
-    def add_raced(self, rows: Sequence[dict]) -> None:
-        """Replace stored scores' figures with those over all their draws after a racing round."""
-        self.add_rows({"raced": rows})
 
     def score_count(self, run_id: str) -> int:
         """Number of distinct architectures scored in the run."""
@@ -310,9 +286,9 @@ class ScoresMixin(StoreBase):
         archs whose score interval overlaps the leader's (the best full score): their order
         against the leader is not settled by the draws. `partial` marks halving-stopped scores.
         """
-        if sort not in SORT_COLUMNS:
-            raise ValueError(f"sort must be one of {', '.join(SORT_COLUMNS)}; got {sort!r}")
-        order = SORT_COLUMNS[sort] + (" DESC" if descending else " ASC") + " NULLS LAST, arch_id"
+        if sort not in SORT_SQL:
+            raise ValueError(f"sort must be one of {', '.join(SORT_SQL)}; got {sort!r}")
+        order = SORT_SQL[sort] + (" DESC" if descending else " ASC") + " NULLS LAST, arch_id"
         if sort == "score_mean":
             # Successive halving leaves partial scores: an arch that reached the last rung
             # ranks above every arch stopped before it, and later rungs above earlier ones.

@@ -6,7 +6,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from .base import STATUSES, StoreBase, check_choice, dumps, fetch_records, utcnow
+from core.search import PROBE_STAGE
+from core.status import STATUSES
+
+from .base import StoreBase, check_choice, dumps, fetch_records, utcnow
 
 
 class StudiesMixin(StoreBase):
@@ -44,7 +47,7 @@ class StudiesMixin(StoreBase):
         return self._df(
             """
             SELECT arch_id, checkpoint_step, score_mean, score_std FROM scores
-            WHERE run_id = ? AND stage = 'probe' ORDER BY checkpoint_step, arch_id
+            WHERE run_id = ? AND stage = ? ORDER BY checkpoint_step, arch_id
             """,
-            [run_id],
+            [run_id, PROBE_STAGE],
         )

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from cli import main as cli
+from core.jobs import ScoreJob
 from tests.conftest import run_smash, tiny_config, write_config
 
 CASES = [
@@ -208,8 +209,8 @@ def world(tmp_path_factory) -> dict[str, str]:
     w = base / "w"
     w.mkdir()
     store = Store(store_path(w))
-    run_id = train_hypernet(tiny_config(), w, store=store, show_progress=False)["run_id"]
-    score_run(w, store, run_id, archs=3, show_progress=False)
+    run_id = train_hypernet(tiny_config(), w, store=store)["run_id"]
+    score_run(w, store, run_id, ScoreJob(archs=3))
     best = store.leaderboard(run_id, limit=1).iloc[0]["arch_id"]
     d = base / "inputs"
     d.mkdir()

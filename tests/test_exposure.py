@@ -10,8 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cli import dashboard as launch
-from engine.exec import ray as ray_exec
-from engine.exec.spec import ExecutorSpec
+from core.executor import ExecutorSpec
+from engine.exec import raystart as ray_exec
 from tests.conftest import ROOT
 
 

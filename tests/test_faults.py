@@ -17,8 +17,10 @@ import urllib.request
 
 import pytest
 
+from core.control import Control
 from core.errors import Cancelled
 from core.ids import run_id_for
+from core.jobs import RetrainJob
 from engine.jobs.supervisor import Child, Engine
 from engine.runtime import procid
 from engine.runtime.checkpoint import step_checkpoints
@@ -63,11 +65,11 @@ def _running_job(store: Store, kind: str = "score") -> str:
 def test_corrupt_newest_checkpoint_resumes_from_the_previous(tmp_path, capfd):
     cfg = tiny_config()  # 12 steps, checkpoints at 6 and 12
     store = Store(store_path(tmp_path))
-    run_id = train_hypernet(cfg, tmp_path, store=store, show_progress=False)["run_id"]
+    run_id = train_hypernet(cfg, tmp_path, store=store)["run_id"]
     found = step_checkpoints(checkpoint_dir(tmp_path, run_id))
     assert [s for s, _ in found] == [6, 12]
     found[-1][1].write_bytes(found[-1][1].read_bytes()[:100])  # a torn write
-    again = train_hypernet(cfg, tmp_path, store=store, show_progress=False)
+    again = train_hypernet(cfg, tmp_path, store=store)
     assert again["resumed_from"] == 6 and again["steps"] == 12
     assert "falling back to an older checkpoint" in capfd.readouterr().err
     assert store.get_run(run_id)["status"] == "done"
@@ -87,16 +89,15 @@ def test_stopped_training_and_retrain_rows_are_not_left_running(tmp_path):
     cfg = tiny_config()
     store = Store(store_path(tmp_path))
     with pytest.raises(Cancelled):
-        train_hypernet(cfg, tmp_path, store=store, show_progress=False, should_stop=lambda: True)
+        train_hypernet(cfg, tmp_path, store=store, control=Control(should_stop=lambda: True))
     assert store.get_run(run_id_for(cfg))["status"] == "cancelled"
-    train_hypernet(cfg, tmp_path, store=store, show_progress=False)
+    train_hypernet(cfg, tmp_path, store=store)
     from core.space import sample_arch
     from engine.runtime.rng import step_rng
 
     arch = sample_arch(cfg.space, step_rng(0, 0, 1))
     with pytest.raises(Cancelled):
-        retrain_arch(cfg, arch, tmp_path, store, run_id=run_id_for(cfg), show_progress=False,
-                     should_stop=lambda: True)
+        retrain_arch(cfg, arch, tmp_path, store, RetrainJob(), Control(should_stop=lambda: True), run_id=run_id_for(cfg))
     rows = store.retrains(run_id_for(cfg))
     assert list(rows["status"]) == ["cancelled"]
 

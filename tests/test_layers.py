@@ -49,9 +49,14 @@ FORBIDDEN_LIBS = {
 }
 
 # Function-level first-party imports allowed, each with its reason.
-INNER_IMPORTS: dict[tuple[str, str], str] = {
-    ("cli.boot", "main"): "cli.main imports torch, which must load after the restart onto the allocator",
-}
+INNER_IMPORTS: dict[tuple[str, str], str] = {}
+
+# Processes that never run a model, so never load torch: the shell's listings and help, `smash
+# up`'s own process and the engine's supervisor (a job's own process loads what it needs).
+# Nothing these import at module level may import torch, directly or through other modules.
+TORCH_FREE = ("cli.boot", "cli.main", "cli.parser", "cli.listing", "cli.arch_view", "cli.completion",
+              "cli.services", "cli.up", "cli.dashboard", "engine.jobs.supervisor")
+TORCH = {"torch", "torchvision"}
 
 MAX_FUNCTION_LINES = 80
 
@@ -166,6 +171,60 @@ def test_no_first_party_import_inside_a_function():
     assert not hidden, "\n".join(hidden)
     for (module, func), reason in INNER_IMPORTS.items():
         assert module in MODULES and reason, (module, func)
+
+
+def _reached(module: str) -> set[str]:
+    """Every first-party module `module` loads at import time, itself included (a package's
+    __init__ runs before its modules)."""
+    seen, todo = set(), [module]
+    while todo:
+        mod = todo.pop()
+        if mod in seen or mod not in MODULES:
+            continue
+        seen.add(mod)
+        parts = mod.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))
+        todo.extend(t for t, _, func in _imports(mod) if func is None)
+    return seen
+
+
+def _third_party(module: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("entry", TORCH_FREE)
+def test_processes_that_run_no_model_never_reach_torch(entry):
+    assert entry in MODULES, entry
+    heavy = sorted(m for m in _reached(entry) if _third_party(m) & TORCH)
+    assert not heavy, f"{entry} reaches torch through {heavy}"
+
+
+def test_every_subcommand_names_a_function_that_exists():
+    """The parser names each command's function lazily (cli.parser.Command): each must resolve."""
+    import importlib
+
+    from cli.parser import Command, build_parser
+
+    def commands(parser):
+        for action in parser._actions:
+            if action.choices and isinstance(action.choices, dict):
+                for sub in action.choices.values():
+                    yield from commands(sub)
+        func = parser.get_default("func")
+        if func is not None:
+            yield func
+
+    found = list(commands(build_parser()))
+    assert len(found) >= 16
+    for cmd in found:
+        assert isinstance(cmd, Command), cmd
+        assert callable(getattr(importlib.import_module(cmd.module), cmd.name)), cmd
 
 
 def test_no_function_over_the_limit():

@@ -18,6 +18,7 @@ import streamlit as st
 from app import charts, graph, graph_files, score_text
 from app.context import store_and_run
 from core.arch import Arch
+from core.arch_table import diff_layers, layer_table, op_label
 from store import Store
 
 TOP_N = 50
@@ -31,7 +32,7 @@ def render() -> None:
     if picked is None:
         return
     store, run_id = picked
-    metric = score_text.page_metric(store, run_id)
+    metric = store.score_metric(run_id)
     arch_id, compare_id = _pickers(store, run_id)
     if arch_id is None:
         st.info("No scored architectures in this run yet.")
@@ -46,7 +47,7 @@ def render() -> None:
         st.plotly_chart(graph.figure(a["model"]), width="stretch", key="arch-graph")
         _details(store, a)
         return
-    diff = graph.diff_layers(a["model"], b["model"])
+    diff = diff_layers(a["model"], b["model"])
     fa, fb = _facts(a, metric), _facts(b, metric)
     st.dataframe(pd.DataFrame({"": list(fa), f"A {arch_id}": list(fa.values()), f"B {compare_id}": list(fb.values())}),
                  hide_index=True)
@@ -153,7 +154,7 @@ def _compact(n) -> str:
 def _details(store: Store, rec: dict) -> None:
     arch: Arch = rec["model"]
     with st.expander("Layers"):
-        st.dataframe(graph.layer_table(arch), hide_index=True, width="stretch")
+        st.dataframe(layer_table(arch), hide_index=True, width="stretch")
     st.download_button("Download arch JSON", data=arch.to_json(), file_name=f"arch-{arch.id}.json",
                        mime="application/json", key=f"dl-json-{rec['arch_id']}")
     _graph_downloads(arch)
@@ -202,7 +203,7 @@ def _diff_table(a: Arch, b: Arch, diff: dict[tuple[int, int], str]) -> pd.DataFr
         if i >= len(layers):
             return "–"
         la = layers[i]
-        return f"{graph.op_label(la)} r{list(la.reads)} w{list(la.writes)}"
+        return f"{op_label(la)} r{list(la.reads)} w{list(la.writes)}"
 
     return pd.DataFrame([{"block": blk, "layer": i, "differs in": what, "A": op(a, blk, i), "B": op(b, blk, i)}
                          for (blk, i), what in sorted(diff.items())])

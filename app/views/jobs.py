@@ -16,9 +16,9 @@ import streamlit as st
 
 from app.actions import retrain_controls, selected
 from app.context import guarded, open_store, require_store
+from core.status import ACTIVE
 from store import Store, StoreError
 
-ACTIVE = ("queued", "running")
 REFRESH_S = 2.0
 LOG_LINES = 30
 STALE_S = 60.0

@@ -8,15 +8,13 @@ Architecture page (view, compare two) and final-training jobs.
 
 from __future__ import annotations
 
-import math
-
-import pandas as pd
 import streamlit as st
 
 from app import links, score_text
 from app.actions import retrain_controls, set_selected
 from app.context import store_and_run
-from store import SORT_COLUMNS, STAGES
+from core.board import MARKS, SORT_KEYS, Page, interval_text, mark
+from core.search import STAGES
 
 PAGE_SIZES = (25, 50, 100, 200)
 VISIBLE_ROWS = 20
@@ -30,10 +28,7 @@ COLUMN_CONFIG = {
     "arch_id": st.column_config.TextColumn("arch id"),
     "score_mean": st.column_config.NumberColumn("SMASH score", format="percent", help=score_text.help_text()),
     "mark": st.column_config.TextColumn(
-        "tie", width="small",
-        help="= tied with the leader: the 95% intervals overlap, so the draws do not settle their "
-             "order. ~ partial: successive halving stopped it on fewer images (never the best, "
-             "left out of correlations and Pareto fronts)."),
+        "mark", width="small", help=". ".join(f"{m}: {meaning}" for m, meaning in MARKS.items()) + "."),
     "interval": st.column_config.TextColumn(
         "95% interval", help="Of the mean over the draws (Student t); racing narrows it for the top"),
     "val_images": st.column_config.NumberColumn(
@@ -94,25 +89,25 @@ def render() -> None:
     if picked is None:
         return
     store, run_id = picked
-    metric = score_text.page_metric(store, run_id)
+    metric = store.score_metric(run_id)
     filters = _filters(metric)
     c_sort, c_desc, c_size, c_page = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
-    sort = c_sort.selectbox("Sort by", list(SORT_COLUMNS), key="lb-sort",
+    sort = c_sort.selectbox("Sort by", list(SORT_KEYS), key="lb-sort",
                             format_func=lambda c: SORT_LABELS.get(c, c.replace("_", " ")))
     descending = c_desc.toggle("Descending", key="lb-desc")
     size = c_size.selectbox("Rows per page", PAGE_SIZES, index=1, key="lb-size")
     total = store.leaderboard_count(run_id, **filters)
-    pages = max(1, math.ceil(total / size))
-    page = int(c_page.number_input(f"Page (of {pages:,})", min_value=1, value=1, step=1, key="lb-page"))
-    page = min(page, pages)
-    offset = (page - 1) * size
+    pages = Page(total, size).pages
+    number = int(c_page.number_input(f"Page (of {pages:,})", min_value=1, value=1, step=1, key="lb-page"))
+    page = Page(total, size, number).clamped()
+    offset = page.offset
     board = store.leaderboard(run_id, sort=sort, descending=descending, limit=size, offset=offset,
                               **filters)
-    st.caption(f"{total:,} architectures match · showing {offset + 1 if total else 0:,}–"
-               f"{offset + len(board):,} · select rows to view, compare or retrain")
+    st.caption(f"{total:,} architectures match · {page.span(len(board))} · select rows to view, "
+               "compare or retrain")
     tied = int(board["tied"].fillna(False).astype(bool).sum()) if sort == "score_mean" and offset == 0 else 0
     if tied > 1:
-        st.info(f"The top {tied} on this page (marked =) are statistically tied with the leader: their "
+        st.info(f"The top {tied} on this page (marked tied) are statistically tied with the leader: their "
                 "score intervals overlap, so their order is noise. Retrain several of them, or race them "
                 "([score].race_top) to separate them.")
     if board.empty:
@@ -131,15 +126,11 @@ def render() -> None:
 
 
 def with_marks(board, metric: str = "error"):
-    """The tie/partial mark and the interval (in the run's score metric) as text columns."""
-    def mark(row) -> str:
-        flag = lambda v: bool(v) if pd.notna(v) else False  # noqa: E731 - NULL: unknown, unmarked
-        return "~" if flag(row["partial"]) else "=" if flag(row["tied"]) else ""
-
-    def interval(row) -> str:
-        return score_text.interval(row["score_lo"], row["score_hi"], metric)
-
-    return board.assign(mark=board.apply(mark, axis=1), interval=board.apply(interval, axis=1))
+    """The row's mark and its interval (in the run's score metric) as text columns, worded
+    as `smash top` words them (core/board.py)."""
+    marks = [mark(t, p) for t, p in zip(board["tied"], board["partial"], strict=True)]
+    intervals = [interval_text(lo, hi, metric) for lo, hi in zip(board["score_lo"], board["score_hi"], strict=True)]
+    return board.assign(mark=marks, interval=intervals)
 
 
 def _actions(store, run_id: str, chosen: list[str]) -> None:

@@ -14,13 +14,14 @@ import streamlit as st
 
 from app import charts, score_text
 from app.context import CONFIG_DIR, guarded, open_store, pick_run, workdir
+from core.board import interval_text
 from core.config import load_config
 from core.jobs import ScoreJob, TrainJob
 from core.metric import format_score, run_metric
 from core.rankstats import rank_stability, spearman
+from core.status import ACTIVE
 from store import Store
 
-LIVE = ("queued", "running")
 DEFAULT_CONFIG = "demo.toml"
 REFRESH_S = 2.0
 MAX_ARCHS = 20_000
@@ -37,7 +38,7 @@ def render() -> None:
                 "or run `smash train --config FILE --workdir DIR`.")
     else:
         runs = store.runs()
-        if runs["status"].isin(LIVE).any():
+        if runs["status"].isin(ACTIVE).any():
             _live_runs_table()
         else:
             _runs_table(runs)
@@ -86,7 +87,7 @@ def _run_detail(store: Store, run_id: str) -> None:
     with st.expander("Config (JSON)"):
         st.json(run["config"], expanded=2)
     st.session_state["runs_live_id"] = run_id
-    if run["status"] in LIVE:
+    if run["status"] in ACTIVE:
         _live_curves()
     else:
         _curves(store, run_id)
@@ -116,7 +117,7 @@ def _racing(store: Store, run_id: str, metric: str = "error") -> None:
     tied = int(full["tied"].fillna(False).astype(bool).sum()) - 1
     raced = full[full["race_rounds"].fillna(0) > 0]
     c1, c2, c3 = st.columns(3)
-    interval = score_text.interval(leader["score_lo"], leader["score_hi"], metric)
+    interval = interval_text(leader["score_lo"], leader["score_hi"], metric)
     c1.metric("Leader's SMASH score", format_score(leader["score_mean"], metric),
               help=f"95% interval {interval}" + ("" if metric == "error" else f". {score_text.help_text(metric)}"),
               border=True)
@@ -164,7 +165,7 @@ def _live_curves() -> None:
         return
     run = store.get_run(run_id)
     _curves(store, run_id, run)
-    if run is not None and run["status"] not in LIVE:
+    if run is not None and run["status"] not in ACTIVE:
         st.rerun(scope="app")
 
 

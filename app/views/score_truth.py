@@ -16,10 +16,11 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app import charts, links, score_text
+from app import charts, links
 from app.context import store_and_run
 from core import rankstats
 from core.jobs import PREDICTORS, CorrelateJob
+from core.status import ACTIVE
 from store import Store, StoreError
 
 MIN_PAIRS = 3
@@ -39,7 +40,7 @@ def render() -> None:
     if picked is None:
         return
     store, run_id = picked
-    metric = score_text.page_metric(store, run_id)  # what the run's SMASH scores measure
+    metric = store.score_metric(run_id)  # what the run's SMASH scores measure
     partial = st.toggle("Include partial scores", key="svt-partial",
                         help="Archs successive halving stopped early have noisy scores from few images; "
                              "they are left out of correlations and Pareto fronts unless included here.")
@@ -122,9 +123,9 @@ def _queue_study(store: Store, run_id: str, k: int, epochs: int, steps: int, see
     if k * seeds > MAX_STUDY_RETRAINS:
         st.error(f"{k} archs x {seeds} seeds is {k * seeds} retrains; at most {MAX_STUDY_RETRAINS}.")
         return
-    params = CorrelateJob(k=k, epochs=epochs, seeds=seeds, steps_per_epoch=steps,
-                          predictors=tuple(predictors), score_draws=score_draws).to_params()
     try:
+        params = CorrelateJob(k=k, epochs=epochs, seeds=seeds, max_steps_per_epoch=steps,
+                              predictors=tuple(predictors), score_draws=score_draws).to_params()
         job_id = store.enqueue_job(CorrelateJob.kind, params, run_id=run_id)
     except (StoreError, ValueError) as exc:
         st.error(f"Could not queue the study: {exc}")
@@ -134,7 +135,7 @@ def _queue_study(store: Store, run_id: str, k: int, epochs: int, steps: int, see
 
 
 def _running_studies(store: Store, run_id: str) -> None:
-    jobs = store.jobs(limit=200, status=["queued", "running"])
+    jobs = store.jobs(limit=200, status=list(ACTIVE))
     jobs = jobs[(jobs["kind"] == "correlate") & (jobs["run_id"] == run_id)]
     for _, job in jobs.iterrows():
         st.progress(float(job["progress"] or 0.0),

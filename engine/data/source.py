@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.errors import BadRequest
+
 HOLDOUT_SEED = 20240601
 """Seeds the 1/6 test hold-out (ImageFolder/npz without a test set) and the ImageFolder
 shuffle. Fixed, not the run seed, so runs with different seeds share one test set."""
@@ -18,7 +20,7 @@ MAX_ARRAY_BYTES = 64 * 1024**3
 """An .npz array claiming more is refused before numpy allocates it."""
 
 
-class DataError(ValueError):
+class DataError(BadRequest):
     """Data missing or malformed; message is one line saying what is wrong and how to get it."""
 
 

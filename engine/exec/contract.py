@@ -2,7 +2,7 @@
 
 Scoring and retraining are written against these two protocols, not against a class,
 so the same search runs in this process or on a Ray cluster and the same retrain writes
-to the store directly or from a remote worker. tests/test_exec_contract.py runs one
+to the store directly or from a remote worker. tests/engine/exec/test_exec_contract.py runs one
 suite over every implementation; a new executor or sink joins by passing it.
 """
 

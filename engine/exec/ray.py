@@ -19,45 +19,19 @@ from typing import Any
 
 from core.arch import Arch
 from core.config import Config
+from core.control import Control
 from core.errors import Cancelled
+from core.executor import ExecutorError, ExecutorSpec
+from core.jobs import RetrainJob
 from engine.data.splits import load_data
 from engine.exec.local import QueueSink
-from engine.exec.spec import ExecutorError, ExecutorSpec
-from engine.model import model_from_state
+from engine.exec.raystart import ensure_ray
+from engine.model import SmashModel
 from engine.runtime import checkpoint as ckpt
 from engine.runtime.device import pick_device
 from engine.scoring.scorer import Scorer
 from engine.train.final import retrain_arch
 from store import BackgroundWriter, Store
-
-LOCAL_RAY_HOST = "127.0.0.1"
-
-
-def _ray():
-    # Ray is imported on first use: it is slow to import and the local executor never needs it.
-    try:
-        import ray
-    except ImportError as exc:  # pragma: no cover - ray is a declared dependency
-        raise ExecutorError("the Ray executor needs the `ray` package: pip install 'ray>=2.40'") from exc
-    return ray
-
-
-def ensure_ray(spec: ExecutorSpec) -> Any:
-    """Connect to the cluster at spec.address, or start a local Ray, once per process."""
-    ray = _ray()
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
-                                      configure_logging=False)
-        try:
-            if spec.address:
-                ray.init(address=spec.address, **kwargs)
-            else:
-                # A Ray started here listens on loopback only: its servers run code unauthenticated.
-                ray.init(num_cpus=spec.local_cpus, _node_ip_address=LOCAL_RAY_HOST, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = spec.address or "a local Ray"
-            raise ExecutorError(f"cannot start or reach {where}: {str(exc).splitlines()[0]}") from exc
-    return ray
 
 
 def _task_threads(cpus: float) -> None:
@@ -74,7 +48,7 @@ class _ScorerActorImpl:
         _task_threads(cpus)  # before pick_device, which sets torch's threads from it
         cfg = Config.from_stored(state["config"])
         device = pick_device(cfg.device)
-        model = model_from_state(state, device)
+        model = SmashModel.from_checkpoint(state, device)
         self.scorer = Scorer.for_model(model, load_data(cfg.data, cfg.seed), device)
 
     def score(self, arch_json: str, images: int | None = None,
@@ -84,16 +58,14 @@ class _ScorerActorImpl:
         return arch.id, mean, std
 
 
-def _retrain_task_impl(cfg_dict: dict, arch_json: str, workdir: str, run_id: str, epochs: int | None,
-                       seed: int | None, step_cap: int | None, job_id: str | None, events: Any,
-                       cpus: float) -> dict[str, Any]:
+def _retrain_task_impl(cfg_dict: dict, arch_json: str, workdir: str, run_id: str, params: dict,
+                       job_id: str | None, events: Any, cpus: float) -> dict[str, Any]:
     """A retrain on a Ray worker; its store writes travel back through `events`."""
     _task_threads(cpus)
     sink = QueueSink(events)
+    control = Control(on_progress=lambda f, m: events.put(("progress", f, m)))
     return retrain_arch(Config.from_dict(cfg_dict), Arch.from_json(arch_json), Path(workdir), None,
-                        run_id=run_id, epochs=epochs, seed=seed, step_cap=step_cap, job_id=job_id,
-                        show_progress=False, sink=sink,
-                        on_progress=lambda f, m: events.put(("progress", f, m)))
+                        RetrainJob.from_params(params), control, run_id=run_id, job_id=job_id, sink=sink)
 
 
 # ------------------------------------------------------------------ the calling side
@@ -162,10 +134,8 @@ def apply_event(event: tuple, writer: BackgroundWriter, store: Store,
         on_progress(event[1], event[2])
 
 
-def retrain_remote(spec: ExecutorSpec, cfg_dict: dict, arch: Arch, workdir: Path, store: Store, *,
-                   run_id: str, epochs: int | None, seed: int | None, step_cap: int | None,
-                   job_id: str | None, on_progress: Callable[[float, str], None] | None,
-                   should_stop: Callable[[], bool] | None) -> dict[str, Any]:
+def retrain_remote(spec: ExecutorSpec, cfg: Config, arch: Arch, workdir: Path, store: Store, job: RetrainJob,
+                   control: Control, *, run_id: str, job_id: str | None) -> dict[str, Any]:
     """Run one retrain as a Ray task; write what it reports into `store` as it comes."""
     from ray.util.queue import Queue  # third-party; loaded with Ray, on first use
 
@@ -173,11 +143,11 @@ def retrain_remote(spec: ExecutorSpec, cfg_dict: dict, arch: Arch, workdir: Path
     events = Queue()
     task = ray.remote(_retrain_task_impl).options(num_cpus=spec.cpus_per_task,
                                                   num_gpus=spec.gpus_per_task, max_retries=0)
-    ref = task.remote(cfg_dict, arch.to_json(), str(Path(workdir).resolve()), run_id, epochs, seed,
-                      step_cap, job_id, events, spec.cpus_per_task)
+    ref = task.remote(cfg.to_dict(), arch.to_json(), str(Path(workdir).resolve()), run_id, job.to_params(),
+                      job_id, events, spec.cpus_per_task)
     with BackgroundWriter(store) as writer:
         try:
-            return _follow(ray, ref, events, writer, store, on_progress, should_stop)
+            return _follow(ray, ref, events, writer, store, control.on_progress, control.should_stop)
         finally:
             ray.kill(events.actor)
 

@@ -82,6 +82,11 @@ class EncodingLayout:
                 col += cols
         return spans
 
+    def grid_shape(self, arch: Arch) -> tuple[int, int]:
+        """(rows, columns) of `arch`'s encoding: the shape a noise draw for it takes."""
+        last = self.spans(arch)[-1]
+        return self.n_rows, last.col0 + last.cols
+
     def encode(self, arch: Arch) -> tuple[torch.Tensor, list[LayerSpan]]:
         """The (channels, rows, columns) float tensor for `arch`, and its layer spans."""
         sp, off = self.space, self.offset

@@ -1,6 +1,6 @@
 """Running one queued job: what each job kind does, with heartbeat, progress and cancel.
 
-`python -m engine.jobs --workdir DIR --job ID` is what the worker starts, one process
+`python -m engine.jobs.runner --workdir DIR --job ID` is what the engine starts, one process
 (group) per job. A heartbeat thread writes to the store every few seconds whatever the
 job is doing, so liveness is judged by the heartbeat's age, never by a PID.
 """
@@ -20,14 +20,14 @@ from typing import Any
 
 from core.arch import Arch
 from core.config import Config, load_config
+from core.control import Control
 from core.errors import Cancelled
+from core.executor import ExecutorSpec, add_executor_args, spec_from_args
 from core.ids import run_id_for
 from core.jobs import JOB_KINDS, CorrelateJob, JobError, RetrainJob, ScoreJob, TrainJob
-from engine.exec.ray import retrain_remote
-from engine.exec.spec import ExecutorSpec, add_executor_args, spec_from_args
-from engine.search import help_score, probe_run, score_run
+from engine.exec.pick import retrain
+from engine.search import score_run
 from engine.study import run_study
-from engine.train.final import retrain_arch
 from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 
@@ -74,6 +74,11 @@ class JobContext:
     def should_stop(self) -> bool:
         return self._cancel or self.terminated
 
+    @property
+    def control(self) -> Control:
+        """Progress to the heartbeat, stop on a cancel or the engine's SIGTERM; no bars."""
+        return Control(on_progress=self.on_progress, should_stop=self.should_stop)
+
 
 def job_config(params: TrainJob) -> Config:
     """A train job's config: the snapshot taken when it was queued (older jobs: the file)."""
@@ -82,11 +87,6 @@ def job_config(params: TrainJob) -> Config:
     if params.config is None:
         raise JobError("train job needs params.config (a TOML file)")
     return load_config(params.config)
-
-
-def _common(ctx: JobContext) -> dict[str, Any]:
-    """What every kind's work takes from the running job: progress and cancel, no bars."""
-    return dict(show_progress=False, on_progress=ctx.on_progress, should_stop=ctx.should_stop)
 
 
 def _train(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
@@ -98,11 +98,11 @@ def _train(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
     n = int(params.score_archs or 0)
     if params.pipeline:
         return _train_pipelined(workdir, store, cfg, run_id, n, ctx)
-    summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, **_common(ctx))
+    summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, control=ctx.control)
     if n:
         ctx.on_progress(0.0, f"scoring {n} architectures")
-        summary["score"] = score_run(workdir, store, summary["run_id"], archs=n, executor=spec,
-                                     **_common(ctx))
+        summary["score"] = score_run(workdir, store, summary["run_id"], ScoreJob(archs=n), ctx.control,
+                                     executor=spec)
     return summary
 
 
@@ -110,20 +110,19 @@ def _train_pipelined(workdir: Path, store: Store, cfg: Config, run_id: str, arch
                      ctx: JobContext) -> dict[str, Any]:
     """Train here; every checkpoint's scoring becomes a job for another engine slot.
 
-    Each intermediate checkpoint gets a probe job; the last gets a score job (probe set,
-    then `archs` architectures: the very pass the sequential path runs, so the same scores)
-    and a helper job that scores its random sample from the other end.
+    Each intermediate checkpoint gets a probe job; the last gets a pipelined score job
+    (probe set, then `archs` architectures: the very pass the sequential path runs, so the
+    same scores) and a helper job that scores its random sample from the other end.
     The last one is queued once this job is recorded done (JobContext.then), so it starts
     with the cores training leaves; a train job killed before that queues it when it runs
     again (training then resumes at its end: `smash up` once more)."""
 
     def hand_off(step: int, last: bool) -> None:
         if not last and cfg.score.probe:
-            store.enqueue_job(ScoreJob.kind, ScoreJob(checkpoint=step, probe=True, probe_only=True).to_params(),
-                              run_id=run_id)
+            store.enqueue_job(ScoreJob.kind, ScoreJob(checkpoint=step, mode="probe").to_params(), run_id=run_id)
 
     summary = train_hypernet(cfg, workdir, store=store, run_id=run_id, on_checkpoint=hand_off,
-                             **_common(ctx))
+                             control=ctx.control)
     if archs or cfg.score.probe:
         ctx.then.append(lambda: _queue_final(store, run_id, summary["steps"], archs))
     return summary
@@ -132,11 +131,11 @@ def _train_pipelined(workdir: Path, store: Store, cfg: Config, run_id: str, arch
 def _queue_final(store: Store, run_id: str, step: int, archs: int) -> dict[str, Any]:
     """The last checkpoint's score job (probe set, then `archs`) and its helper: two
     processes on the random sample, the largest stage."""
-    final = ScoreJob(archs=archs or None, checkpoint=step, probe=True, probe_only=None if archs else True,
-                     shared=True if archs else None)
+    final = ScoreJob(archs=archs, checkpoint=step, mode="pipelined") if archs else \
+        ScoreJob(checkpoint=step, mode="probe")
     out = {"score_job": store.enqueue_job(ScoreJob.kind, final.to_params(), run_id=run_id)}
     if archs:
-        helper = ScoreJob(archs=archs, checkpoint=step, helper=True)
+        helper = ScoreJob(archs=archs, checkpoint=step, mode="helper")
         out["helper_job"] = store.enqueue_job(ScoreJob.kind, helper.to_params(), run_id=run_id)
     return out
 
@@ -146,16 +145,7 @@ def _score(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
     params = ScoreJob.from_params(job.get("params"))
     if not job.get("run_id"):
         raise JobError("score job needs a run_id")
-    if params.probe_only:
-        ctx.on_progress(0.0, f"scoring the probe set at step {params.checkpoint}")
-        return probe_run(workdir, store, job["run_id"], params.checkpoint)
-    if params.helper:
-        ctx.on_progress(0.0, f"scoring the random sample at step {params.checkpoint} from its end")
-        return help_score(workdir, store, job["run_id"], params.checkpoint, params.archs,
-                          should_stop=ctx.should_stop)
-    return score_run(workdir, store, job["run_id"], archs=params.archs, checkpoint_step=params.checkpoint,
-                     executor=spec, halving_min=params.halving_min, probe=bool(params.probe),
-                     shared=bool(params.shared), **_common(ctx))
+    return score_run(workdir, store, job["run_id"], params, ctx.control, executor=spec)
 
 
 def _retrain(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
@@ -167,14 +157,8 @@ def _retrain(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
     rec = store.arch(job["run_id"], job.get("arch_id") or "")
     if rec is None:
         raise JobError(f"retrain job names unknown arch {job.get('arch_id')!r}")
-    cfg = Config.from_stored(run["config"])
-    arch = Arch.from_dict(rec["arch"])
-    opts = dict(run_id=job["run_id"], epochs=params.epochs, seed=params.seed,
-                step_cap=params.steps_per_epoch, job_id=job["job_id"])
-    if not spec.is_local:
-        return retrain_remote(spec, cfg.to_dict(), arch, workdir, store, **opts,
-                              on_progress=ctx.on_progress, should_stop=ctx.should_stop)
-    return retrain_arch(cfg, arch, workdir, store, **opts, **_common(ctx))
+    return retrain(spec, Config.from_stored(run["config"]), Arch.from_dict(rec["arch"]), workdir, store, params,
+                   ctx.control, run_id=job["run_id"], job_id=job["job_id"])
 
 
 def _correlate(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
@@ -182,10 +166,7 @@ def _correlate(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext
     params = CorrelateJob.from_params(job.get("params"))
     if not job.get("run_id"):
         raise JobError("correlate job needs a run_id")
-    return run_study(workdir, store, job["run_id"], k=params.k, epochs=params.epochs, seeds=params.seeds,
-                     steps_per_epoch=params.steps_per_epoch, include_partial=bool(params.include_partial),
-                     predictors=tuple(params.predictors or CorrelateJob.predictors),
-                     score_draws=params.score_draws, job_id=job["job_id"], **_common(ctx))
+    return run_study(workdir, store, job["run_id"], params, ctx.control, job_id=job["job_id"])
 
 
 Work = Callable[[Path, Store, dict[str, Any], JobContext, ExecutorSpec], dict[str, Any]]
@@ -207,7 +188,7 @@ def run_job(workdir: Path, store: Store, job: dict[str, Any], ctx: JobContext,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.jobs")
+    p = argparse.ArgumentParser(prog="python -m engine.jobs.runner")
     p.add_argument("--workdir", required=True)
     p.add_argument("--job", required=True)
     add_executor_args(p)

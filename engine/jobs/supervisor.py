@@ -24,8 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from engine.exec.ray import ensure_ray
-from engine.exec.spec import ExecutorSpec
+from core.errors import BadRequest
+from core.executor import ExecutorSpec
+from core.status import FINISHED
+from engine.exec.raystart import ensure_ray
 from engine.runtime import allocator, procid
 from engine.train.ending import mark_ended
 from store import Store, StoreBusy, store_path
@@ -33,7 +35,7 @@ from store import Store, StoreBusy, store_path
 PR_SET_PDEATHSIG = 1
 
 
-class EngineError(RuntimeError):
+class EngineError(BadRequest):
     """The engine cannot start (another engine holds the workdir)."""
 
 
@@ -288,7 +290,6 @@ def serve(workdir: Path, concurrency: int = 1, poll_s: float = 1.0, stale_after_
     engine.serve()
 
 
-FINISHED_STATES = ("done", "failed", "cancelled")
 WAIT_POLL_S = 2.0
 
 
@@ -305,7 +306,7 @@ def _embedded_engine(workdir: Path, slots: int) -> Engine | None:
 
 def _finished(store: Store, job_ids: list[str]) -> int:
     jobs = store.jobs(limit=max(1000, 2 * len(job_ids)))
-    return int(jobs[jobs["job_id"].isin(job_ids)]["status"].isin(FINISHED_STATES).sum())
+    return int(jobs[jobs["job_id"].isin(job_ids)]["status"].isin(FINISHED).sum())
 
 
 def run_until_done(workdir: Path, store: Store, job_ids: list[str], *, slots: int = 1,

@@ -23,6 +23,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from core.errors import BadRequest
+
 CHOICES = ("auto", "tcmalloc", "jemalloc", "system")
 LIBRARIES = {"tcmalloc": "libtcmalloc_minimal.so.4", "jemalloc": "libjemalloc.so.2"}
 PACKAGES = {"tcmalloc": "libtcmalloc-minimal4", "jemalloc": "libjemalloc2"}
@@ -36,7 +38,7 @@ for the same one again, even where the library failed to load."""
 QUIET = {"tcmalloc": {"TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD": str(1 << 40)}}
 
 
-class AllocatorError(ValueError):
+class AllocatorError(BadRequest):
     """SMASH_ALLOCATOR names something unknown, or an allocator that is not installed."""
 
 

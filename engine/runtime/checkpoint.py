@@ -15,12 +15,14 @@ from typing import Any
 
 import torch
 
+from core.errors import BadRequest
+
 FORMAT = 1
 """The version of the checkpoint layout, stored in every file as "format"."""
 CKPT_RE = re.compile(r"step_(\d+)\.pt$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(BadRequest):
     """A checkpoint file is missing, unreadable or not one of ours."""
 
 

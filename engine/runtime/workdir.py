@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
+from core.errors import BadRequest
 from core.ids import check_run_id
 
 PACKAGE_VERSION = "0.1.0"
@@ -24,7 +25,7 @@ def run_dir(workdir: Path, run_id: str) -> Path:
     return Path(workdir) / check_run_id(run_id)
 
 
-class RunBusyError(RuntimeError):
+class RunBusyError(BadRequest):
     """Another process is already training this run."""
 
 

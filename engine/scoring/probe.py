@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.arch import Arch
 from core.config import Config
-from core.search import random_archs
+from core.search import PROBE_STAGE, random_archs
 from engine.runtime.rng import step_rng
 from engine.scoring.scorer import Scorer, arch_row, score_row
 from store import BackgroundWriter
@@ -17,16 +17,9 @@ def probe_archs(cfg: Config) -> list[Arch]:
 
 
 def score_probe(scorer: Scorer, cfg: Config, run_id: str, step: int, writer: BackgroundWriter) -> None:
-    """Score the probe set with the current weights, as stage "probe" at this checkpoint."""
-    model = scorer.model
-    model.hyper.eval()
-    model.net.eval()
-    try:
-        for arch in probe_archs(cfg):
-            mean, std = scorer.score(arch)
-            writer.put("archs", [arch_row(run_id, arch, scorer.image_shape, scorer.num_classes)])
-            writer.put("scores", [score_row(run_id, arch.id, step, "probe", mean, std, scorer.draws,
-                                            scorer.shard, metric=scorer.metric)])
-    finally:
-        model.hyper.train()
-        model.net.train()
+    """Score the probe set with the current weights, as the probe stage at this checkpoint."""
+    for arch in probe_archs(cfg):
+        mean, std = scorer.score(arch)
+        writer.put("archs", [arch_row(run_id, arch, scorer.image_shape, scorer.num_classes)])
+        writer.put("scores", [score_row(run_id, arch.id, step, PROBE_STAGE, mean, std, scorer.draws,
+                                        scorer.shard, metric=scorer.metric)])

@@ -12,19 +12,16 @@ same when the study is run again. The draws are seeded, so a rerun gives the sam
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from core.arch import Arch
-from core.config import Config
+from core.control import QUIET, Control
 from core.racing import Tally
 from engine.data.splits import load_data
-from engine.model import model_from_state
-from engine.runtime import checkpoint as ckpt
+from engine.model import find_checkpoint
 from engine.runtime.device import pick_device
-from engine.runtime.workdir import checkpoint_dir
 from engine.scoring.scorer import ScoreError, Scorer
 from store import Store
 
@@ -45,10 +42,8 @@ def stored_tallies(store: Store, run_id: str, arch_ids: list[str]) -> dict[str, 
     return out
 
 
-def refine_scores(workdir: Path, store: Store, run_id: str, arch_ids: list[str], draws: int, *,
-                  device: torch.device | None = None,
-                  on_progress: Callable[[float, str], None] | None = None,
-                  check_stop: Callable[[], None] | None = None) -> dict[str, Tally]:
+def refine_scores(workdir: Path, store: Store, run_id: str, arch_ids: list[str], draws: int,
+                  control: Control = QUIET, *, device: torch.device | None = None) -> dict[str, Tally]:
     """Each arch's latest full score topped up to `draws` draws (arch id -> Tally); archs
     without a full score are left out, archs with `draws` or more are returned as stored.
     `device` defaults to the run's own choice (CUDA where there is one)."""
@@ -59,26 +54,20 @@ def refine_scores(workdir: Path, store: Store, run_id: str, arch_ids: list[str],
     todo = {a: v for a, v in found.items() if v[1].n < draws}
     scorers: dict[int, Scorer] = {}
     for i, (arch_id, (step, tally, arch)) in enumerate(sorted(todo.items())):
-        if check_stop is not None:
-            check_stop()
+        control.check("refining stopped; the scores refined so far are not kept, the retrains are")
         if step not in scorers:
             scorers[step] = _scorer_at(workdir, run_id, step, device)
-        scorer = scorers[step]
-        scorer.draws = draws - tally.n
-        errs = torch.tensor(scorer.errors(arch, None, tally.next_draw), dtype=torch.float64)
+        errs = torch.tensor(scorers[step].errors(arch, None, tally.next_draw, draws - tally.n),
+                            dtype=torch.float64)
         fresh = Tally(len(errs), float(errs.mean()), float(errs.std()) if len(errs) > 1 else 0.0)
         out[arch_id] = tally.merge(fresh)
-        if on_progress is not None:
-            on_progress((i + 1) / len(todo), f"refined {i + 1}/{len(todo)} scores to {draws} draws")
+        control.progress((i + 1) / len(todo), f"refined {i + 1}/{len(todo)} scores to {draws} draws")
     return out
 
 
 def _scorer_at(workdir: Path, run_id: str, step: int, device: torch.device | None) -> Scorer:
     """A Scorer with the run's own settings on its checkpoint at `step`."""
-    for s, path in ckpt.step_checkpoints(checkpoint_dir(workdir, run_id)):
-        if s == step:
-            state = ckpt.load(path)
-            device = device or pick_device(Config.from_stored(state["config"]).device)
-            model = model_from_state(state, device)
-            return Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), device)
-    raise ScoreError(f"run {run_id} has no checkpoint at step {step} to refine its scores with")
+    ck = find_checkpoint(workdir, run_id, step)
+    device = device or pick_device(ck.config.device)
+    model = ck.model(device)
+    return Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), device)

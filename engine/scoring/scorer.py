@@ -13,18 +13,20 @@ import torch
 import torch.nn.functional as F
 
 from core.arch import Arch
+from core.errors import BadRequest
 from core.metric import BOUNDS
 from core.racing import Tally
 from core.rankstats import mean_interval
+from core.size import count_flops, count_params
 from engine.data.batches import normalize
 from engine.data.splits import DataSplits
-from engine.model import SmashModel
-from engine.nets.size import count_flops, count_params
-from engine.runtime.device import autocast, memory_format
+from engine.model import SmashModel, evaluating
+from engine.nets.generated import Generated
+from engine.runtime.device import memory_format
 from engine.runtime.rng import torch_gen
 
 
-class ScoreError(ValueError):
+class ScoreError(BadRequest):
     """Nothing to score: no run, or a run without checkpoints."""
 
 
@@ -49,8 +51,6 @@ class Scorer:
             n_cal = min(calib_images, len(data.train_y))
             self.calib_x = normalize(data.train_x[:n_cal].to(device), data.mean, data.std)
             self.calib_x = self.calib_x.contiguous(memory_format=fmt)
-        model.hyper.eval()
-        model.net.eval()
 
     @classmethod
     def for_model(cls, model: SmashModel, data: DataSplits, device: torch.device,
@@ -61,41 +61,44 @@ class Scorer:
                    sc.calib_images, metric or sc.metric)
 
     @torch.no_grad()
-    def errors(self, arch: Arch, images: int | None = None, first_draw: int = 0) -> list[float]:
-        """The metric (error or mean loss) of draws first_draw.., on `images` images per draw
-        (default: the shard).
+    def errors(self, arch: Arch, images: int | None = None, first_draw: int = 0,
+               draws: int | None = None) -> list[float]:
+        """The metric (error or mean loss) of `draws` draws (default: the scorer's) from
+        first_draw on, on `images` images per draw (default: the shard), with the model in
+        eval mode (and back in its own mode after).
 
         Draw d has its own noise and reads its images from offset d x shard, so draws with
         other indices (a later halving rung, a racing round) see fresh noise and fresh images."""
-        hyper = self.model.hyper
-        enc, spans = hyper.layout.encode(arch)
-        enc = enc.to(self.device)
+        model = self.model
         seed = int(arch.id[:8], 16)
         n = len(self.val_y)
         count = self.shard if images is None else max(1, min(images, self.shard))
         out = []
-        for d in range(first_draw, first_draw + self.draws):
-            g = torch_gen(self.model.cfg.seed, seed, 100 + d)
-            noise = torch.randn((self.model.cfg.hypernet.noise_channels, *enc.shape[1:]), generator=g)
-            start = (d * self.shard) % n
-            idx = (torch.arange(count, device=self.device) + start) % n
-            total = 0.0
-            net = self.model.net
-            with autocast(self.device, self.model.cfg.precision):
-                weights = hyper.generate(enc, spans, noise.to(self.device))
-                if self.calib_x is not None:
-                    net.stats.collect()
-                    for i in range(0, len(self.calib_x), self.batch_size):
-                        net(self.calib_x[i: i + self.batch_size], arch, weights)
-                    net.stats.fix()
-                try:
-                    for i in range(0, count, self.batch_size):
-                        j = idx[i: i + self.batch_size]
-                        total += self._sum(net(self.val_x[j], arch, weights), self.val_y[j])
-                finally:
-                    net.stats.reset()
-            out.append(total / count)
+        with evaluating(model):
+            for d in range(first_draw, first_draw + (self.draws if draws is None else draws)):
+                noise = model.noise(arch, torch_gen(model.cfg.seed, seed, 100 + d))
+                start = (d * self.shard) % n
+                idx = (torch.arange(count, device=self.device) + start) % n
+                out.append(self._draw(arch, model.generate(arch, noise), idx) / count)
         return out
+
+    def _draw(self, arch: Arch, weights: Generated, idx: torch.Tensor) -> float:
+        """The summed metric over the images `idx` with one draw's weights (batch norm
+        first recalibrated on training images when the scorer says so)."""
+        model, stats = self.model, self.model.net.stats
+        if self.calib_x is not None:
+            stats.collect()
+            for i in range(0, len(self.calib_x), self.batch_size):
+                model(self.calib_x[i: i + self.batch_size], arch, weights=weights)
+            stats.fix()
+        total = 0.0
+        try:
+            for i in range(0, len(idx), self.batch_size):
+                j = idx[i: i + self.batch_size]
+                total += self._sum(model(self.val_x[j], arch, weights=weights), self.val_y[j])
+        finally:
+            stats.reset()
+        return total
 
     def _sum(self, logits: torch.Tensor, y: torch.Tensor) -> float:
         """The batch's misclassified count, or its summed cross-entropy."""
@@ -103,8 +106,10 @@ class Scorer:
             return float(F.cross_entropy(logits.float(), y, reduction="sum"))
         return float((logits.argmax(1) != y).sum())
 
-    def score(self, arch: Arch, images: int | None = None, first_draw: int = 0) -> tuple[float, float]:
-        errs = np.asarray(self.errors(arch, images, first_draw))
+    def score(self, arch: Arch, images: int | None = None, first_draw: int = 0,
+              draws: int | None = None) -> tuple[float, float]:
+        """(mean, spread) of the metric over the draws, as `errors` takes them."""
+        errs = np.asarray(self.errors(arch, images, first_draw, draws))
         return float(errs.mean()), float(errs.std(ddof=1)) if len(errs) > 1 else 0.0
 
 
@@ -130,7 +135,7 @@ def halving_rungs(first: int, eta: int, full: int) -> list[int]:
 
 
 def score_row(run_id: str, arch_id: str, step: int, stage: str, mean: float, std: float, draws: int,
-              images: int, partial: bool = False, first_draw: int = 0, metric: str = "error") -> dict:
+              images: int, *, partial: bool = False, first_draw: int = 0, metric: str = "error") -> dict:
     """A scores row, with the 95% interval of its mean over the draws (clipped to where the
     metric can lie: an error rate to [0, 1])."""
     lo, hi = mean_interval(mean, std, draws, bounds=BOUNDS[metric])

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from core.space import sample_arch
-from engine.model import SmashModel, forward_arch
+from engine.model import SmashModel, evaluating
 from engine.runtime.device import memory_format
 from engine.runtime.rng import step_rng, torch_gen
 from engine.runtime.threads import tuned_threads
@@ -39,17 +39,11 @@ def tune_score_threads(model: SmashModel, workdir: Path, device: torch.device) -
     gen = torch.Generator().manual_seed(cfg.seed)
     x = torch.randn(batch, *model.image_shape, generator=gen).contiguous(memory_format=memory_format(device))
     archs = [sample_arch(cfg.space, step_rng(cfg.seed, i, 42), progress=1.0) for i in range(WORKLOAD_ARCHS)]
-    modes = (model.hyper.training, model.net.training)
-    model.hyper.eval()
-    model.net.eval()
 
     @torch.no_grad()
     def one_pass() -> None:
         for i, arch in enumerate(archs):
-            forward_arch(model, arch, x, torch_gen(cfg.seed, i, 43), device)
+            model(x, arch, model.noise(arch, torch_gen(cfg.seed, i, 43)))
 
-    try:
+    with evaluating(model):
         return tuned_threads(workdir, score_workload(model, batch), one_pass)
-    finally:
-        model.hyper.train(modes[0])
-        model.net.train(modes[1])

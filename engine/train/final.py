@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,10 @@ from tqdm import tqdm
 
 from core.arch import Arch
 from core.config import Config, ConfigError
-from core.errors import Cancelled
+from core.control import QUIET, Control
 from core.ids import retrain_id_for
+from core.jobs import RetrainJob
+from core.size import count_flops, count_params
 from engine.data.batches import (
     augment,
     batch_indices,
@@ -39,7 +40,6 @@ from engine.data.batches import (
 from engine.data.splits import DataSplits, load_data
 from engine.model import archnet_state, build_archnet, make_archnet_optimizer
 from engine.nets.archnet import ArchNet
-from engine.nets.size import count_flops, count_params
 from engine.runtime import allocator
 from engine.runtime import checkpoint as ckpt
 from engine.runtime.device import autocast, memory_format, pick_device, resolve_precision
@@ -53,19 +53,18 @@ from store import BackgroundWriter, Store
 
 def train_one_epoch(model: ArchNet, opt: torch.optim.Optimizer, data: DataSplits, cfg: Config,
                     epoch: int, seed: int, step0: int, total: int, device: torch.device,
-                    max_steps: int = 0,
-                    should_stop: Callable[[], bool] | None = None) -> tuple[float, float, int]:
-    """One pass (or `max_steps` steps) over the training split; returns (loss, error, steps)."""
+                    control: Control = QUIET) -> tuple[float, float, int]:
+    """One pass (or [retrain].max_steps_per_epoch steps) over the training split; returns
+    (loss, error, steps)."""
     r = cfg.retrain
     model.train()
     order = batch_indices(len(data.train_y), r.batch_size, seed, epoch)
-    if max_steps:
-        order = order[:max_steps]
+    if r.max_steps_per_epoch:
+        order = order[:r.max_steps_per_epoch]
     fmt = memory_format(device)
     loss_sum = err_sum = 0.0
     for i, idx in enumerate(order):
-        if should_stop is not None and should_stop():
-            raise Cancelled(f"retrain stopped in epoch {epoch + 1}; it resumes from epoch {epoch}")
+        control.check(f"retrain stopped in epoch {epoch + 1}; it resumes from epoch {epoch}")
         step = step0 + i
         lr = cosine_lr(r.lr, step, total)
         for group in opt.param_groups:
@@ -126,8 +125,8 @@ class StoreSink:
 
 @dataclass(frozen=True)
 class RetrainPlan:
-    """What one retrain is, settled before anything trains: its config (with any step cap
-    applied), epochs, seed and id."""
+    """What one retrain is, settled before anything trains: its config (with the job's
+    step cap applied), epochs, seed and id."""
 
     cfg: Config
     epochs: int
@@ -135,17 +134,16 @@ class RetrainPlan:
     retrain_id: str
 
 
-def plan_retrain(cfg: Config, arch: Arch, run_id: str, epochs: int | None, seed: int | None,
-                 step_cap: int | None) -> RetrainPlan:
-    """Resolve the defaults (epochs, seed from the config) and check them; the retrain id
-    follows from what is resolved."""
-    if step_cap is not None:
-        cfg = cfg.replace(retrain={"max_steps_per_epoch": int(step_cap)})
+def plan_retrain(cfg: Config, arch: Arch, run_id: str, job: RetrainJob) -> RetrainPlan:
+    """The job with the run's [retrain] settings filling what it leaves open; the retrain
+    id follows from what is resolved."""
+    if job.max_steps_per_epoch is not None:
+        cfg = cfg.replace(retrain={"max_steps_per_epoch": int(job.max_steps_per_epoch)})
     r = cfg.retrain
-    epochs = epochs or r.epochs
+    epochs = job.epochs or r.epochs
     if epochs < 1:
         raise ConfigError(f"retrain epochs = {epochs}; must be >= 1")
-    seed = cfg.seed if seed is None else seed
+    seed = cfg.seed if job.seed is None else job.seed
     return RetrainPlan(cfg, epochs, seed,
                        retrain_id_for(run_id, arch.id, epochs, seed, r.max_steps_per_epoch))
 
@@ -190,14 +188,11 @@ def _mark_retrain(sink: Any, retrain_id: str, status: str) -> None:
     sink.upsert_retrain({"retrain_id": retrain_id, "status": status})
 
 
-def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *, run_id: str,
-                 epochs: int | None = None, seed: int | None = None, job_id: str | None = None,
-                 step_cap: int | None = None,
-                 data: DataSplits | None = None, show_progress: bool = True,
-                 on_progress: Callable[[float, str], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None,
-                 sink: Any = None) -> dict[str, Any]:
-    """Train `arch` from scratch (or resume); record per-epoch metrics, validation and test error.
+def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, job: RetrainJob | None = None,
+                 control: Control = QUIET, *, run_id: str, job_id: str | None = None,
+                 data: DataSplits | None = None, sink: Any = None) -> dict[str, Any]:
+    """Train `arch` from scratch (or resume) as `job` asks (None fields: the run's
+    [retrain] settings); record per-epoch metrics, validation and test error.
 
     Records go to `store`, or, when `sink` is given (a retrain on a Ray worker), to the
     sink, which sends them to the process that owns the store.
@@ -205,7 +200,7 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
     if sink is None and store is None:
         raise ValueError("retrain_arch needs a store or a sink")
     with StoreSink(store) if sink is None else contextlib.nullcontext(sink) as sink:
-        plan = plan_retrain(cfg, arch, run_id, epochs, seed, step_cap)
+        plan = plan_retrain(cfg, arch, run_id, job or RetrainJob())
         cfg, epochs, rid = plan.cfg, plan.epochs, plan.retrain_id
         folder = retrain_dir(workdir, rid)
         device = pick_device(cfg.device)
@@ -221,15 +216,13 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
         sink.upsert_retrain({**base, "status": "running"})
         with ended_as_failed(functools.partial(_mark_retrain, sink, rid), f"retrain {rid}"):
             bar = tqdm(total=epochs, initial=start_epoch, desc=f"retrain {arch.id}", unit="epoch",
-                       disable=not show_progress, dynamic_ncols=True)
+                       disable=not control.show_progress, dynamic_ncols=True)
             t_start = time.perf_counter()
             for epoch in range(start_epoch, epochs):
-                if should_stop is not None and should_stop():
-                    raise Cancelled(f"retrain stopped after epoch {epoch}")
+                control.check(f"retrain stopped after epoch {epoch}")
                 t0 = time.perf_counter()
                 loss, err, _ = train_one_epoch(model, opt, data, cfg, epoch, plan.seed, epoch * spe,
-                                               spe * epochs, device, cfg.retrain.max_steps_per_epoch,
-                                               should_stop)
+                                               spe * epochs, device, control)
                 val_err = evaluate(model, data.val_x, data.val_y, data, device, precision=cfg.precision)
                 test_err = evaluate(model, data.test_x, data.test_y, data, device, precision=cfg.precision)
                 save_epoch(plan, arch, epoch, model, opt, sink, folder, {
@@ -238,8 +231,7 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, *,
                     "elapsed_s": time.perf_counter() - t0})
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}", val_err=f"{val_err:.4f}")
-                if on_progress is not None:
-                    on_progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} val error {val_err:.4f}")
+                control.progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} val error {val_err:.4f}")
             bar.close()
             weights = folder / "model.pt"
             ckpt.save_atomic(archnet_state(model, arch, data.image_shape, data.num_classes, cfg),

@@ -15,7 +15,6 @@ process is gets decided once, before the loop (Ranks).
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import os
 import time
@@ -31,20 +30,13 @@ from tqdm import tqdm
 
 from core.arch import Arch
 from core.config import Config
+from core.control import QUIET, Control
 from core.errors import Cancelled
 from core.ids import run_id_for
 from core.space import sample_arch
 from engine.data.batches import augment, batch_indices, check_batches, normalize, steps_per_epoch
 from engine.data.splits import DataSplits, load_data
-from engine.model import (
-    SmashModel,
-    SmashStep,
-    build_model,
-    forward_arch,
-    make_optimizer,
-    noise_for,
-    training_state,
-)
+from engine.model import SmashModel
 from engine.runtime import allocator, distributed
 from engine.runtime import checkpoint as ckpt
 from engine.runtime.device import memory_format, pick_device, resolve_precision
@@ -57,20 +49,15 @@ from engine.train.schedule import cosine_lr
 from engine.train.tuning import tune_threads
 from store import BackgroundWriter, Store
 
-ProgressFn = Callable[[float, str], None]
-StepFn = Callable[..., torch.Tensor]
 CheckpointFn = Callable[[int, bool], None]
 
 
-def hypernet_step(model: SmashModel, opt: torch.optim.Optimizer, arch: Arch, x: torch.Tensor,
-                  y: torch.Tensor, gen: torch.Generator, device: torch.device) -> torch.Tensor:
-    """One SMASH step; returns [loss, error] of the batch as a tensor on the device (reading
-    it back would make the host wait for the device every step)."""
-    return _update(opt, forward_arch(model, arch, x, gen, device), y)
-
-
-def _update(opt: torch.optim.Optimizer, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy backward and an optimizer step; [loss, error] of the batch, on the device."""
+def hypernet_step(model: nn.Module, opt: torch.optim.Optimizer, arch: Arch, x: torch.Tensor,
+                  y: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """One SMASH step of `model` (a SmashModel, or DDP around one) with weights generated
+    from `noise`; returns [loss, error] of the batch as a tensor on the device (reading it
+    back would make the host wait for the device every step)."""
+    logits = model(x, arch, noise)
     loss = F.cross_entropy(logits.float(), y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -78,16 +65,6 @@ def _update(opt: torch.optim.Optimizer, logits: torch.Tensor, y: torch.Tensor) -
     with torch.no_grad():
         err = (logits.argmax(1) != y).float().mean()
         return torch.stack([loss.detach(), err])
-
-
-def ddp_step(step_module: nn.Module, model: SmashModel, opt: torch.optim.Optimizer, arch: Arch,
-             x: torch.Tensor, y: torch.Tensor, gen: torch.Generator,
-             device: torch.device) -> torch.Tensor:
-    """hypernet_step on this rank's shard through DDP; returns [loss, error], the mean over ranks."""
-    enc, spans = model.hyper.layout.encode(arch)
-    noise = noise_for(model, enc, gen)
-    logits = step_module(x, arch, enc.to(device), spans, noise.to(device))
-    return distributed.mean_over_ranks(_update(opt, logits, y))
 
 
 def total_steps(cfg: Config, n_train: int) -> int:
@@ -129,9 +106,7 @@ def new_window() -> dict[str, float]:
 
 
 def train_hypernet(cfg: Config, workdir: Path, *, store: Store | None, run_id: str | None = None,
-                   data: DataSplits | None = None, show_progress: bool = True,
-                   on_progress: ProgressFn | None = None,
-                   should_stop: Callable[[], bool] | None = None,
+                   data: DataSplits | None = None, control: Control = QUIET,
                    on_checkpoint: CheckpointFn | None = None) -> dict[str, Any]:
     """Train (or resume) the run `run_id`; returns a summary.
 
@@ -141,7 +116,7 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store | None, run_id: s
 
     Under torchrun with several processes this trains data parallel, joining (and at the
     end leaving) the process group unless the caller already joined it. Only rank 0 uses
-    `store`; the other ranks may pass None. `should_stop`, if given, must be given on
+    `store`; the other ranks may pass None. `control.should_stop`, if given, must be given on
     every rank: the run stops when it says so on any.
     """
     run_id = run_id or run_id_for(cfg)
@@ -160,7 +135,7 @@ def train_hypernet(cfg: Config, workdir: Path, *, store: Store | None, run_id: s
         with (run_lock(workdir, run_id) if ranks.master else contextlib.nullcontext(),
               ended_as_failed(mark, f"run {run_id}")):
             trainer = HyperNetTrainer(cfg, workdir, store, device, run_id, data, ranks, on_checkpoint)
-            return trainer.run(show_progress, on_progress, should_stop)
+            return trainer.run(control)
     finally:
         if owned:
             distributed.destroy()
@@ -181,12 +156,12 @@ class HyperNetTrainer:
         self.total = total_steps(cfg, self.n_train)
         self.folder = checkpoint_dir(workdir, run_id)
         self.precision = resolve_precision(device, cfg.precision)  # what "auto" means here, reported
-        self.model = build_model(cfg, data.image_shape, data.num_classes).to(device)
+        self.model = SmashModel(cfg, data.image_shape, data.num_classes).place(device)
         self.train_x, self.train_y = data.train_x.to(device), data.train_y.to(device)
-        self.opt = make_optimizer(self.model)
+        self.opt = self.model.configure_optimizer()
         self.window = new_window()
         self.start, self.resume_path = 0, None
-        self.step_fn: StepFn = hypernet_step
+        self.stepper: nn.Module = self.model  # DDP around it under torchrun (join)
         self.writer: BackgroundWriter | None = None
         self.scorer: Scorer | None = None  # for the probe set, built at its first checkpoint
         self.order, self.order_epoch = None, -1
@@ -203,11 +178,8 @@ class HyperNetTrainer:
         if not existing:
             return
         _, self.resume_path, state = ckpt.newest_loadable(existing, map_location=self.device)
-        self.model.hyper.load_state_dict(state["hyper"])
-        self.model.net.load_state_dict(state["net"])
-        self.opt.load_state_dict(state["optim"])
-        self.window = dict(state["window"])
-        self.start = int(state["step"])
+        self.window = self.model.load_checkpoint(state, self.opt)
+        self.start = self.model.step
 
     def join(self) -> None:
         """Under DDP: wait until every rank has read its checkpoint (before rank 0 writes a
@@ -216,11 +188,9 @@ class HyperNetTrainer:
             return
         self.ranks.barrier()
         # Sampled archs leave parameters unused; every rank leaves the same ones.
-        module = nn.parallel.DistributedDataParallel(
-            SmashStep(self.model.hyper, self.model.net, self.cfg.precision),
-            find_unused_parameters=True,
+        self.stepper = nn.parallel.DistributedDataParallel(
+            self.model, find_unused_parameters=True,
             device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.step_fn = functools.partial(ddp_step, module)
 
     def register(self) -> None:
         """The run's row says running, with what it trains on."""
@@ -234,23 +204,21 @@ class HyperNetTrainer:
 
     # -- the loop --------------------------------------------------------------------------
 
-    def run(self, show_progress: bool, on_progress: ProgressFn | None,
-            should_stop: Callable[[], bool] | None) -> dict[str, Any]:
+    def run(self, control: Control) -> dict[str, Any]:
         """Train from the resumed step to the last; returns the summary."""
         self.resume()
         self.join()
         self.register()
         t, master = self.cfg.train, self.ranks.master
-        self.model.hyper.train()
-        self.model.net.train()
+        self.model.train()
         bar = tqdm(total=self.total, initial=self.start, desc=f"train {self.run_id}", unit="step",
-                   disable=not (show_progress and master), dynamic_ncols=True)
+                   disable=not (control.show_progress and master), dynamic_ncols=True)
         last_path = self.resume_path
         # Ranks other than 0 never open the store: they get no writer at all.
         with BackgroundWriter(self.store) if master else contextlib.nullcontext() as self.writer:
             step = self.start
             while step < self.total:
-                if should_stop is not None and self.ranks.any(should_stop(), self.device):
+                if control.should_stop is not None and self.ranks.any(control.stop_requested(), self.device):
                     self.settle()
                     self.save(step)
                     raise Cancelled(f"stopped at step {step}")
@@ -260,7 +228,7 @@ class HyperNetTrainer:
                 step += 1
                 bar.update(1)
                 if step % t.log_every == 0 or step == self.total:
-                    self.log(step, lr, bar, on_progress)
+                    self.log(step, lr, bar, control)
                 if step % t.checkpoint_every == 0 or step == self.total:
                     self.settle()
                     last_path = self.save(step)
@@ -294,8 +262,10 @@ class HyperNetTrainer:
     def train_step(self, step: int, arch: Arch, x: torch.Tensor, y: torch.Tensor) -> None:
         """One optimizer step; its metrics stay on the device until the next log or checkpoint."""
         t0 = time.perf_counter()
-        metrics = self.step_fn(self.model, self.opt, arch, x, y, torch_gen(self.cfg.seed, step, 3),
-                               self.device)
+        noise = self.model.noise(arch, torch_gen(self.cfg.seed, step, 3))
+        metrics = hypernet_step(self.stepper, self.opt, arch, x, y, noise)
+        if self.ranks.ddp:
+            metrics = distributed.mean_over_ranks(metrics)
         self.pending += metrics.double()
         self.last = metrics
         self.window["n"] += 1
@@ -308,7 +278,7 @@ class HyperNetTrainer:
         self.window["err"] += err_sum
         self.pending.zero_()
 
-    def log(self, step: int, lr: float, bar: tqdm, on_progress: ProgressFn | None) -> None:
+    def log(self, step: int, lr: float, bar: tqdm, control: Control) -> None:
         """One train_metrics row: the means over the window, which then starts afresh."""
         self.settle()
         w = self.window
@@ -319,8 +289,7 @@ class HyperNetTrainer:
         self.window = new_window()
         if self.ranks.master:
             self.writer.put("train_metrics", [row])
-            if on_progress is not None:
-                on_progress(step / self.total, f"step {step}/{self.total} loss {row['loss']:.3f}")
+            control.progress(step / self.total, f"step {step}/{self.total} loss {row['loss']:.3f}")
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -330,8 +299,8 @@ class HyperNetTrainer:
         if self.ranks.master:
             self.probe(step)
             self.writer.flush()  # metrics (and probe scores) up to this step land before the checkpoint
-            ckpt.save_atomic(training_state(self.model, self.opt, self.run_id, step, self.window,
-                                            self.precision), path)
+            ckpt.save_atomic(self.model.checkpoint(self.opt, self.run_id, step, self.window, self.precision),
+                             path)
             self.store.add_checkpoint(self.run_id, step, str(path))
             self.store.update_run(self.run_id, step=step)
             if self.on_checkpoint is not None:

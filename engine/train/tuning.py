@@ -16,13 +16,7 @@ import torch.nn.functional as F
 from core.arch import Arch
 from core.config import Config
 from core.space import sample_arch
-from engine.model import (
-    build_archnet,
-    build_model,
-    forward_arch,
-    make_archnet_optimizer,
-    make_optimizer,
-)
+from engine.model import SmashModel, build_archnet, make_archnet_optimizer
 from engine.runtime.device import autocast, memory_format
 from engine.runtime.rng import step_rng, torch_gen
 from engine.runtime.threads import tuned_threads
@@ -45,9 +39,9 @@ def tune_threads(cfg: Config, workdir: Path, image_shape: tuple[int, int, int],
     """Set (and return) the threads for SMASH training on the CPU; on CUDA, leave them."""
     if device.type != "cpu":
         return torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):  # build_model seeds the global generator
-        model = build_model(cfg, image_shape, num_classes).to(device)
-        opt = make_optimizer(model)
+    with torch.random.fork_rng(devices=[]):  # building the model seeds the global generator
+        model = SmashModel(cfg, image_shape, num_classes).place(device)
+        opt = model.configure_optimizer()
         gen = torch.Generator().manual_seed(cfg.seed)
         x = torch.randn(cfg.train.batch_size, *image_shape, generator=gen)
         x = x.contiguous(memory_format=memory_format(device))
@@ -57,8 +51,8 @@ def tune_threads(cfg: Config, workdir: Path, image_shape: tuple[int, int, int],
 
         def one_pass() -> None:
             for i, arch in enumerate(archs):  # what hypernet_step does, less its metrics
-                loss = F.cross_entropy(forward_arch(model, arch, x, torch_gen(cfg.seed, i, 41),
-                                                    device).float(), y)
+                noise = model.noise(arch, torch_gen(cfg.seed, i, 41))
+                loss = F.cross_entropy(model(x, arch, noise).float(), y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

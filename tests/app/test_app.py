@@ -269,8 +269,8 @@ def test_runs_page_follows_a_live_run(store: Store, run_id: str):
     store.create_run("live-run", name="live", config=run["config"], seed=1, code_version="test",
                      dataset=run["dataset"], num_classes=run["num_classes"], image_shape=run["image_shape"],
                      steps_total=100, status="running")
-    store.add_train_metrics([{"run_id": "live-run", "step": s, "loss": 2.0 - s / 100, "error": 0.5,
-                              "lr": 1e-3, "steps_per_s": 10.0, "elapsed_s": s / 10} for s in (10, 20)])
+    store.add_rows({"train_metrics": [{"run_id": "live-run", "step": s, "loss": 2.0 - s / 100, "error": 0.5,
+                              "lr": 1e-3, "steps_per_s": 10.0, "elapsed_s": s / 10} for s in (10, 20)]})
     store.update_run("live-run", step=20)
     at = open_page("runs", run="live-run")
     assert_clean(at)
@@ -331,12 +331,12 @@ def test_a_loss_run_shows_its_scores_in_nats_not_percent(tmp_path: Path, monkeyp
     at = open_page("runs", run="loss-run")
     assert_clean(at)
     leader = next(m for m in at.metric if m.label == "Leader's SMASH score")
-    assert leader.value == "0.9312" and "interval 0.911 – 0.951" in leader.proto.help
+    assert leader.value == "0.9312" and "interval [0.911, 0.951]" in leader.proto.help
 
     at = open_page("leaderboard", run="loss-run")
     assert_clean(at)
     board = at.dataframe[0]
-    assert board.value["arch_id"].iloc[0] == best and board.value["interval"].iloc[0] == "0.911 – 0.951"
+    assert board.value["arch_id"].iloc[0] == best and board.value["interval"].iloc[0] == "[0.911, 0.951]"
     columns = json.loads(board.proto.columns)
     assert columns["score_mean"]["type_config"]["format"] == "%.4f"
     assert columns["val_error"]["type_config"]["format"] == "percent"  # a real error stays a percentage

@@ -133,9 +133,9 @@ def test_training_curves_refresh_while_the_run_is_live(dashboard, page):
                      image_shape=base["image_shape"], steps_total=100, status="running")
 
     def advance(step: int) -> None:
-        store.add_train_metrics([{"run_id": "live-run", "step": step, "loss": 2.3 - step / 100,
+        store.add_rows({"train_metrics": [{"run_id": "live-run", "step": step, "loss": 2.3 - step / 100,
                                   "error": 0.9 - step / 200, "lr": 1e-3, "steps_per_s": 5.0,
-                                  "elapsed_s": step / 5}])
+                                  "elapsed_s": step / 5}]})
         store.update_run("live-run", step=step)
 
     advance(10)

@@ -14,6 +14,7 @@ import pytest
 
 from app import charts, graph
 from cli import dashboard as launch
+from core import arch_table
 from core.arch import Arch, Block, Conv, Layer
 from core.space import mutate, sample_arch
 from tests.conftest import ROOT, tiny_space
@@ -35,9 +36,9 @@ def small_arch(units: int = 2, paths=None) -> Arch:
 
 def test_op_label_names_kernels_dilations_groups_and_paths():
     arch = small_arch()
-    assert graph.op_label(arch.blocks[0].layers[0]) == "2x[5x3 d2 g4 -> 3x3]"
-    assert graph.op_label(arch.blocks[0].layers[1]) == "1x[3x3 + 5x5]"
-    assert graph.conv_label(conv((7, 3), (1, 2), 2)) == "7x3 d1x2 g2"
+    assert arch_table.op_label(arch.blocks[0].layers[0]) == "2x[5x3 d2 g4 -> 3x3]"
+    assert arch_table.op_label(arch.blocks[0].layers[1]) == "1x[3x3 + 5x5]"
+    assert arch_table.conv_label(conv((7, 3), (1, 2), 2)) == "7x3 d1x2 g2"
 
 
 def test_build_graph_has_banks_layers_and_directed_edges():
@@ -64,23 +65,23 @@ def test_sampled_archs_draw(seed):
     assert len(layer_trace.x) == arch.n_layers
     assert any("differs: op" in h for h in layer_trace.hovertext)
     assert len(fig.layout.annotations) == arch.n_layers  # one op label per layer
-    table = graph.layer_table(arch)
-    assert len(table) == arch.n_layers and set(table["op"]) <= {graph.op_label(la) for b in arch.blocks
+    table = arch_table.layer_table(arch)
+    assert len(table) == arch.n_layers and set(table["op"]) <= {arch_table.op_label(la) for b in arch.blocks
                                                                   for la in b.layers}
 
 
 def test_diff_layers_marks_exactly_what_changed():
     a = small_arch()
-    assert graph.diff_layers(a, a) == {}
+    assert arch_table.diff_layers(a, a) == {}
     b = small_arch(units=1)
-    assert graph.diff_layers(a, b) == {(0, 0): "width", (1, 0): "width"}
+    assert arch_table.diff_layers(a, b) == {(0, 0): "width", (1, 0): "width"}
     c = small_arch(paths=((conv(),),))
-    assert graph.diff_layers(a, c)[(0, 0)] == "op"
+    assert arch_table.diff_layers(a, c)[(0, 0)] == "op"
     space = tiny_space()
     rng = np.random.default_rng(3)
     x = sample_arch(space, rng)
     y = mutate(x, space, rng)
-    assert graph.diff_layers(x, y), "a mutation changes some layer"
+    assert arch_table.diff_layers(x, y), "a mutation changes some layer"
 
 
 def test_charts_accept_empty_and_filled_frames():
@@ -188,5 +189,5 @@ def test_leaderboard_marks_ties_and_partial_scores():
     board = pd.DataFrame({"partial": [False, False, True, False], "tied": [True, True, False, None],
                           "score_lo": [0.1, 0.12, None, float("nan")], "score_hi": [0.2, 0.22, None, 0.3]})
     marked = with_marks(board.astype({"partial": bool}))
-    assert marked["mark"].tolist() == ["=", "=", "~", ""]
-    assert marked["interval"].tolist() == ["10.0% – 20.0%", "12.0% – 22.0%", "–", "–"]
+    assert marked["mark"].tolist() == ["tied", "tied", "partial", ""]
+    assert marked["interval"].tolist() == ["[10.0%, 20.0%]", "[12.0%, 22.0%]", "–", "–"]

@@ -14,6 +14,7 @@ from plotly.io.json import to_json_plotly
 
 from app import graph, graph_files
 from cli.main import main
+from core import arch_table
 from core.space import sample_arch
 from tests.conftest import tiny_space
 
@@ -42,7 +43,7 @@ def draw(capsys, arch_file, out, *extra) -> dict:
 
 
 def layer_labels(arch) -> Counter:
-    return Counter(f"L{i} {graph.op_label(layer)}" for block in arch.blocks
+    return Counter(f"L{i} {arch_table.op_label(layer)}" for block in arch.blocks
                    for i, layer in enumerate(block.layers))
 
 

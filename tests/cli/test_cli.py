@@ -117,7 +117,7 @@ def test_queued_score_job_carries_halving_and_runs_it(tmp_path):
 
     cfg = tiny_config(score={"archs": 6, "perturb": 0, "chain": 0, "val_images": 60, "batch_size": 30})
     store = Store(store_path(tmp_path))
-    run_id = train_hypernet(cfg, tmp_path, store=store, show_progress=False)["run_id"]
+    run_id = train_hypernet(cfg, tmp_path, store=store)["run_id"]
     out = last_json(run_smash("queue", "score", "--workdir", str(tmp_path), "--archs", "6",
                               "--halving-min", "20", "--json"))
     job = store.get_job(out["job_id"])

@@ -17,6 +17,7 @@ import torch
 from cli.main import main
 from core.arch import Arch
 from core.config import load_config
+from core.jobs import RetrainJob, ScoreJob
 from engine.model import load_trained
 from engine.search import score_run
 from engine.train.final import retrain_arch
@@ -36,12 +37,12 @@ def trained(tmp_path_factory) -> dict:
     cfg = load_config(ROOT / "configs" / "smoke.toml").replace(
         train={"steps": 4, "checkpoint_every": 4}, score={"probe": 0})
     store = Store(store_path(w))
-    run_id = train_hypernet(cfg, w, store=store, show_progress=False)["run_id"]
-    score_run(w, store, run_id, archs=3, perturbations=0, chain=0, show_progress=False)
+    run_id = train_hypernet(cfg, w, store=store)["run_id"]
+    score_run(w, store, run_id, ScoreJob(archs=3, perturb=0, chain=0))
     arch_id = str(store.leaderboard(run_id, limit=1).iloc[0]["arch_id"])
 
     arch = Arch.from_dict(store.arch(run_id, arch_id)["arch"])
-    done = retrain_arch(cfg, arch, w, store, run_id=run_id, epochs=1, step_cap=5, show_progress=False)
+    done = retrain_arch(cfg, arch, w, store, RetrainJob(epochs=1, max_steps_per_epoch=5), run_id=run_id)
     return {"w": w, "checkpoint": Path(done["checkpoint"])}
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.study import CorrelateError, pick_archs, predictor_values, run_study, study_metrics
+from core.jobs import CorrelateError, CorrelateJob, ScoreJob
+from engine.study import pick_archs, predictor_values, study_metrics
 from store import Store, store_path
 
 
@@ -62,8 +63,8 @@ def test_a_queued_correlate_job_runs_the_study_in_the_engine(tmp_path):
 
     cfg = tiny_config(retrain={"epochs": 1, "max_steps_per_epoch": 2})
     st = Store(store_path(tmp_path))
-    run_id = train_hypernet(cfg, tmp_path, store=st, show_progress=False)["run_id"]
-    score_run(tmp_path, st, run_id, archs=5, perturbations=0, chain=0, show_progress=False)
+    run_id = train_hypernet(cfg, tmp_path, store=st)["run_id"]
+    score_run(tmp_path, st, run_id, ScoreJob(archs=5, perturb=0, chain=0))
     job_id = st.enqueue_job("correlate", {"k": 3, "epochs": 1, "seeds": 2, "score_draws": 4,
                                           "predictors": ["smash", "flops", "naswot"]}, run_id=run_id)
     with JobContext(st, job_id) as ctx:
@@ -72,7 +73,7 @@ def test_a_queued_correlate_job_runs_the_study_in_the_engine(tmp_path):
     assert study["status"] == "done" and set(study["metrics"]["predictors"]) == {"smash", "flops", "naswot"}
     assert study["metrics"]["score_draws"] == 4, "the SMASH scores were refined to 4 draws first"
     with pytest.raises(CorrelateError, match="--score-draws"):
-        run_study(tmp_path, st, run_id, k=3, epochs=1, seeds=2, score_draws=-1)
+        CorrelateJob(k=3, epochs=1, seeds=2, score_draws=-1)
     assert len(st.studies(run_id)) == 1, "a refused study records nothing"
     retrains = st.retrains(run_id)
     assert len(retrains) == 6 and (retrains["status"] == "done").all()

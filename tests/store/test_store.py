@@ -86,7 +86,7 @@ def test_migrates_v1_file_keeping_rows(tmp_path):
     assert math.isnan(metrics.loc[0, "lr"])
     job = st.get_job("j1")
     assert job["status"] == "done" and job["log_path"] is None
-    st.add_retrain_metrics([{"retrain_id": "r1", "epoch": 2, "lr": 0.05}])
+    st.add_rows({"retrain_metrics": [{"retrain_id": "r1", "epoch": 2, "lr": 0.05}]})
     assert st.retrain_metrics("r1")["lr"].tolist()[1] == 0.05
     con = duckdb.connect(str(path), read_only=True)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(
@@ -304,12 +304,12 @@ def test_checkpoints_and_train_metrics(st):
         }
         for s in (3, 1, 2)
     ]
-    st.add_train_metrics(rows)
+    st.add_rows({"train_metrics": rows})
     frame = st.train_metrics(RUN)
     assert frame["step"].tolist() == [1, 2, 3]
     assert frame.loc[0, "loss"] == 1.0
     # A resumed run recomputes a step: the newer value wins, the count stays.
-    st.add_train_metrics([{"run_id": RUN, "step": 2, "loss": 0.1}])
+    st.add_rows({"train_metrics": [{"run_id": RUN, "step": 2, "loss": 0.1}]})
     assert st.train_metrics(RUN)["loss"].tolist()[1] == 0.1
     assert len(st.train_metrics(RUN)) == 3
 
@@ -366,7 +366,7 @@ def test_retrains_listing_and_metrics(st):
         st.upsert_retrain({"retrain_id": rid, "run_id": run, "arch_id": "a"})
     assert st.retrains()["retrain_id"].tolist() == ["x3", "x2", "x1"]
     assert st.retrains(RUN)["retrain_id"].tolist() == ["x3", "x1"]
-    st.add_retrain_metrics(
+    st.add_rows({"retrain_metrics":
         [
             {
                 "retrain_id": "x1",
@@ -379,7 +379,7 @@ def test_retrains_listing_and_metrics(st):
             }
             for e in (2, 0, 1)
         ]
-    )
+    })
     frame = st.retrain_metrics("x1")
     assert frame["epoch"].tolist() == [0, 1, 2]
     assert frame["lr"].round(6).tolist() == [0.3, 0.2, 0.1]

@@ -90,14 +90,14 @@ def test_same_checkpoint_rescore_and_racing_keep_the_stored_row(tmp_path):
     st.add_scores([row])
     st.add_scores([{**row, "score_mean": 0.1, "stage": "chain"}])  # same checkpoint: kept
     st.add_scores([{**row, "checkpoint_step": 100, "score_mean": 0.05}])  # earlier: not latest
-    st.add_raced([{"run_id": RUN, "arch_id": "a", "checkpoint_step": 100, "score_mean": 0.01,
+    st.add_rows({"raced": [{"run_id": RUN, "arch_id": "a", "checkpoint_step": 100, "score_mean": 0.01,
                    "score_std": 0.0, "draws": 9, "score_lo": 0.0, "score_hi": 0.02,
-                   "race_rounds": 1}])  # races the earlier checkpoint: the board keeps 200
+                   "race_rounds": 1}]})  # races the earlier checkpoint: the board keeps 200
     top = st.leaderboard(RUN).iloc[0]
     assert (top["score_mean"], top["stage"], top["checkpoint_step"]) == (0.4, "random", 200)
-    st.add_raced([{"run_id": RUN, "arch_id": "a", "checkpoint_step": 200, "score_mean": 0.3,
+    st.add_rows({"raced": [{"run_id": RUN, "arch_id": "a", "checkpoint_step": 200, "score_mean": 0.3,
                    "score_std": 0.0, "draws": 9, "score_lo": 0.25, "score_hi": 0.35,
-                   "race_rounds": 2}])
+                   "race_rounds": 2}]})
     top = st.leaderboard(RUN).iloc[0]
     assert (top["score_mean"], top["draws"], top["race_rounds"]) == (0.3, 9, 2)
     assert pd.isna(top["params"])

@@ -183,11 +183,11 @@ def test_lock_held_too_long_raises_store_busy(tmp_path):
         message = str(err.value)
         assert "\n" not in message and str(path) in message and "lock" in message
         with pytest.raises(StoreBusy):
-            st.add_train_metrics([{"run_id": RUN, "step": 1}])
+            st.add_rows({"train_metrics": [{"run_id": RUN, "step": 1}]})
     finally:
         release.set()
         holder.join(timeout=30)
-    st.add_train_metrics([{"run_id": RUN, "step": 1}])  # usable again once released
+    st.add_rows({"train_metrics": [{"run_id": RUN, "step": 1}]})  # usable again once released
     assert len(st.train_metrics(RUN)) == 1
     assert not Path(str(path) + ".writer-waiting").exists()
 
@@ -195,7 +195,7 @@ def test_lock_held_too_long_raises_store_busy(tmp_path):
 def _open_and_add_run(path: str, name: str, start, out) -> None:
     start.wait()
     st = Store(path)
-    st.add_train_metrics([{"run_id": name, "step": 1}])
+    st.add_rows({"train_metrics": [{"run_id": name, "step": 1}]})
     out.put(name)
 
 

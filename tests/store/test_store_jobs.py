@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import re
-import time
 from pathlib import Path
 
 import pytest
@@ -121,20 +119,6 @@ def test_cancel_queued_and_running(st):
         st.cancel_requested("missing")
 
 
-def test_fail_stale_jobs(st):
-    stale = st.enqueue_job("train", {"n": 1})
-    fresh = st.enqueue_job("train", {"n": 2})
-    waiting = st.enqueue_job("train", {"n": 3})
-    st.claim_job("w")
-    st.claim_job("w")
-    time.sleep(0.6)
-    st.heartbeat(fresh)
-    assert st.fail_stale_jobs(max_age_s=0.5) == [stale]
-    job = st.get_job(stale)
-    assert job["status"] == "failed" and re.fullmatch(r"heartbeat stale for [01] s", job["error"])
-    assert st.get_job(fresh)["status"] == "running"
-    assert st.get_job(waiting)["status"] == "queued"
-    assert st.fail_stale_jobs(max_age_s=60) == []
 
 
 def test_requeue_interrupted_jobs(st):

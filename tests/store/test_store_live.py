@@ -40,7 +40,7 @@ print(json.dumps({"errors": errors, "counts": counts}))
 def trained(tmp_path):
     cfg = tiny_config(score={"archs": 150, "perturb": 0, "chain": 0, "draws": 2, "val_images": 50})
     store = Store(store_path(tmp_path))
-    run_id = train_hypernet(cfg, tmp_path, store=store, show_progress=False)["run_id"]
+    run_id = train_hypernet(cfg, tmp_path, store=store)["run_id"]
     return tmp_path, store, run_id
 
 

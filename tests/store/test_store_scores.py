@@ -139,11 +139,10 @@ def test_first_stage_to_score_an_arch_wins(st):
     ]
 
 
-def test_scored_arch_ids_and_count(st):
+def test_score_count(st):
     st.add_scores([score_row(i, 0.5, step=100) for i in range(3)] + [score_row(0, 0.4, step=200)])
     st.add_scores([score_row(9, 0.5, run_id="other")])
-    assert st.scored_arch_ids(RUN) == {"a00", "a01", "a02"}
-    assert st.scored_arch_ids(RUN, checkpoint_step=200) == {"a00"}
+    assert set(st.run_scores(RUN, 200)) == {"a00"}
     assert st.score_count(RUN) == 3
     assert st.score_count("nobody") == 0
 

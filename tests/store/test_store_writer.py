@@ -103,6 +103,6 @@ def test_threads_may_read_while_the_writer_writes(st):
 def test_lock_wait_stats_count_calls(st):
     store.reset_lock_wait_stats()
     st.runs()
-    st.add_train_metrics([{"run_id": RUN, "step": 1}])
+    st.add_rows({"train_metrics": [{"run_id": RUN, "step": 1}]})
     stats = store.lock_wait_stats()
     assert stats["count"] == 2 and 0 <= stats["p99_s"] <= stats["max_s"] < 5

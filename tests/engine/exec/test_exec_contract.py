@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import torch
 
+from core.executor import ExecutorSpec
 from core.space import sample_arch
 from engine.data.splits import load_data
 from engine.exec.contract import RetrainSink, RowSink, ScoringExecutor
 from engine.exec.local import LocalScoring, QueueSink
 from engine.exec.ray import RayScoring, apply_event
-from engine.exec.spec import ExecutorSpec
-from engine.model import load_model
+from engine.model import SmashModel, find_checkpoint
+from engine.runtime import checkpoint as ckpt
 from engine.scoring.scorer import Scorer
-from engine.search import resolve_checkpoint
 from engine.train.final import StoreSink
 from engine.train.hypernet import train_hypernet
 from store import BackgroundWriter, Store, store_path
@@ -35,9 +35,9 @@ def checkpoint(tmp_path_factory):
     """A trained tiny run: its newest checkpoint, and a Scorer on it to hold executors to."""
     cfg = tiny_config(score={"probe": 0})
     workdir = tmp_path_factory.mktemp("contract")
-    run_id = train_hypernet(cfg, workdir, store=Store(store_path(workdir)), show_progress=False)["run_id"]
-    path = resolve_checkpoint(workdir, run_id)[1]
-    model = load_model(path, CPU)
+    run_id = train_hypernet(cfg, workdir, store=Store(store_path(workdir)))["run_id"]
+    ck = find_checkpoint(workdir, run_id)
+    path, model = ck.path, ck.model(CPU)
     return path, Scorer.for_model(model, load_data(cfg.data, cfg.seed), CPU), cfg
 
 
@@ -50,7 +50,7 @@ def local_ray():
 
 def _local(checkpoint, request) -> ScoringExecutor:
     path, scorer, _ = checkpoint
-    return LocalScoring(Scorer.for_model(load_model(path, CPU), _data(scorer), CPU))
+    return LocalScoring(Scorer.for_model(SmashModel.from_checkpoint(ckpt.load(path), CPU), _data(scorer), CPU))
 
 
 def _ray(checkpoint, request) -> ScoringExecutor:

@@ -10,8 +10,10 @@ import pytest
 
 from core.arch import Arch
 from core.config import load_config
+from core.control import Control
+from core.executor import ExecutorError, ExecutorSpec, add_executor_args, spec_from_args
+from core.jobs import RetrainJob
 from engine.exec.ray import RayScoring, retrain_remote
-from engine.exec.spec import ExecutorError, ExecutorSpec, add_executor_args, spec_from_args
 from engine.search import score_run
 from engine.train.final import retrain_arch
 from engine.train.hypernet import train_hypernet
@@ -72,7 +74,7 @@ def trained_dirs(tmp_path_factory):
         pytest.skip("needs Debian's dataset-fashion-mnist (scripts/setup.sh)")
     cfg = load_config(ROOT / "configs" / "smoke.toml").replace(device="cpu", score={"probe": 0})
     a = tmp_path_factory.mktemp("local")
-    train_hypernet(cfg, a, store=Store(store_path(a)), show_progress=False)
+    train_hypernet(cfg, a, store=Store(store_path(a)))
     b = tmp_path_factory.mktemp("ray") / "w"
     shutil.copytree(a, b)
     return cfg, a, b
@@ -87,8 +89,8 @@ def test_ray_executor_scores_and_retrains_like_the_local_one(ray_local, trained_
     run_id = stores["local"].runs()["run_id"].iloc[0]
 
     sums = {
-        "local": score_run(local_dir, stores["local"], run_id, show_progress=False),
-        "ray": score_run(ray_dir, stores["ray"], run_id, show_progress=False, executor=ray_local),
+        "local": score_run(local_dir, stores['local'], run_id),
+        "ray": score_run(ray_dir, stores['ray'], run_id, executor=ray_local),
     }
     assert sums["ray"]["scored"] == sums["local"]["scored"] >= cfg.score.archs
     assert sums["ray"]["best_arch"] == sums["local"]["best_arch"]
@@ -101,11 +103,9 @@ def test_ray_executor_scores_and_retrains_like_the_local_one(ray_local, trained_
     arch = Arch.from_dict(stores["local"].arch(run_id, sums["local"]["best_arch"])["arch"])
     seen = []
     res = {
-        "local": retrain_arch(cfg, arch, local_dir, stores["local"], run_id=run_id, epochs=2,
-                              step_cap=10, show_progress=False),
-        "ray": retrain_remote(ray_local, cfg.to_dict(), arch, ray_dir, stores["ray"], run_id=run_id,
-                              epochs=2, seed=None, step_cap=10, job_id=None,
-                              on_progress=lambda f, m: seen.append(f), should_stop=None),
+        "local": retrain_arch(cfg, arch, local_dir, stores['local'], RetrainJob(epochs=2, max_steps_per_epoch=10), run_id=run_id),
+        "ray": retrain_remote(ray_local, cfg, arch, ray_dir, stores["ray"], RetrainJob(epochs=2, max_steps_per_epoch=10),
+                              Control(on_progress=lambda f, m: seen.append(f)), run_id=run_id, job_id=None),
     }
     assert res["ray"]["test_error"] == res["local"]["test_error"]
     assert seen == [0.5, 1.0]  # progress came back from the Ray task as it trained

@@ -13,16 +13,16 @@ import pytest
 from cli.up import queue_run
 from core.jobs import ScoreJob, TrainJob
 from core.search import random_archs
+from core.status import FINISHED
 from engine.jobs import supervisor
 from engine.jobs.runner import JobContext, follow_up, run_job
 from engine.jobs.supervisor import Child, Engine
 from engine.runtime.rng import step_rng
-from engine.search import STAGE_STREAMS, help_score, score_run
+from engine.search import score_run
+from engine.search.passes import STAGE_STREAMS
 from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 from tests.conftest import ROOT, tiny_config, write_config
-
-FINISHED = ("done", "failed", "cancelled")
 
 
 def serve_until_idle(workdir, slots: int, timeout_s: float = 240.0) -> pd.DataFrame:
@@ -77,8 +77,8 @@ def test_pipelined_up_scores_like_the_sequential_path(tmp_path, monkeypatch):
     kinds = pipe_jobs.set_index("job_id")
     score_jobs = [ScoreJob.from_params(pipe_store.get_job(j)["params"]) for j in kinds.index
                   if kinds.loc[j, "kind"] == "score"]
-    assert sorted((j.checkpoint, bool(j.probe_only), bool(j.helper)) for j in score_jobs) == [
-        (6, True, False), (last, False, False), (last, False, True)]
+    assert sorted((j.checkpoint, j.pass_mode) for j in score_jobs) == [
+        (6, "probe"), (last, "helper"), (last, "pipelined")]
     assert "score" not in pipe_train["result"]
     final = pipe_store.get_job(pipe_train["result"]["score_job"])["result"]
     assert final["best_arch"] == seq_train["result"]["score"]["best_arch"]
@@ -167,7 +167,7 @@ def test_a_pipelined_train_job_killed_before_its_hand_off_queues_it_when_run_aga
     store.finish_job(ctx.job_id, "done", result=first)  # then killed: its follow-up never ran
     queued = [ScoreJob.from_params(store.get_job(j)["params"]) for j in store.jobs()["job_id"]
               if store.get_job(j)["kind"] == "score"]
-    assert [(j.checkpoint, j.probe_only) for j in queued] == [(6, True)]  # the probe, handed off
+    assert [(j.checkpoint, j.pass_mode) for j in queued] == [(6, "probe")]  # the probe, handed off
     assert "probe" not in set(store.checkpoint_scores(first["run_id"], 6)["stage"])  # not scored here
     again, ctx = run_train_job()
     assert again["resumed_from"] == again["steps"] == 12  # nothing left to train
@@ -176,8 +176,8 @@ def test_a_pipelined_train_job_killed_before_its_hand_off_queues_it_when_run_aga
     final, helper = store.get_job(result["score_job"]), store.get_job(result["helper_job"])
     assert final["status"] == helper["status"] == "queued"
     assert final["run_id"] == helper["run_id"] == first["run_id"]
-    assert ScoreJob.from_params(final["params"]) == ScoreJob(archs=3, checkpoint=12, probe=True, shared=True)
-    assert ScoreJob.from_params(helper["params"]) == ScoreJob(archs=3, checkpoint=12, helper=True)
+    assert ScoreJob.from_params(final["params"]) == ScoreJob(archs=3, checkpoint=12, mode="pipelined")
+    assert ScoreJob.from_params(helper["params"]) == ScoreJob(archs=3, checkpoint=12, mode="helper")
 
 
 def test_a_pass_takes_its_helpers_scores_and_ends_with_the_same_ranking(tmp_path):
@@ -186,13 +186,13 @@ def test_a_pass_takes_its_helpers_scores_and_ends_with_the_same_ranking(tmp_path
     for name in ("alone", "helped"):
         workdir = tmp_path / name
         store = new_store(workdir)
-        run_id = train_hypernet(cfg, workdir, store=store, show_progress=False)["run_id"]
+        run_id = train_hypernet(cfg, workdir, store=store)["run_id"]
         if name == "helped":  # the helper gets the whole sample: the pass only reads it back
-            helped = help_score(workdir, store, run_id, archs=4)
+            helped = score_run(workdir, store, run_id, ScoreJob(archs=4, mode="helper"))
             frame = store.checkpoint_scores(run_id, 12)
             probe = set(frame[frame["stage"] == "probe"]["arch_id"])  # the helper leaves these be
             assert helped["helped"] == len({a.id for a in random_sample(cfg, 12, 4)} - probe) > 0
-        summary = score_run(workdir, store, run_id, archs=4, show_progress=False, shared=name == "helped")
+        summary = score_run(workdir, store, run_id, ScoreJob(archs=4, mode='pipelined' if name == 'helped' else None))
         scored[name] = (store, run_id, summary)
     (alone, run_id, plain), (helped_store, _, shared) = scored["alone"], scored["helped"]
     assert shared["best_arch"] == plain["best_arch"] and shared["reused"] > plain["reused"]

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from core.ids import retrain_id_for
+from core.jobs import ScoreJob
 from engine.runtime import allocator
 from engine.search import score_run
 from engine.train.hypernet import train_hypernet
@@ -23,8 +24,8 @@ def scored(tmp_path):
     """A workdir with a trained tiny run and a few scored archs."""
     cfg = tiny_config(retrain={"epochs": 2, "max_steps_per_epoch": 3})
     store = Store(store_path(tmp_path))
-    run_id = train_hypernet(cfg, tmp_path, store=store, show_progress=False)["run_id"]
-    score_run(tmp_path, store, run_id, archs=3, perturbations=0, chain=0, show_progress=False)
+    run_id = train_hypernet(cfg, tmp_path, store=store)["run_id"]
+    score_run(tmp_path, store, run_id, ScoreJob(archs=3, perturb=0, chain=0))
     arch_id = str(store.leaderboard(run_id, limit=1).iloc[0]["arch_id"])
     return tmp_path, store, run_id, arch_id
 
@@ -104,7 +105,7 @@ def test_engine_killed_mid_job_resumes_after_restart(scored):
     engine = start_engine(workdir)
     epochs = 30
     job_id = store.enqueue_job("retrain", {"epochs": epochs, "seed": 4}, run_id=run_id, arch_id=arch_id)
-    rid = retrain_id_for(run_id, arch_id, epochs, 4, step_cap=3)  # tiny config caps epochs at 3 steps
+    rid = retrain_id_for(run_id, arch_id, epochs, 4, max_steps_per_epoch=3)  # tiny config caps epochs at 3 steps
     try:
         wait_for(lambda: len(store.retrain_metrics(rid)) >= 3, timeout=120)
         engine.kill()  # SIGKILL: the engine gets no chance to clean up

@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 
 import numpy as np
@@ -6,11 +7,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from core.arch import Arch, Block, Conv, Layer
+from core.size import count_flops, count_params
 from core.space import sample_arch
 from core.vocab import PATH_SHAPES, slot_index
 from engine.hyper.hypernet import HyperNet
 from engine.nets.archnet import ArchNet
-from engine.nets.size import count_flops, count_params
 from engine.nets.smashnet import SMASHNet
 from tests.conftest import tiny_hyper, tiny_space
 
@@ -76,10 +77,13 @@ def test_gradients_reach_the_hypernet(generate):
     assert all(g.abs().sum() > 0 for g in grads.values())
 
 
-def test_params_and_flops_match_torch():
+@pytest.mark.parametrize("stem_stride", [1, 2])
+def test_params_and_flops_match_torch(stem_stride):
+    """core.size counts without tensors; the network itself is the reference."""
     rng = np.random.default_rng(3)
-    for _ in range(5):
-        arch = sample_arch(SPACE, rng)
+    space = dataclasses.replace(SPACE, stem_stride=stem_stride)
+    for _ in range(12):
+        arch = sample_arch(space, rng)
         net = ArchNet(arch, 3, 7)
         assert count_params(arch, 3, 7) == sum(p.numel() for p in net.parameters())
         counter = FlopCounterMode(display=False)

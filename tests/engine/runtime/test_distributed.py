@@ -33,7 +33,7 @@ def test_mismatch_fails_before_joining_a_process_group(tmp_path, monkeypatch):
     for k, v in {"WORLD_SIZE": "3", "RANK": "0", "LOCAL_RANK": "0"}.items():
         monkeypatch.setenv(k, v)
     with pytest.raises(ConfigError, match="multiple of 3"):
-        train_hypernet(tiny_config(), tmp_path, store=None, show_progress=False)
+        train_hypernet(tiny_config(), tmp_path, store=None)
     assert not distributed.active()
 
 

@@ -5,11 +5,12 @@ import pytest
 import torch
 
 from core.arch import Arch
+from core.jobs import ScoreJob
 from engine.data.splits import load_data
-from engine.model import load_model
+from engine.model import find_checkpoint
 from engine.scoring.refine import refine_scores
 from engine.scoring.scorer import ScoreError, Scorer
-from engine.search import resolve_checkpoint, score_run
+from engine.search import score_run
 from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 from tests.conftest import tiny_config
@@ -20,8 +21,8 @@ def scored(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("refine")
     cfg = tiny_config(data={"val_size": 200}, score={"draws": 2, "val_images": 40})
     store = Store(store_path(workdir))
-    run_id = train_hypernet(cfg, workdir, store=store, show_progress=False)["run_id"]
-    score_run(workdir, store, run_id, archs=4, perturbations=0, chain=0, show_progress=False)
+    run_id = train_hypernet(cfg, workdir, store=store)["run_id"]
+    score_run(workdir, store, run_id, ScoreJob(archs=4, perturb=0, chain=0))
     board = store.leaderboard(run_id, limit=100)
     return workdir, store, run_id, board
 
@@ -32,12 +33,10 @@ def test_refined_score_is_the_mean_over_all_draws_from_the_first(scored):
     ids = list(board["arch_id"])
     refined = refine_scores(workdir, store, run_id, ids, 6)
     assert set(refined) == set(ids) and all(t.n == 6 for t in refined.values())
-    _, path = resolve_checkpoint(workdir, run_id)
-    model = load_model(path)
+    model = find_checkpoint(workdir, run_id).model()
     scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), torch.device("cpu"))
-    scorer.draws = 6
     for arch_id in ids:
-        errs = scorer.errors(Arch.from_dict(store.arch(run_id, arch_id)["arch"]))
+        errs = scorer.errors(Arch.from_dict(store.arch(run_id, arch_id)["arch"]), draws=6)
         assert refined[arch_id].mean == pytest.approx(np.mean(errs), abs=1e-9)
         assert refined[arch_id].std == pytest.approx(np.std(errs, ddof=1), abs=1e-9)
 

@@ -8,15 +8,18 @@ import torch
 
 from core.arch import Arch
 from core.config import Config
+from core.control import Control
 from core.errors import Cancelled
+from core.jobs import ScoreJob
 from core.rankstats import rank_stability, spearman
 from core.space import sample_arch
 from engine.data.batches import normalize
 from engine.data.splits import load_data
-from engine.model import load_model
+from engine.model import SmashModel, find_checkpoint
+from engine.runtime import checkpoint as ckpt
 from engine.runtime.rng import torch_gen
 from engine.scoring.scorer import ScoreError, Scorer, halving_rungs, score_row
-from engine.search import resolve_checkpoint, score_run
+from engine.search import score_run
 from engine.train.hypernet import train_hypernet
 from store import Store, store_path
 from tests.conftest import tiny_config
@@ -25,13 +28,13 @@ from tests.conftest import tiny_config
 @pytest.fixture
 def trained(tmp_path, cfg):
     store = Store(store_path(tmp_path))
-    summary = train_hypernet(cfg, tmp_path, store=store, show_progress=False)
+    summary = train_hypernet(cfg, tmp_path, store=store)
     return tmp_path, store, summary["run_id"]
 
 
 def test_scores_stream_into_the_store_and_rerun_adds_nothing(trained, cfg):
     workdir, store, run_id = trained
-    first = score_run(workdir, store, run_id, show_progress=False)
+    first = score_run(workdir, store, run_id)
     n = store.score_count(run_id)
     assert first["scored"] == n >= cfg.score.archs
     board = store.leaderboard(run_id, limit=100)
@@ -40,21 +43,21 @@ def test_scores_stream_into_the_store_and_rerun_adds_nothing(trained, cfg):
     assert (board["score_std"] > 0).any(), "spread over draws is recorded, not 0"
     assert set(board["stage"]) <= {"random", "perturb", "chain"}
     assert (board["params"] > 0).all() and (board["flops"] > 0).all()
-    again = score_run(workdir, store, run_id, show_progress=False)
+    again = score_run(workdir, store, run_id)
     assert again["scored"] == 0 and store.score_count(run_id) == n
     assert again["best_arch"] == first["best_arch"]
 
 
 def test_scoring_without_a_checkpoint_is_a_clear_error(tmp_path):
-    with pytest.raises(ScoreError, match="no checkpoint"):
-        score_run(tmp_path, Store(store_path(tmp_path)), "missing", show_progress=False)
+    with pytest.raises(ckpt.CheckpointError, match="no checkpoint"):
+        score_run(tmp_path, Store(store_path(tmp_path)), 'missing')
 
 
 def test_probe_set_is_rescored_at_every_checkpoint(tmp_path):
 
     cfg = tiny_config(score={"probe": 3})
     store = Store(store_path(tmp_path))
-    run_id = train_hypernet(cfg, tmp_path, store=store, show_progress=False)["run_id"]
+    run_id = train_hypernet(cfg, tmp_path, store=store)["run_id"]
     probe = store.probe_scores(run_id)
     assert sorted(set(probe["checkpoint_step"])) == [6, 12]
     assert probe.groupby("checkpoint_step")["arch_id"].nunique().tolist() == [3, 3]
@@ -66,7 +69,7 @@ def test_probe_set_is_rescored_at_every_checkpoint(tmp_path):
 @pytest.mark.parametrize("strategy", ["evolution", "pareto"])
 def test_other_strategies_spend_their_budget_and_stream(trained, strategy):
     workdir, store, run_id = trained
-    out = score_run(workdir, store, run_id, strategy=strategy, budget=8, show_progress=False)
+    out = score_run(workdir, store, run_id, ScoreJob(strategy=strategy, budget=8))
     stages = set(store.leaderboard(run_id, limit=100)["stage"])
     assert stages == {strategy} and out["scored"] + out["reused"] == 8
     assert out["scored"] == store.score_count(run_id)
@@ -75,15 +78,13 @@ def test_other_strategies_spend_their_budget_and_stream(trained, strategy):
 def test_unknown_strategy_is_a_clear_error(trained):
     workdir, store, run_id = trained
     with pytest.raises(ValueError, match="evolution"):
-        score_run(workdir, store, run_id, strategy="annealing", show_progress=False)
+        score_run(workdir, store, run_id, ScoreJob(strategy='annealing'))
 
 
 def test_recalibrated_batch_norm_scores(trained):
-
-
     workdir, store, run_id = trained
     path = store.checkpoints(run_id)["path"].iloc[-1]
-    model = load_model(path)
+    model = SmashModel.from_checkpoint(ckpt.load(path))
     cfg = model.cfg
     data = load_data(cfg.data, cfg.seed)
     arch = sample_arch(cfg.space, np.random.default_rng(0))
@@ -108,7 +109,7 @@ def test_racing_adds_fresh_draws_to_the_tied_top_and_a_rerun_adds_nothing(tmp_pa
 
     cfg = tiny_config(score={"archs": 8, "perturb": 0, "chain": 0, "race_top": 4, "race_max_draws": 6})
     store, run_id = _train(cfg, tmp_path)
-    out = score_run(tmp_path, store, run_id, show_progress=False)
+    out = score_run(tmp_path, store, run_id)
     board = store.leaderboard(run_id, limit=100)
     raced = board[board["race_rounds"] > 0]
     assert out["raced"] == len(raced) >= 1
@@ -118,7 +119,7 @@ def test_racing_adds_fresh_draws_to_the_tied_top_and_a_rerun_adds_nothing(tmp_pa
     assert out["best_arch"] == board.iloc[0]["arch_id"]
     assert bool(board.iloc[0]["tied"])  # the leader is tied with itself
     before = board.sort_values("arch_id").reset_index(drop=True)
-    again = score_run(tmp_path, store, run_id, show_progress=False)
+    again = score_run(tmp_path, store, run_id)
     after = store.leaderboard(run_id, limit=100).sort_values("arch_id").reset_index(drop=True)
     assert again["scored"] == 0 and after[["score_mean", "draws"]].equals(before[["score_mean", "draws"]])
 
@@ -133,7 +134,7 @@ def halving_run(tmp_path):
 
 def _train(cfg, workdir):
     store = Store(store_path(workdir))
-    return store, train_hypernet(cfg, workdir, store=store, show_progress=False)["run_id"]
+    return store, train_hypernet(cfg, workdir, store=store)["run_id"]
 
 
 def test_successive_halving_scores_the_best_on_more_images(halving_run):
@@ -141,7 +142,7 @@ def test_successive_halving_scores_the_best_on_more_images(halving_run):
 
     cfg, workdir = halving_run
     store, run_id = _train(cfg, workdir)
-    summary = score_run(workdir, store, run_id, show_progress=False)
+    summary = score_run(workdir, store, run_id)
     board = store.leaderboard(run_id, limit=100)
     assert summary["scored"] == len(board) == 9
     # rungs 10, 30, 90 images: 6 archs stop at 10, 2 at 30, the best 1 gets all 90
@@ -155,7 +156,7 @@ def test_successive_halving_scores_the_best_on_more_images(halving_run):
     # Its stored score is the full score of that arch from the last rung's own draws
     # (rung 2: draws 4 and 5, fresh noise and fresh images, not those it was selected on).
 
-    model = load_model(resolve_checkpoint(workdir, run_id)[1])
+    model = find_checkpoint(workdir, run_id).model()
     scorer = Scorer.for_model(model, load_data(cfg.data, cfg.seed), torch.device("cpu"))
     arch = Arch.from_dict(store.arch(run_id, top["arch_id"])["arch"])
     assert scorer.score(arch, first_draw=2 * cfg.score.draws)[0] == pytest.approx(top["score_mean"])
@@ -181,11 +182,11 @@ def test_successive_halving_resumes_to_the_same_result(halving_run, tmp_path_fac
         return calls["n"] > 11  # 9 checks in rung 0, then 2 into rung 1
 
     with pytest.raises(Cancelled):
-        score_run(workdir, store, run_id, show_progress=False, should_stop=stop_in_second_rung)
+        score_run(workdir, store, run_id, ScoreJob(), Control(should_stop=stop_in_second_rung))
     assert store.score_count(run_id) == 6  # the first rung's eliminated archs were kept
-    score_run(workdir, store, run_id, show_progress=False)
+    score_run(workdir, store, run_id)
     whole = Store(store_path(other))
-    score_run(other, whole, run_id, show_progress=False)
+    score_run(other, whole, run_id)
     cols = ["arch_id", "score_mean", "val_images"]
     resumed = store.leaderboard(run_id, limit=100)[cols].sort_values("arch_id").reset_index(drop=True)
     straight = whole.leaderboard(run_id, limit=100)[cols].sort_values("arch_id").reset_index(drop=True)
@@ -202,7 +203,7 @@ def test_bf16_scores_rank_architectures_like_fp32(tmp_path):
     cfg = tiny_config(precision="fp32", train={"steps": 100, "batch_size": 32, "lr": 0.01,
                                                "log_every": 20, "checkpoint_every": 100})
     store, run_id = _train(cfg, tmp_path)
-    model = load_model(resolve_checkpoint(tmp_path, run_id)[1])
+    model = find_checkpoint(tmp_path, run_id).model()
     data = load_data(cfg.data, cfg.seed)
     rng = np.random.default_rng(1)
     archs = [sample_arch(cfg.space, rng, progress=1.0) for _ in range(RANKED_ARCHS)]
@@ -222,7 +223,7 @@ def test_loss_and_error_scores_are_what_the_network_predicts(tmp_path):
     the generated weights give, the error score the fraction of wrong argmaxes of the same."""
     cfg = tiny_config(precision="fp32")
     store, run_id = _train(cfg, tmp_path)
-    model = load_model(resolve_checkpoint(tmp_path, run_id)[1])
+    model = find_checkpoint(tmp_path, run_id).model()
     data = load_data(cfg.data, cfg.seed)
     arch = sample_arch(cfg.space, np.random.default_rng(3))
     loss = Scorer(model, data, torch.device("cpu"), 1, 0, 30, metric="loss").errors(arch)[0]
@@ -243,7 +244,7 @@ def test_loss_and_error_scores_are_what_the_network_predicts(tmp_path):
 def test_a_loss_run_stores_loss_scores_with_intervals_above_one(tmp_path):
     cfg = tiny_config(score={"metric": "loss", "perturb": 0, "chain": 0})
     store, run_id = _train(cfg, tmp_path)
-    score_run(tmp_path, store, run_id, show_progress=False)
+    score_run(tmp_path, store, run_id)
     board = store.leaderboard(run_id, limit=100)
     assert (board["score_mean"] > 0).all() and (board["score_mean"] > 1).any(), "nats, not a rate"
     assert (board["score_hi"] >= board["score_mean"]).all()

@@ -1,6 +1,7 @@
 import numpy as np
 import torch
 
+from core.jobs import RetrainJob
 from core.space import sample_arch
 from engine.model import load_trained
 from engine.train.final import retrain_arch
@@ -10,7 +11,7 @@ from store import Store, store_path
 def test_retrain_reports_error_and_resumes(tmp_path, cfg):
     arch = sample_arch(cfg.space, np.random.default_rng(0))
     store = Store(store_path(tmp_path))
-    one = retrain_arch(cfg, arch, tmp_path, store, run_id="r", epochs=2, show_progress=False)
+    one = retrain_arch(cfg, arch, tmp_path, store, RetrainJob(epochs=2), run_id='r')
     assert 0 <= one["test_error"] <= 1 and one["params"] > 0 and one["flops"] > 0
     rec = store.get_retrain(one["retrain_id"])
     assert rec["status"] == "done" and rec["test_error"] == one["test_error"]
@@ -18,7 +19,7 @@ def test_retrain_reports_error_and_resumes(tmp_path, cfg):
     metrics = store.retrain_metrics(one["retrain_id"])
     assert list(metrics["epoch"]) == [1, 2] and metrics["val_error"].between(0, 1).all()
     # Running it again resumes from the last epoch: nothing is trained twice.
-    two = retrain_arch(cfg, arch, tmp_path, store, run_id="r", epochs=2, show_progress=False)
+    two = retrain_arch(cfg, arch, tmp_path, store, RetrainJob(epochs=2), run_id='r')
     assert (two["val_error"], two["test_error"]) == (one["val_error"], one["test_error"])
     assert len(store.retrain_metrics(one["retrain_id"])) == 2
     model, state = load_trained(one["checkpoint"])
@@ -40,6 +41,5 @@ def test_validation_error_is_measured_on_the_held_out_split(tmp_path, cfg, monke
 
     monkeypatch.setattr(retrain_module, "evaluate", spy)
     arch = sample_arch(cfg.space, np.random.default_rng(1))
-    retrain_arch(cfg, arch, tmp_path, Store(store_path(tmp_path)), run_id="r", epochs=1,
-                 show_progress=False)
+    retrain_arch(cfg, arch, tmp_path, Store(store_path(tmp_path)), RetrainJob(epochs=1), run_id='r')
     assert seen == ["val", "test"]

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from core.config import Config
+from core.control import Control
 from core.errors import Cancelled
 from core.ids import run_id_for
 from engine.runtime.workdir import checkpoint_dir
@@ -22,7 +23,7 @@ def metrics(workdir, run_id) -> pd.DataFrame:
 
 
 def test_training_logs_checkpoints_and_finishes(tmp_path, cfg):
-    summary = train_hypernet(cfg, tmp_path, store=Store(store_path(tmp_path)), show_progress=False)
+    summary = train_hypernet(cfg, tmp_path, store=Store(store_path(tmp_path)))
     store = Store(store_path(tmp_path))
     run = store.get_run(summary["run_id"])
     assert run["status"] == "done" and run["step"] == cfg.train.steps
@@ -37,7 +38,7 @@ def test_resume_follows_the_uninterrupted_trajectory(tmp_path, cfg):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
-    train_hypernet(cfg, a, store=Store(store_path(a)), show_progress=False)
+    train_hypernet(cfg, a, store=Store(store_path(a)))
     calls = {"n": 0}
 
     def stop_after_first_checkpoint() -> bool:
@@ -45,9 +46,8 @@ def test_resume_follows_the_uninterrupted_trajectory(tmp_path, cfg):
         return calls["n"] > 7  # the check runs before each step: stop at step 7
 
     with pytest.raises(Cancelled):
-        train_hypernet(cfg, b, store=Store(store_path(b)), show_progress=False,
-                       should_stop=stop_after_first_checkpoint)
-    summary = train_hypernet(cfg, b, store=Store(store_path(b)), show_progress=False)
+        train_hypernet(cfg, b, store=Store(store_path(b)), control=Control(should_stop=stop_after_first_checkpoint))
+    summary = train_hypernet(cfg, b, store=Store(store_path(b)))
     assert summary["resumed_from"] == 7
     run_id = run_id_for(cfg)
     pd.testing.assert_frame_equal(metrics(a, run_id), metrics(b, run_id), rtol=1e-5, atol=1e-6)
@@ -80,7 +80,7 @@ def test_kill_9_then_rerun_resumes(tmp_path):
 @pytest.mark.parametrize("generate", ["bottleneck+ops", "none"])
 def test_trains_with_every_generation_setting(tmp_path, generate):
     cfg = tiny_config(hypernet={"generate": generate}, train={"steps": 4, "checkpoint_every": 4})
-    summary = train_hypernet(cfg, tmp_path, store=Store(store_path(tmp_path)), show_progress=False)
+    summary = train_hypernet(cfg, tmp_path, store=Store(store_path(tmp_path)))
     assert summary["steps"] == 4 and summary["last_loss"] == summary["last_loss"]
 
 
@@ -91,7 +91,7 @@ in fp32 and bf16 alike, in a few seconds."""
 
 def test_bf16_training_on_the_cpu_still_learns(tmp_path):
     cfg = tiny_config(precision="bf16", train=LEARNING)
-    summary = train_hypernet(cfg, tmp_path, store=Store(store_path(tmp_path)), show_progress=False)
+    summary = train_hypernet(cfg, tmp_path, store=Store(store_path(tmp_path)))
     assert summary["precision"] == "bf16"  # the run says what it ran in
     loss = metrics(tmp_path, summary["run_id"])["loss"]
     assert loss.notna().all()

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import argtypes as at
+from core.errors import BadRequest
 
 EXECUTORS = ("local", "ray")
 
 
-class ExecutorError(ValueError):
+class ExecutorError(BadRequest):
     """An executor setting is unusable (unknown name, Ray missing or unreachable)."""
 
 
