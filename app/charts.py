@@ -193,3 +193,43 @@ def predictor_bars(metrics: dict) -> go.Figure:
                       annotation_text=f"seed-to-seed ceiling {ceiling['spearman']:.2f}")
     fig.update_yaxes(title_text="Spearman rho with true error", range=[-1, 1])
     return _layout(fig, height=320)
+
+
+LADDER_COLORS = {"smash": SCORE_COLOR, "flops": "#ea580c", "params": "#a16207", "naswot": "#7c3aed",
+                 "smash+flops": "#0891b2", "learned": "#db2777"}
+
+
+def ladder(rungs: list[dict]) -> go.Figure:
+    """A study's truth ladder: each predictor's Spearman with the truth (95% interval as
+    error bars) at every training budget of the truth, one line per predictor; the truth's
+    seed-to-seed Spearman shaded (its 95% interval), and what a perfect predictor can expect
+    against the seeds' mean dashed. `rungs` as a study stores them (engine/study.py)."""
+    if not rungs:
+        return empty("no truth ladder in this study")
+    names = [r["name"] for r in rungs]
+    fig = go.Figure()
+    lo = [(r.get("ceiling_ci") or [None, None])[0] for r in rungs]
+    hi = [(r.get("ceiling_ci") or [None, None])[1] for r in rungs]
+    if any(v is not None for v in hi):
+        fig.add_trace(go.Scatter(x=names + names[::-1], y=hi + lo[::-1], fill="toself", mode="lines",
+                                 line=dict(width=0), fillcolor="rgba(22,163,74,0.15)", hoverinfo="skip",
+                                 name="seed-to-seed ceiling (95% interval)"))
+        fig.add_trace(go.Scatter(x=names, y=[r.get("ceiling") for r in rungs], mode="lines",
+                                 line=dict(color=TRUTH_COLOR, width=1), name="seed-to-seed ceiling"))
+        fig.add_trace(go.Scatter(x=names, y=[r.get("ceiling_of_mean") for r in rungs], mode="lines",
+                                 line=dict(color=TRUTH_COLOR, dash="dash"),
+                                 name="perfect predictor vs the seeds' mean"))
+    for name in dict.fromkeys(p for r in rungs for p in r["predictors"]):
+        rows = [r["predictors"].get(name) or {} for r in rungs]
+        est = [row.get("spearman") for row in rows]
+        ci = [row.get("spearman_ci") or [None, None] for row in rows]
+        fig.add_trace(go.Scatter(
+            x=names, y=est, mode="lines+markers", name=name,
+            line=dict(color=LADDER_COLORS.get(name, MUTED), width=3 if name == "smash" else 1.5),
+            error_y=dict(type="data", array=[(c[1] - e) if None not in (c[1], e) else 0 for c, e in zip(ci, est, strict=True)],
+                         arrayminus=[(e - c[0]) if None not in (c[0], e) else 0 for c, e in zip(ci, est, strict=True)],
+                         thickness=1, width=3),
+            hovertemplate=f"{name}: Spearman %{{y:.3f}} at %{{x}}<extra></extra>"))
+    fig.update_yaxes(title_text="Spearman with retrained validation error", range=[-0.6, 1])
+    fig.update_xaxes(title_text="training budget of the truth")
+    return _layout(fig, height=420)

@@ -21,16 +21,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.charts import probe_stability, score_vs_truth  # noqa: E402
 from core.arch import Arch  # noqa: E402
 from core.rankstats import correlation_table, kendall, rank_stability, spearman  # noqa: E402
-from engine.data.splits import load_data  # noqa: E402
-from engine.model import SmashModel  # noqa: E402
-from engine.runtime import checkpoint as ckpt  # noqa: E402
-from engine.scoring.scorer import Scorer  # noqa: E402
+from engine.model import find_checkpoint  # noqa: E402
+from engine.scoring.refine import rescore  # noqa: E402
 from engine.study import gather  # noqa: E402
 from store import Store, store_path  # noqa: E402
 
@@ -54,23 +54,17 @@ def render_png(fig, out: Path, width: int = 900, height: int = 520) -> None:
             browser.close()
 
 
-def rescore(store: Store, run_id: str, source: str, arch_ids: list[str], bn: str | None) -> list[float]:
+def rescored(workdir: Path, store: Store, run_id: str, source: str, arch_ids: list[str],
+             bn: str | None) -> list[float]:
     """SMASH scores of `run_id`'s archs `arch_ids` with the last checkpoint of run `source`
     and its scoring settings (batch norm overridden when `bn` is given)."""
-    import torch
-
-
-    path = store.checkpoints(source)["path"].iloc[-1]
-    model = SmashModel.from_checkpoint(ckpt.load(Path(path)))
-    data = load_data(model.cfg.data, model.cfg.seed)
-    scorer = Scorer.for_model(model, data, torch.device("cpu"), bn)
-    return [scorer.score(Arch.from_dict(store.arch(run_id, a)["arch"]))[0] for a in arch_ids]
+    archs = [Arch.from_dict(store.arch(run_id, a)["arch"]) for a in arch_ids]
+    draws = find_checkpoint(workdir, source).config.score.draws
+    found = rescore(workdir, source, archs, draws, bn=bn)
+    return [found[a.id].mean for a in archs]
 
 
 def probe_report(store: Store, run_id: str, png: Path | None) -> dict:
-    import pandas as pd
-
-
     probe = store.probe_scores(run_id)
     if probe.empty:
         raise SystemExit(f"run {run_id} has no probe set ([score].probe = 0)")
@@ -137,7 +131,8 @@ def main() -> None:
         print(f"{m['metric']:<18} {m['estimate']:+.3f}  95% CI [{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]  n={m['n']}")
     if args.rescore_bn or args.rescore_run:
         source = args.rescore_run or run_id
-        pairs["score_mean"] = rescore(store, run_id, source, list(pairs["arch_id"]), args.rescore_bn)
+        pairs["score_mean"] = rescored(Path(args.workdir), store, run_id, source, list(pairs["arch_id"]),
+                                       args.rescore_bn)
         table = correlation_table(pairs["score_mean"], pairs["val_error"], k=max(1, len(pairs) // 4))
         print(f"re-scored with the last checkpoint of {source}, bn = {args.rescore_bn or 'its own'}:")
         for m in table:

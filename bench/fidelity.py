@@ -1,31 +1,38 @@
-"""How far can the SMASH score be trusted? The study that answers it, end to end.
+"""How far can the SMASH score be trusted? The study that answers it, end to end, on a truth ladder.
 
-On a demo-size Fashion-MNIST run: train the HyperNet, score a random sample, pick K archs
-spread over the score range (full scores only), retrain each with two seeds at a fixed
-short budget (the truth: validation error, never test error), re-score each picked arch
-over --score-draws draws by error and by loss, then report, for the SMASH score (in the
---config's metric) and for trivial predictors beside it (params, FLOPs, the NASWOT
-training-free proxy), Spearman, Kendall and top-k precision with bootstrap 95% intervals, and the
-truth's own seed-to-seed Spearman (the ceiling). Then the score's stability across two
-HyperNet seeds, and one ablation row per method change, each a HyperNet trained with that
-one setting put back to its old value and scoring the same archs against the same truth.
+On a demo-size Fashion-MNIST run: train the HyperNet, score a random sample, pick --k archs
+spread over the score range (full scores only), keep every --every-th of them, and retrain
+each with two seeds, long (whole passes, --epochs such as 1,2,4,8: one retrain of the last,
+the truth read after each) and short (--short EPOCHSxSTEPS, the truth of earlier studies).
+Then each study arch's SMASH score by error and by loss over --score-draws draws, and, for
+the SMASH score and trivial predictors beside it (params, FLOPs, the NASWOT training-free
+proxy, the rank average of SMASH and FLOPs, the ranker learned from these retrains judged
+leave-one-out), Spearman and Kendall with bootstrap 95% intervals at every rung of the
+truth, the SMASH score's partial Spearman given FLOPs and given params, and each rung's
+seed-to-seed ceiling. With variants (the default), ten HyperNets: the stability of the score
+across HyperNet seeds, ablations, longer training and larger HyperNets.
 
-Every stage resumes (runs, scores and retrains are keyed and checkpointed), so a killed
-study continues where it stopped. The last line printed is a JSON object; --out writes
-the same figures to docs/fidelity.json, --png the scatter to docs/img/fidelity.png.
+It runs on the library: runs, retrains and HyperNets are engine jobs (an embedded engine
+with --workers slots), scores come from engine.scoring.refine, the arithmetic from
+core/study.py. Every stage resumes (runs, scores and retrains are keyed and checkpointed;
+rescored archs are kept in the workdir), so a killed study continues where it stopped.
+The per-arch numbers go to --csv (docs/fidelity-archs.csv), and `--from-csv FILE` rebuilds
+every figure from that file alone. The last line printed is a JSON object; --out writes it
+(docs/fidelity.json), --png the ladder plot (docs/img/fidelity.png).
 
-    python bench/fidelity.py --workdir runs/fidelity                 # the full study (~2.5 h, 2 cores)
-    python bench/fidelity.py --workdir /tmp/f --k 6 --sample 12 --steps 40 --epochs 1 \\
-        --steps-per-epoch 5 --config configs/smoke.toml --no-variants  # a smoke run
+    python bench/fidelity.py --workdir runs/fidelity --csv docs/fidelity-archs.csv \\
+        --out docs/fidelity.json --png docs/img/fidelity.png                     # the full study
+    python bench/fidelity.py --from-csv docs/fidelity-archs.csv --out /tmp/f.json  # figures only
+    python bench/fidelity.py --workdir /tmp/f --config configs/smoke.toml --k 6 --sample 12 \\
+        --steps 40 --epochs 1,2 --short 1x5 --no-variants                        # a smoke run
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
-import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -38,25 +45,31 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from app.charts import ladder as ladder_chart  # noqa: E402
+from bench.correlation import render_png  # noqa: E402
 from core.arch import Arch  # noqa: E402
 from core.config import Config, load_config  # noqa: E402
-from core.ids import study_id_for  # noqa: E402
-from core.jobs import RetrainJob  # noqa: E402
+from core.ids import run_id_for, study_id_for  # noqa: E402
+from core.jobs import PREDICTORS, TrainJob  # noqa: E402
 from core.metric import SCORE_METRICS  # noqa: E402
-from core.rankstats import bootstrap_ci, ceiling_of_mean, correlation_table, spearman  # noqa: E402
+from core.rankstats import bootstrap_ci, correlation_table, spearman  # noqa: E402
+from core.search import SEARCH_STAGES  # noqa: E402
+from core.study import best_sort, compact, ladder_text, rung_metrics  # noqa: E402
 from engine.data.batches import normalize  # noqa: E402
 from engine.data.splits import load_data  # noqa: E402
+from engine.jobs.supervisor import run_until_done  # noqa: E402
 from engine.model import find_checkpoint  # noqa: E402
 from engine.scoring.proxy import naswot  # noqa: E402
+from engine.scoring.refine import rescore  # noqa: E402
 from engine.scoring.scorer import Scorer  # noqa: E402
 from engine.search import score_run  # noqa: E402
-from engine.study import gather, pick_archs, predictor_values, study_metrics  # noqa: E402
-from engine.train.final import retrain_arch  # noqa: E402
-from engine.train.hypernet import hypernet_step, train_hypernet  # noqa: E402
+from engine.study import StudyPlan, gather, pick_archs, queue_retrains  # noqa: E402
+from engine.train.hypernet import hypernet_step  # noqa: E402
 from store import Store, store_path  # noqa: E402
 
 LARGER = {"growth": [16, 16, 16], "layers": [6, 8, 4]}
 VARIANTS = {
+    "HyperNet seed 1": {"seed": 1},
     "encoding squeezed into the first conv (dense_input = false)": {"hypernet": {"dense_input": False}},
     "per-channel weight norm (weight_norm = channel)": {"hypernet": {"weight_norm": "channel"}},
     "soft width prior (width_prior = soft)": {"space": {"width_prior": "soft"}},
@@ -67,33 +80,27 @@ VARIANTS = {
     "largest HyperNet (stem 16, growth 32, layers 8-10-4)":
         {"hypernet": {"stem": 16, "growth": [32, 32, 32], "layers": [8, 10, 4]}},
 }
-"""Ablations and levers, one HyperNet each: the first three put one method change of the
-ranking work back to its old value; the rest train longer or a larger HyperNet, to see
-whether more HyperNet makes a better ranking. `steps_x` multiplies --steps."""
-
-PREDICTORS = ["smash", "params", "flops", "naswot"]
+"""The stability run and the ablations and levers, one HyperNet each: a second seed; three
+method changes of the ranking work put back to their old values; longer training and
+larger HyperNets, to see whether more HyperNet makes a better ranking."""
+MAIN = "as built"
+SEEDS = [0, 1]
 
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def study_config(args: argparse.Namespace) -> Config:
-    """The run's config: the demo's, training `--steps` steps, scoring a plain random sample.
+# ------------------------------------------------------------------ the runs and the archs
+
+def study_config(base: Config, steps: int, sample: int) -> Config:
+    """The run's config: the demo's, training `steps` steps, scoring a plain random sample.
 
     Every scoring setting the study relies on is pinned here, so the study's run ids (which
     hash the whole config) stay the same when the demo's own scoring settings change."""
-    base = load_config(args.config)
-    return base.replace(name="fidelity", train={"steps": args.steps},
-                        score={"archs": args.sample, "metric": "error", "perturb": 0, "chain": 0, "probe": 0,
+    return base.replace(name="fidelity", train={"steps": steps},
+                        score={"archs": sample, "metric": "error", "perturb": 0, "chain": 0, "probe": 0,
                                "race_top": 0, "race_max_draws": 8, "halving_min": 0})
-
-
-def train(cfg: Config, workdir: Path, store: Store) -> str:
-    t0 = time.perf_counter()
-    run_id = train_hypernet(cfg, workdir, store=store)["run_id"]
-    log(f"HyperNet {run_id} trained ({time.perf_counter() - t0:.0f} s)")
-    return run_id
 
 
 def variant_config(cfg: Config, change: dict) -> Config:
@@ -101,6 +108,20 @@ def variant_config(cfg: Config, change: dict) -> Config:
     if "steps_x" in change:
         change["train"] = {"steps": change.pop("steps_x") * cfg.train.steps}
     return cfg.replace(**change)
+
+
+def train_runs(cfgs: dict[str, Config], workdir: Path, store: Store, workers: int) -> dict[str, str]:
+    """Every config's HyperNet trained (or resumed) as engine jobs, `workers` at once."""
+    todo = [c for c in cfgs.values() if (store.get_run(run_id_for(c)) or {}).get("status") != "done"]
+    jobs = [store.enqueue_job(TrainJob.kind, TrainJob(config_data=c.to_dict(), run_id=run_id_for(c)).to_params())
+            for c in todo]
+    t0 = time.perf_counter()
+    run_until_done(workdir, store, jobs, slots=workers)
+    failed = [j for j in jobs if store.get_job(j)["status"] != "done"]
+    if failed:
+        raise SystemExit(f"HyperNet training failed: {[store.get_job(j)['error'] for j in failed]}")
+    log(f"{len(cfgs)} HyperNet(s) trained ({time.perf_counter() - t0:.0f} s)")
+    return {name: run_id_for(c) for name, c in cfgs.items()}
 
 
 def study_archs(workdir: Path, store: Store, run_id: str, k: int) -> list[str]:
@@ -114,9 +135,25 @@ def study_archs(workdir: Path, store: Store, run_id: str, k: int) -> list[str]:
     return arch_ids
 
 
-def cached(cache: Path, archs: list[Arch], score: Callable[[list[Arch]], dict[str, float]]) -> np.ndarray:
-    """Each arch's figure from the JSON file `cache`, computing the missing ones with `score`
-    (arch id -> figure) and writing the file back whole, atomically."""
+def retrain(store: Store, workdir: Path, run: dict, arch_ids: list[str], epochs: int, cap: int,
+            rungs: tuple[int, ...], workers: int) -> pd.DataFrame:
+    """Both seeds of every arch retrained for `epochs` epochs (capped at `cap` steps each;
+    0: whole passes) as engine retrain jobs, and the truth read after each rung."""
+    plan = StudyPlan(study_id_for(run["run_id"], arch_ids, epochs, 0, len(SEEDS), cap), run, arch_ids, epochs,
+                     SEEDS, cap, rungs)
+    jobs = queue_retrains(store, plan)
+    t0 = time.perf_counter()
+    run_until_done(workdir, store, jobs, slots=workers)
+    log(f"{len(jobs)} retrains of {epochs} epochs{f' x {cap} steps' if cap else ''} run "
+        f"({time.perf_counter() - t0:.0f} s; {len(arch_ids) * len(SEEDS) - len(jobs)} already done)")
+    return gather(store, run["run_id"], arch_ids, epochs, SEEDS, cap, rungs)
+
+
+# ------------------------------------------------------------------ scores of the study archs
+
+def cached(cache: Path, archs: list[Arch], score: Callable[[list[Arch]], dict[str, list[float]]]) -> dict:
+    """Each arch's (mean, draws) from the JSON file `cache`, computing the missing ones with
+    `score` and writing the file back whole, atomically: a rerun scores nothing twice."""
     done = json.loads(cache.read_text()) if cache.exists() else {}
     todo = [a for a in archs if a.id not in done]
     if todo:
@@ -125,40 +162,29 @@ def cached(cache: Path, archs: list[Arch], score: Callable[[list[Arch]], dict[st
         tmp = cache.with_suffix(".tmp")
         tmp.write_text(json.dumps(done))
         tmp.replace(cache)
-    return np.array([done[a.id] for a in archs])
+    return {a.id: done[a.id] for a in archs}
 
 
-def rescore(workdir: Path, run_id: str, archs: list[Arch], draws: int | None = None,
-            metric: str | None = None, bn: str | None = None) -> np.ndarray:
-    """SMASH scores of `archs` with the last checkpoint of `run_id`: its own settings, over
-    `draws` draws and by `metric` when given (draw 0 onwards, so the first ones are the
-    search's own; the same figures as refining the search's scores to `draws`), with batch
-    norm `bn` when given. Kept in the workdir, so a rerun of the study does not score them again."""
-    ck = find_checkpoint(workdir, run_id)
-    tag = f".{bn}" if bn and bn != "batch" else ""
-
-    def score(todo: list[Arch]) -> dict[str, float]:
-        model = ck.model()
-        scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), torch.device("cpu"),
-                                  bn=bn, metric=metric)
-        return {a.id: scorer.score(a, draws=draws or None)[0] for a in todo}
-
-    return cached(workdir / "rescored" / f"{run_id}.s{ck.step}.d{draws or 0}.{metric or 'run'}{tag}.json", archs, score)
+def scored(workdir: Path, run_id: str, archs: list[Arch], draws: int, metric: str, bn: str | None = None) -> dict:
+    """engine.scoring.refine.rescore, kept in the workdir: arch id -> [mean, draws]."""
+    tag = f".{bn}" if bn else ""
+    step = find_checkpoint(workdir, run_id).step
+    return cached(workdir / "rescored" / f"{run_id}.s{step}.d{draws}.{metric}{tag}.json", archs,
+                  lambda todo: {a: [t.mean, t.n] for a, t in rescore(
+                      workdir, run_id, todo, draws, metric=metric, bn=bn, device=torch.device("cpu")).items()})
 
 
-def finetuned(workdir: Path, run_id: str, archs: list[Arch], steps: int, draws: int,
-              metric: str) -> np.ndarray:
-    """SMASH scores after `steps` SMASH steps on each arch alone (HyperNet and shared weights,
-    Adam as in training, the run's batch size, un-augmented training images), each arch from
-    the run's last checkpoint: does letting the one-shot model adapt to an arch before
-    scoring rank archs more like training them does? Kept in the workdir like `rescore`."""
+def finetuned(workdir: Path, run_id: str, archs: list[Arch], steps: int, draws: int, metric: str) -> dict:
+    """Scores after `steps` SMASH steps on each arch alone (HyperNet and shared weights, Adam
+    as in training, the run's batch size, un-augmented training images), each from the run's
+    last checkpoint: does letting the one-shot model adapt to an arch rank archs more like
+    training them does? Kept in the workdir like `scored`."""
     model = find_checkpoint(workdir, run_id).model()
 
-    def score(todo: list[Arch]) -> dict[str, float]:
+    def score(todo: list[Arch]) -> dict[str, list[float]]:
         data = load_data(model.cfg.data, model.cfg.seed)
         train_x, train_y = normalize(data.train_x, data.mean, data.std), data.train_y
-        start = copy.deepcopy(model.state_dict())
-        cpu, out = torch.device("cpu"), {}
+        start, out = copy.deepcopy(model.state_dict()), {}
         for a in todo:
             model.load_state_dict(start)
             model.train()
@@ -167,11 +193,135 @@ def finetuned(workdir: Path, run_id: str, archs: list[Arch], steps: int, draws: 
             for _ in range(steps):
                 j = torch.randint(0, len(train_y), (model.cfg.train.batch_size,), generator=gen)
                 hypernet_step(model, opt, a, train_x[j], train_y[j], model.noise(a, gen))
-            scorer = Scorer.for_model(model, data, cpu, metric=metric)
-            out[a.id] = scorer.score(a, draws=draws)[0]
+            scorer = Scorer.for_model(model, data, torch.device("cpu"), metric=metric)
+            out[a.id] = [scorer.score(a, draws=draws)[0], draws]
         return out
 
     return cached(workdir / "rescored" / f"ft-{run_id}-k{steps}-lr{model.cfg.train.lr}-{metric}.json", archs, score)
+
+
+def score_columns(workdir: Path, runs: dict[str, str], archs: list[Arch], args: argparse.Namespace,
+                  search_draws: int) -> dict[str, list]:
+    """Every score column of the CSV: `{hypernet}|{metric}` means and draws for each
+    HyperNet, and the main HyperNet's variants of scoring (as the search scored them, batch
+    norm recalibrated, fine-tuned)."""
+    cols: dict[str, list] = {}
+
+    def put(name: str, found: dict) -> None:
+        cols[f"{name}|mean"] = [found[a.id][0] for a in archs]
+        cols[f"{name}|draws"] = [found[a.id][1] for a in archs]
+
+    for hn, run_id in runs.items():
+        for metric in SCORE_METRICS:
+            put(f"{hn}|{metric}", scored(workdir, run_id, archs, args.score_draws, metric))
+    main = runs[MAIN]
+    put(f"{MAIN}, as the search scored them|error", scored(workdir, main, archs, search_draws, "error"))
+    for metric in SCORE_METRICS:
+        put(f"{MAIN}, batch norm recalibrated|{metric}",
+            scored(workdir, main, archs, args.score_draws, metric, "recalibrated"))
+    for steps in args.finetune_steps:
+        put(f"{MAIN}, fine-tuned {steps} steps on each arch|{args.metric}",
+            finetuned(workdir, main, archs, steps, args.score_draws, args.metric))
+    log(f"{len(archs)} archs scored by {len(runs)} HyperNet(s) over {args.score_draws} draws")
+    return cols
+
+
+# ------------------------------------------------------------------ collecting the per-arch numbers
+
+def collect(args: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
+    """Run (or resume) every stage; the per-arch frame the CSV holds and its metadata."""
+    t_start = time.perf_counter()
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    store = Store(store_path(workdir))
+    cfg = study_config(load_config(args.config), args.steps, args.sample)
+    cfgs = {MAIN: cfg} | ({} if args.no_variants else {n: variant_config(cfg, c) for n, c in VARIANTS.items()})
+    runs = train_runs({MAIN: cfg}, workdir, store, args.workers)
+    score_run(workdir, store, runs[MAIN])
+    picked = study_archs(workdir, store, runs[MAIN], args.k)
+    arch_ids = picked[::args.every]
+    run = store.get_run(runs[MAIN])
+    frame = retrain(store, workdir, run, arch_ids, max(args.epochs), 0, tuple(args.epochs), args.workers)
+    short_epochs, short_cap = args.short
+    short = retrain(store, workdir, run, arch_ids, short_epochs, short_cap, (short_epochs,), args.workers)
+    for s in SEEDS:
+        frame[f"val_error_s{s}_short"] = short[f"val_error_s{s}_e{short_epochs}"]
+        frame[f"seconds_s{s}_short"] = short[f"seconds_s{s}_e{short_epochs}"]
+    runs |= train_runs({n: c for n, c in cfgs.items() if n != MAIN}, workdir, store, args.workers) if len(cfgs) > 1 else {}
+    archs = [Arch.from_dict(store.arch(runs[MAIN], a)["arch"]) for a in arch_ids]
+    data = load_data(cfg.data, cfg.seed)
+    frame["naswot"] = [naswot(a, data) for a in archs]
+    for name, values in score_columns(workdir, runs, archs, args, cfg.score.draws).items():
+        frame[name] = values
+    board = store.leaderboard(runs[MAIN], limit=10**9, stages=list(SEARCH_STAGES))
+    ranks = {a: i + 1 for i, a in enumerate(board.sort_values(["score_mean", "arch_id"])["arch_id"])}
+    frame["rank_in_sample"] = [ranks.get(a) for a in arch_ids]
+    frame["arch_json"] = [a.to_json() for a in archs]
+    spe = -(-len(data.train_y) // cfg.retrain.batch_size)
+    meta = {"run_id": runs[MAIN], "runs": runs, "sample": args.sample, "k_picked": args.k, "every": args.every,
+            "hypernet_steps": args.steps, "metric": args.metric, "score_draws": args.score_draws,
+            "search_draws": cfg.score.draws, "val_images_per_draw": cfg.score.val_images,
+            "batch_size": cfg.retrain.batch_size, "steps_per_epoch": spe, "epochs": list(args.epochs),
+            "short": {"epochs": short_epochs, "steps_per_epoch": short_cap}, "seeds": len(SEEDS),
+            "study_id": study_id_for(runs[MAIN], arch_ids, max(args.epochs), 0, len(SEEDS), 0),
+            "seconds": round(time.perf_counter() - t_start)}
+    return frame.drop(columns=["status"], errors="ignore"), meta
+
+
+def write_csv(frame: pd.DataFrame, meta: dict, path: Path) -> None:
+    """One row per arch; the first line is `# ` and the study's metadata as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, float_format="%.10g")
+    path.write_text("# " + json.dumps(meta) + "\n" + buf.getvalue())
+
+
+def read_csv(path: Path) -> tuple[pd.DataFrame, dict]:
+    text = Path(path).read_text()
+    first, rest = text.split("\n", 1)
+    if not first.startswith("# "):
+        raise SystemExit(f"{path}: not a fidelity CSV (its first line must be '# ' and the metadata)")
+    return pd.read_csv(io.StringIO(rest)), json.loads(first[2:])
+
+
+# ------------------------------------------------------------------ the figures
+
+def rung_frame(frame: pd.DataFrame, tag: str, metric: str) -> pd.DataFrame:
+    """The frame with the truth of rung `tag` ("e8", "short") and the main score in `metric`."""
+    out = frame.assign(score_mean=frame[f"{MAIN}|{metric}|mean"])
+    for s in SEEDS:
+        out[f"val_error_s{s}"] = frame[f"val_error_s{s}_{tag}"]
+    return out.assign(val_error=out[[f"val_error_s{s}" for s in SEEDS]].mean(axis=1, skipna=False))
+
+
+def rungs(frame: pd.DataFrame, meta: dict, n_boot: int) -> list[dict]:
+    """Every predictor at every rung of the truth, cheapest first, with what each cost."""
+    spe, batch = meta["steps_per_epoch"], meta["batch_size"]
+    short = meta["short"]
+    steps = short["epochs"] * (short["steps_per_epoch"] or spe)
+    ladder = [("short", f"{steps} steps", short["epochs"], steps)]
+    ladder += [(f"e{e}", f"{e} epoch{'s' if e > 1 else ''}", e, e * spe) for e in meta["epochs"]]
+    out = []
+    for tag, name, epochs, n_steps in ladder:
+        if f"val_error_s0_{tag}" not in frame:
+            continue
+        rf = rung_frame(frame, tag, meta["metric"])
+        seconds = frame[[f"seconds_s{s}_{tag}" for s in SEEDS]].to_numpy(float)
+        out.append({"name": name, "epochs": epochs, "steps": n_steps, "images": n_steps * batch,
+                    "seconds_per_retrain": round(float(np.nanmean(seconds)), 1),
+                    "retrain_hours": round(float(np.nansum(seconds)) / 3600, 2),
+                    **rung_metrics(rf, list(PREDICTORS), SEEDS, n_boot=n_boot)})
+    return out
+
+
+def ablations(frame: pd.DataFrame, truth: np.ndarray, k: int, n_boot: int) -> list[dict]:
+    """One row per score column (HyperNet, metric) against the top rung's truth."""
+    rows = []
+    for col in [c for c in frame.columns if c.endswith("|mean")]:
+        variant, metric, _ = col.split("|")
+        rows.append({"variant": variant, "metric": metric,
+                     **compact(correlation_table(frame[col].to_numpy(float), truth, k, n_boot=n_boot))})
+    return rows
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -179,15 +329,29 @@ def zscore(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (x.std() or 1.0)
 
 
-def agreement(scores: list[np.ndarray], truth: np.ndarray, k: int) -> dict:
-    """How far the HyperNets of the study (as built, seed 1, each variant) agree with one
-    another on the same archs (mean and range of their pairwise Spearman), and their
-    standardised mean against the truth."""
-    pairs = [spearman(a, b) for i, a in enumerate(scores) for b in scores[i + 1:]]
-    joint = np.sum([zscore(s) for s in scores], axis=0)
-    return {"n": len(scores), "pairwise_spearman_mean": round(float(np.mean(pairs)), 3),
-            "pairwise_spearman_range": [round(float(min(pairs)), 3), round(float(max(pairs)), 3)],
-            "mean_vs_truth": compact(correlation_table(joint, truth, k, n_boot=2000))}
+def hypernet_figures(frame: pd.DataFrame, names: list[str], truth: np.ndarray, metric: str, k: int,
+                     n_boot: int) -> dict:
+    """Stability across HyperNet seeds, the HyperNets' agreement and consensus, loss against
+    error HyperNet by HyperNet, and what the truth and the consensus reward (`names`: the
+    HyperNets, the main one first)."""
+    score = {m: [frame[f"{n}|{m}|mean"].to_numpy(float) for n in names] for m in SCORE_METRICS}
+    gains = [spearman(lo, truth) - spearman(er, truth) for er, lo in zip(score["error"], score["loss"], strict=True)]
+    out = {"loss_vs_error": {"hypernets": len(gains), "loss_better": int(sum(g > 0 for g in gains)),
+                             "mean_gain": round(float(np.mean(gains)), 3), "gains": [round(float(g), 3) for g in gains]}}
+    if len(names) < 2:
+        return out
+    main, again = score[metric][0], score[metric][names.index("HyperNet seed 1")]
+    est, lo, hi = bootstrap_ci(spearman, main, again, n_boot=n_boot)
+    out["stability"] = {"spearman_between_hypernet_seeds": round(est, 3), "ci": [round(lo, 3), round(hi, 3)],
+                        "seed1_vs_truth": compact(correlation_table(again, truth, k, n_boot=n_boot))}
+    out["smash_2_hypernets"] = compact(correlation_table(zscore(main) + zscore(again), truth, k, n_boot=n_boot))
+    pairs = [spearman(a, b) for i, a in enumerate(score[metric]) for b in score[metric][i + 1:]]
+    consensus = np.sum([zscore(v) for v in score[metric]], axis=0)
+    out["hypernets"] = {"n": len(names), "pairwise_spearman_mean": round(float(np.mean(pairs)), 3),
+                        "pairwise_spearman_range": [round(float(min(pairs)), 3), round(float(max(pairs)), 3)],
+                        "mean_vs_truth": compact(correlation_table(consensus, truth, k, n_boot=n_boot))}
+    out["rewards"] = rewards(frame, truth, consensus)
+    return out
 
 
 def traits(arch: Arch) -> dict[str, float]:
@@ -203,13 +367,13 @@ def traits(arch: Arch) -> dict[str, float]:
             "mean groups": float(np.mean([c.groups for c in convs]))}
 
 
-def what_they_reward(archs: list[Arch], frame: pd.DataFrame, truth: np.ndarray,
-                     consensus: np.ndarray) -> dict:
+def rewards(frame: pd.DataFrame, truth: np.ndarray, consensus: np.ndarray) -> dict:
     """Spearman of each trait (and FLOPs, params) with the truth and with the HyperNets'
     consensus score: where the two differ, the SMASH score rewards what training does not."""
     table = {"flops": frame["flops"].to_numpy(float), "params": frame["params"].to_numpy(float)}
-    rows = [traits(a) for a in archs]
+    rows = [traits(Arch.from_json(j)) for j in frame["arch_json"]]
     table.update({name: np.array([r[name] for r in rows], float) for name in rows[0]})
+
     def rho(v: np.ndarray, other: np.ndarray) -> float | None:
         r = spearman(v, other)
         return round(r, 3) if np.isfinite(r) else None  # a trait all archs share ranks nothing
@@ -217,93 +381,38 @@ def what_they_reward(archs: list[Arch], frame: pd.DataFrame, truth: np.ndarray,
     return {name: {"truth": rho(v, truth), "smash_consensus": rho(v, consensus)} for name, v in table.items()}
 
 
-def metric_pairs(by_metric: dict[str, list[np.ndarray]], truth: np.ndarray) -> dict:
-    """The loss score against the error score, HyperNet by HyperNet (the same HyperNet and
-    draws, so the pair differs only in the metric): how often loss ranks closer to the truth,
-    and its mean gain in Spearman."""
-    gains = [spearman(lo, truth) - spearman(er, truth)
-             for er, lo in zip(by_metric["error"], by_metric["loss"], strict=True)]
-    return {"hypernets": len(gains), "loss_better": int(sum(g > 0 for g in gains)),
-            "mean_gain": round(float(np.mean(gains)), 3), "gains": [round(float(g), 3) for g in gains]}
+def analyse(frame: pd.DataFrame, meta: dict, n_boot: int = 2000) -> dict:
+    """Every figure of the study from the per-arch frame and its metadata alone."""
+    ladder = rungs(frame, meta, n_boot)
+    top = ladder[-1]
+    truth = rung_frame(frame, f"e{top['epochs']}", meta["metric"])["val_error"].to_numpy(float)
+    best, share = best_sort(top)
+    result = {"run_id": meta["run_id"], "study_id": meta["study_id"], "n_archs": len(frame),
+              "sample": meta["sample"], "hypernet_steps": meta["hypernet_steps"], "k": top["k"],
+              "truth": {"measure": "validation error (mean of the retrain seeds)", "rung": top["name"],
+                        "epochs": top["epochs"], "steps_per_epoch": meta["steps_per_epoch"],
+                        "seeds": meta["seeds"], "batch_size": meta["batch_size"]},
+              "score": {"metric": meta["metric"], "draws": meta["score_draws"],
+                        "val_images_per_draw": meta["val_images_per_draw"], "search_draws": meta["search_draws"]},
+              **{name: top["predictors"].get(name) for name in PREDICTORS},
+              "ceiling": top["ceiling"], "ceiling_ci": top["ceiling_ci"], "ceiling_of_mean": top["ceiling_of_mean"],
+              "partial": top.get("partial"), "best_sort": {"predictor": best, "share_of_ceiling": share},
+              "stability": None, "smash_2_hypernets": None, "hypernets": None, "rewards": None}
+    result |= hypernet_figures(frame, list(meta["runs"]), truth, meta["metric"], top["k"], n_boot)
+    result["ablations"] = ablations(frame, truth, top["k"], n_boot)
+    result["rungs"] = ladder
+    result["seconds"] = meta["seconds"]
+    return result
 
 
-def train_all(cfgs: list[Config], workdir: Path, workers: int) -> list[str]:
-    """Train every config's HyperNet, in `workers` processes of one thread each (a demo-size
-    HyperNet gains little from a second thread, so two runs side by side finish sooner)."""
-    if workers == 1 or len(cfgs) == 1:
-        store = Store(store_path(workdir))
-        return [train(c, workdir, store) for c in cfgs]
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers) as pool:
-        return pool.starmap(_train_one, [(c.to_dict(), str(workdir)) for c in cfgs])
-
-
-def _train_one(cfg_dict: dict, workdir: str) -> str:
-    os.environ["SMASH_MAX_THREADS"] = "1"
-    torch.set_num_threads(1)
-    return train(Config.from_dict(cfg_dict), Path(workdir), Store(store_path(Path(workdir))))
-
-
-def retrain_all(cfg: Config, workdir: Path, run_id: str, archs: list[Arch],
-                args: argparse.Namespace) -> None:
-    """Every (seed, arch) retrain, in `--workers` processes of one thread each: on a small CPU,
-    two one-thread processes get more done than one two-thread process, and keep doing so
-    when something else runs beside them."""
-    todo = [(s, a.to_json()) for s in range(args.seeds) for a in archs]
-    shards = [todo[i::args.workers] for i in range(args.workers)]
-    job = (cfg.to_dict(), str(workdir), run_id, args.epochs, args.steps_per_epoch)
-    t0 = time.perf_counter()
-    if args.workers == 1:
-        _retrain_shard(job, shards[0])
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(args.workers) as pool:
-            pool.starmap(_retrain_shard, [(job, shard) for shard in shards])
-    log(f"retrained {len(todo)} ({time.perf_counter() - t0:.0f} s)")
-
-
-def _retrain_shard(job: tuple, shard: list[tuple[int, str]]) -> None:
-    """One worker's share of the retrains; each resumes from its checkpoints if run again."""
-    cfg_dict, workdir, run_id, epochs, steps_per_epoch = job
-    if multiprocessing.parent_process() is not None:
-        torch.set_num_threads(1)
-    cfg = Config.from_dict(cfg_dict)
-    store = Store(store_path(workdir))
-    data = load_data(cfg.data, cfg.seed)
-    for i, (seed, arch_json) in enumerate(shard):
-        retrain_arch(cfg, Arch.from_json(arch_json), Path(workdir), store, RetrainJob(epochs=epochs, seed=seed, max_steps_per_epoch=steps_per_epoch), run_id=run_id, data=data)
-        if (i + 1) % 8 == 0:
-            log(f"a worker retrained {i + 1}/{len(shard)}")
-
-
-def compact(table: list[dict]) -> dict:
-    """spearman, spearman_ci, kendall, kendall_ci, topk_precision from a correlation table."""
-    by = {row["metric"].split()[0].lower(): row for row in table}
-    topk = next(row for row in table if row["metric"].startswith("top-"))
-    r = lambda v: None if v is None or not np.isfinite(v) else round(float(v), 3)  # noqa: E731
-    return {"spearman": r(by["spearman"]["estimate"]),
-            "spearman_ci": [r(by["spearman"]["ci_low"]), r(by["spearman"]["ci_high"])],
-            "kendall": r(by["kendall"]["estimate"]),
-            "kendall_ci": [r(by["kendall"]["ci_low"]), r(by["kendall"]["ci_high"])],
-            "topk_precision": r(topk["estimate"]), "topk": topk["metric"]}
-
-
-def render(frame: pd.DataFrame, predictors: dict, out: Path) -> None:
-    """Each predictor against the truth, one panel each, as a PNG (headless Chromium)."""
-    from plotly.subplots import make_subplots
-
-    from bench.correlation import render_png
-
-    names = list(predictors)
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.05)
-    for i, name in enumerate(names, start=1):
-        fig.add_scatter(x=predictors[name], y=100 * frame["val_error"], mode="markers", row=1, col=i,
-                        marker={"size": 6, "color": "#4C78A8"}, showlegend=False)
-        fig.update_xaxes(title_text="lower predicts better", row=1, col=i)
-    fig.update_yaxes(title_text="retrained validation error (%)", row=1, col=1)
-    fig.update_layout(width=320 * len(names), height=380, margin={"l": 60, "r": 20, "t": 40, "b": 50},
-                      template="plotly_white")
-    render_png(fig, out, width=320 * len(names), height=380)
+def report(result: dict) -> None:
+    print(f"\n{result['n_archs']} archs; SMASH score by {result['score']['metric']} over "
+          f"{result['score']['draws']} draws; Spearman with the truth after each budget [95% interval]")
+    print(ladder_text(result["rungs"]))
+    best = result["best_sort"]
+    print(f"best sort at {result['truth']['rung']}: {best['predictor']}, {best['share_of_ceiling']} of the ceiling")
+    for row in result["ablations"]:
+        print(f"  {row['variant']:<66} {row['metric']:<6} Spearman {row['spearman']:+.3f} {row['spearman_ci']}")
 
 
 def main() -> None:
@@ -312,145 +421,37 @@ def main() -> None:
     p.add_argument("--config", default=str(ROOT / "configs" / "demo.toml"))
     p.add_argument("--steps", type=int, default=1500, help="HyperNet training steps per run")
     p.add_argument("--sample", type=int, default=240, help="random archs scored to pick from")
-    p.add_argument("--k", type=int, default=48, help="archs retrained")
-    p.add_argument("--seeds", type=int, default=2, help="retrain seeds per arch (2 give the ceiling)")
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--steps-per-epoch", type=int, default=100)
-    p.add_argument("--workers", type=int, default=2, help="retrain processes (one thread each)")
-    p.add_argument("--score-draws", type=int, default=10,
-                   help="draws of each study arch's SMASH score (the search gives it the config's few)")
+    p.add_argument("--k", type=int, default=48, help="archs picked over the score range")
+    p.add_argument("--every", type=int, default=2, help="retrain every n-th picked arch (evenly spaced ranks)")
+    p.add_argument("--epochs", type=lambda t: tuple(sorted({int(v) for v in t.split(",")})), default=(1, 2, 4, 8),
+                   help="the truth ladder: one retrain of the largest, the truth read after each")
+    p.add_argument("--short", type=lambda t: tuple(int(v) for v in t.split("x")), default=(4, 100),
+                   help="EPOCHSxSTEPS of the short truth earlier studies used")
+    p.add_argument("--workers", type=int, default=2, help="engine job slots for retrains and HyperNets")
+    p.add_argument("--score-draws", type=int, default=10, help="draws of each study arch's SMASH score")
     p.add_argument("--finetune-steps", type=int, nargs="*", default=[20, 100],
-                   help="rows scoring the SMASH run after this many SMASH steps on each arch alone")
+                   help="rows scoring the run after this many SMASH steps on each arch alone")
     p.add_argument("--no-variants", action="store_true", help="skip the stability run and ablations")
-    p.add_argument("--out", default=None, help="write the figures here (e.g. docs/fidelity.json)")
-    p.add_argument("--png", default=None, help="draw the predictors' scatter here")
+    p.add_argument("--from-csv", default=None, help="rebuild every figure from this CSV alone")
+    p.add_argument("--csv", default=None, help="write the per-arch numbers here (docs/fidelity-archs.csv)")
+    p.add_argument("--out", default=None, help="write the figures here (docs/fidelity.json)")
+    p.add_argument("--png", default=None, help="draw the truth ladder here (docs/img/fidelity.png)")
+    p.add_argument("--n-boot", type=int, default=2000)
     args = p.parse_args()
-
-    t_start = time.perf_counter()
-    workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    store = Store(store_path(workdir))
-    cfg = study_config(args)
-    run_id = train(cfg, workdir, store)
-    score_run(workdir, store, run_id)
-    arch_ids = study_archs(workdir, store, run_id, args.k)
-    archs = [Arch.from_dict(store.arch(run_id, a)["arch"]) for a in arch_ids]
-    log(f"{len(archs)} archs picked over the score range of {store.score_count(run_id)}")
-    retrain_all(cfg, workdir, run_id, archs, args)
-    metric = load_config(args.config).score.metric
-    search_scores = rescore(workdir, run_id, archs, cfg.score.draws, "error")
-    scored = {m: rescore(workdir, run_id, archs, args.score_draws, m) for m in SCORE_METRICS}
-    log(f"{len(archs)} archs scored over {args.score_draws} draws by {', '.join(SCORE_METRICS)}")
-
-    seeds = list(range(args.seeds))
-    frame = gather(store, run_id, arch_ids, args.epochs, seeds, args.steps_per_epoch)
-    frame["score_mean"] = scored[metric]
-    data = load_data(cfg.data, cfg.seed)
-    by_id = dict(zip(arch_ids, archs, strict=True))
-    values = predictor_values(frame, PREDICTORS, lambda a: naswot(by_id[a], data))
-    metrics = study_metrics(frame, values, seeds, n_boot=2000)
-    sid = study_id_for(run_id, arch_ids, args.epochs, 0, args.seeds, args.steps_per_epoch)
-    store.upsert_study(sid, run_id=run_id, status="done", epochs=args.epochs, seed=0, arch_ids=arch_ids,
-                       metrics=metrics)
-    truth = frame["val_error"].to_numpy(float)
-    k = metrics["k"]
-    result = {"run_id": run_id, "study_id": sid, "n_archs": metrics["n"], "sample": args.sample,
-              "truth": {"measure": "validation error (mean of the retrain seeds)", "epochs": args.epochs,
-                        "steps_per_epoch": args.steps_per_epoch, "seeds": args.seeds,
-                        "batch_size": cfg.retrain.batch_size},
-              "hypernet_steps": args.steps, "k": k,
-              "score": {"metric": metric, "draws": args.score_draws,
-                        "val_images_per_draw": cfg.score.val_images, "search_draws": cfg.score.draws},
-              **{name: compact(table) for name, table in metrics["predictors"].items()},
-              **ceilings(metrics, args.seeds)}
-    searched = f"as the search scored them ({cfg.score.draws} draws x {cfg.score.val_images} images)"
-
-    def row(variant: str, m: str, scores: np.ndarray) -> dict:
-        return {"variant": variant, "metric": m, **compact(correlation_table(scores, truth, k, n_boot=2000))}
-
-    rows = [row(f"as built, {args.score_draws} draws", m, scored[m]) for m in SCORE_METRICS]
-    rows.append(row(searched, "error", search_scores))
-    for m in SCORE_METRICS:
-        rows.append(row("as built, batch norm recalibrated per arch and draw", m,
-                        rescore(workdir, run_id, archs, args.score_draws, m, "recalibrated")))
-    for steps in args.finetune_steps:
-        rows.append(row(f"as built, fine-tuned {steps} steps on each arch before scoring", metric,
-                        finetuned(workdir, run_id, archs, steps, args.score_draws, metric)))
-    by_metric = {m: [scored[m]] for m in SCORE_METRICS}  # per metric, one array per HyperNet
-
-    if not args.no_variants:
-        names = ["HyperNet seed 1", *VARIANTS]
-        cfgs = [cfg.replace(seed=1), *(variant_config(cfg, c) for c in VARIANTS.values())]
-        runs = dict(zip(names, train_all(cfgs, workdir, args.workers), strict=True))
-        for name in names:
-            for m in SCORE_METRICS:
-                scores = rescore(workdir, runs[name], archs, args.score_draws, m)
-                by_metric[m].append(scores)
-                rows.append(row(name, m, scores))
-        again = by_metric[metric][1]
-        both = zscore(values["smash"]) + zscore(again)
-        est, lo, hi = bootstrap_ci(spearman, values["smash"], again, n_boot=2000)
-        result["stability"] = {"spearman_between_hypernet_seeds": round(est, 3),
-                               "ci": [round(lo, 3), round(hi, 3)],
-                               "seed1_vs_truth": compact(correlation_table(again, truth, k, n_boot=2000))}
-        result["smash_2_hypernets"] = compact(correlation_table(both, truth, k, n_boot=2000))
-        result["hypernets"] = agreement(by_metric[metric], truth, k)
-        consensus = np.sum([zscore(v) for v in by_metric[metric]], axis=0)
-        result["rewards"] = what_they_reward(archs, frame, truth, consensus)
-    result["loss_vs_error"] = metric_pairs(by_metric, truth)
-    result["ablations"] = rows
-    result["seconds"] = round(time.perf_counter() - t_start)
+    args.metric = load_config(args.config).score.metric
+    if args.from_csv:
+        frame, meta = read_csv(Path(args.from_csv))
+    else:
+        frame, meta = collect(args)
+        if args.csv:
+            write_csv(frame, meta, Path(args.csv))
+    result = analyse(frame, meta, args.n_boot)
     report(result)
     if args.png:
-        render(frame, values, Path(args.png))
+        render_png(ladder_chart(result["rungs"]), Path(args.png), width=900, height=460)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
-
-
-def ceilings(metrics: dict, seeds: int) -> dict:
-    """The truth's seed-to-seed Spearman r (one seed against another), and what it implies for
-    the mean of `seeds` seeds: its reliability 2r/(1+r) for two (Spearman-Brown), and the
-    square root of that, about the highest Spearman a perfect predictor can expect against it."""
-    if not metrics["ceiling"]:
-        return {"ceiling": None, "ceiling_ci": None}
-    r = metrics["ceiling"]["spearman"]
-    out = {"ceiling": round(r, 3), "ceiling_ci": [round(v, 3) for v in metrics["ceiling"]["spearman_ci"]]}
-    of_mean = ceiling_of_mean(r, seeds)
-    if of_mean is not None:
-        out["ceiling_of_mean"] = round(of_mean, 3)
-    return out
-
-
-def report(result: dict) -> None:
-    print(f"\n{result['n_archs']} archs, truth = {result['truth']['measure']} after "
-          f"{result['truth']['epochs']} x {result['truth']['steps_per_epoch']} steps")
-    print(f"{'predictor':<10} {'Spearman':>9} {'95% CI':>17} {'Kendall':>8} {'top-k prec':>10}")
-    for name in PREDICTORS:
-        r = result[name]
-        print(f"{name:<10} {r['spearman']:>+9.3f} [{r['spearman_ci'][0]:+.3f}, {r['spearman_ci'][1]:+.3f}] "
-              f"{r['kendall']:>+8.3f} {r['topk_precision']:>10.3f}")
-    if result.get("ceiling") is not None:
-        print(f"ceiling (seed-to-seed Spearman of the truth): {result['ceiling']:+.3f} {result['ceiling_ci']}; "
-              f"a perfect predictor against the seeds' mean: about {result.get('ceiling_of_mean', float('nan')):+.3f}")
-    if "stability" in result:
-        s = result["stability"]
-        print(f"SMASH score across two HyperNet seeds: Spearman {s['spearman_between_hypernet_seeds']:+.3f} "
-              f"{s['ci']}; seed 1 vs truth {s['seed1_vs_truth']['spearman']:+.3f}; "
-              f"the two HyperNets' mean vs truth {result['smash_2_hypernets']['spearman']:+.3f}")
-        h = result["hypernets"]
-        print(f"{h['n']} HyperNets agree pairwise at Spearman {h['pairwise_spearman_mean']:+.3f} "
-              f"{h['pairwise_spearman_range']}; their mean vs truth {h['mean_vs_truth']['spearman']:+.3f}")
-    if "ablations" in result:
-        for row in result["ablations"]:
-            print(f"  {row['variant']:<62} {row['metric']:<6} Spearman {row['spearman']:+.3f} {row['spearman_ci']}")
-    if "rewards" in result:
-        print("Spearman of each trait with the truth and with the HyperNets' consensus score:")
-        for name, r in result["rewards"].items():
-            print(f"  {name:<48} truth {r['truth']}  SMASH {r['smash_consensus']}")
-    pairs = result["loss_vs_error"]
-    print(f"loss ranks closer to the truth than error with {pairs['loss_better']} of {pairs['hypernets']} "
-          f"HyperNets (mean gain in Spearman {pairs['mean_gain']:+.3f})")
 
 
 if __name__ == "__main__":

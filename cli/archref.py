@@ -101,7 +101,9 @@ def run_config(store: Store, run: str) -> Config:
 
 def correlate_job(args: Any) -> CorrelateJob:
     """The study `smash correlate` or `smash queue correlate` asks for, checked."""
-    return CorrelateJob(k=args.k, epochs=args.epochs, seeds=args.seeds, seed=getattr(args, "seed", None),
+    epochs = tuple(args.epochs)
+    return CorrelateJob(k=args.k, epochs=max(epochs), rungs=epochs if len(epochs) > 1 else None,
+                        seeds=args.seeds, seed=getattr(args, "seed", None),
                         max_steps_per_epoch=args.max_steps_per_epoch,
                         predictors=tuple(p for p in args.predictors.split(",") if p),
                         include_partial=bool(getattr(args, "include_partial", False)) or None,

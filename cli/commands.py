@@ -19,6 +19,7 @@ from core.config import load_config
 from core.control import Control
 from core.executor import spec_from_args
 from core.jobs import RetrainJob, ScoreJob
+from core.study import ladder_text
 from engine.exec.pick import retrain
 from engine.export import check_out_path, export_arch
 from engine.jobs.supervisor import run_until_done
@@ -117,3 +118,6 @@ def print_study(metrics: dict[str, Any]) -> None:
             print(f"  a perfect predictor against the seeds' mean: about {ceiling['of_mean']:+.3f}")
     if metrics.get("score_draws"):
         print(f"  SMASH scores refined to {metrics['score_draws']} draws for the study")
+    if metrics.get("rungs"):
+        print("\nThe truth ladder: Spearman with the validation error after each budget [95% interval]")
+        print(ladder_text(metrics["rungs"]))

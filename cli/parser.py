@@ -110,8 +110,9 @@ def add_correlate(sub: Subparsers) -> None:
     c.add_argument("--run", type=at.run_id, help="run id (default: the latest run)")
     c.add_argument("--k", type=at.int_in(2, 10_000), default=CorrelateJob.k,
                    help=f"architectures to retrain (default {CorrelateJob.k})")
-    c.add_argument("--epochs", type=at.int_in(1, 100_000), default=CorrelateJob.epochs,
-                   help=f"epochs of each short retrain (default {CorrelateJob.epochs})")
+    c.add_argument("--epochs", type=at.int_list(1, 100_000), default=(CorrelateJob.epochs,),
+                   help=f"epochs of each retrain (default {CorrelateJob.epochs}); a list such as 1,2,4,8 is a "
+                        "truth ladder: one retrain of the largest, the truth read after each")
     c.add_argument("--seed", type=at.seed, default=0)
     c.add_argument("--max-steps-per-epoch", "--steps-per-epoch", dest="max_steps_per_epoch", type=at.int_in(0),
                    default=CorrelateJob.max_steps_per_epoch, help="cap each retrain epoch (0: full passes)")
@@ -156,7 +157,8 @@ def add_queue(sub: Subparsers) -> None:
     common(qk)
     qk.add_argument("--run", type=at.run_id)
     qk.add_argument("--k", type=at.int_in(2, 10_000), default=CorrelateJob.k)
-    qk.add_argument("--epochs", type=at.int_in(1, 100_000), default=CorrelateJob.epochs)
+    qk.add_argument("--epochs", type=at.int_list(1, 100_000), default=(CorrelateJob.epochs,),
+                    help="epochs of each retrain, or a truth ladder such as 1,2,4,8")
     qk.add_argument("--seeds", type=at.int_in(1, 100), default=CorrelateJob.seeds)
     qk.add_argument("--max-steps-per-epoch", "--steps-per-epoch", dest="max_steps_per_epoch", type=at.int_in(0),
                     default=CorrelateJob.max_steps_per_epoch)

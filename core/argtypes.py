@@ -39,6 +39,19 @@ def int_in(lo: int, hi: int = INT_MAX) -> Callable[[str], int]:
     return convert
 
 
+def int_list(lo: int, hi: int = INT_MAX) -> Callable[[str], tuple[int, ...]]:
+    """A comma list of integers in lo..hi ("8" or "1,2,4,8"), sorted, each once."""
+    one = int_in(lo, hi)
+
+    def convert(text: str) -> tuple[int, ...]:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if not parts:
+            raise argparse.ArgumentTypeError("give at least one integer")
+        return tuple(sorted({one(p) for p in parts}))
+    convert.__name__ = "integer list"
+    return convert
+
+
 def float_in(lo: float, hi: float, *, open_low: bool = False) -> Callable[[str], float]:
     """A finite float converter in [lo, hi] (or (lo, hi] with open_low)."""
     def convert(text: str) -> float:

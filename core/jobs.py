@@ -178,8 +178,14 @@ class CorrelateJob(JobParams):
     """The first retrain seed (None: 0); seeds seed, seed + 1, ..."""
     top_k: int | None = None
     """k of the top-k precision (None: a quarter of the archs)."""
+    rungs: tuple[int, ...] | None = None
+    """A truth ladder: the epochs after which the truth is also read, from the same
+    retrains of `epochs` epochs (say 1, 2, 4, 8); None: after the last only."""
 
     def __post_init__(self) -> None:
+        if self.rungs is not None and not all(1 <= r <= self.epochs for r in self.rungs):
+            raise CorrelateError(f"truth ladder {list(self.rungs)}: each rung must be an epoch from 1 to "
+                                 f"--epochs ({self.epochs})")
         for name, value, low in (("--k", self.k, 2), ("--epochs", self.epochs, 1), ("--seeds", self.seeds, 1),
                                  ("--max-steps-per-epoch", self.max_steps_per_epoch, 0)):
             if value < low:
@@ -187,6 +193,11 @@ class CorrelateJob(JobParams):
         if not 0 <= self.score_draws <= MAX_SCORE_DRAWS:
             raise CorrelateError(f"--score-draws {self.score_draws}: must be 0 (as scored) to {MAX_SCORE_DRAWS}")
         check_predictors(self.predictors)
+
+    @property
+    def ladder(self) -> tuple[int, ...]:
+        """The rungs in order, ending at `epochs`."""
+        return tuple(sorted({*(self.rungs or ()), self.epochs}))
 
     @property
     def seed_list(self) -> list[int]:

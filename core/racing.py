@@ -1,11 +1,19 @@
-"""Racing: spend extra draws on the architectures whose order is still noise.
+"""Racing: spend extra draws on the architectures whose order is still noise, until the
+leaderboard can say which are equivalent to the leader and which are not.
 
 A SMASH score is a mean over draws (HyperNet noise and validation images), so two archs
-whose intervals overlap are tied. Racing re-scores the current top k with fresh draws,
-but only those still tied with the leader, round after round, until no other arch's
-interval overlaps the leader's or every tied arch has spent its draw budget. Draws go
-where they change the decision, so at equal cost it finds the true best more often than
-giving every arch the same number of draws. Pure logic, no torch: the scorer is a callable.
+whose intervals overlap are tied. Ties alone decide nothing: two archs a retrain could
+not tell apart need not be told apart by SMASH either. So racing works to an indifference
+zone `delta` (the run's [score].delta, in the score's units): each leading arch ends as
+one of VERDICTS,
+  separated   its interval lies wholly above the leader's: the leader is better;
+  equivalent  its interval lies within delta of the leader's mean (and the leader's own
+              interval is no wider than delta): as good as the leader for any purpose;
+  unresolved  neither yet, and its draw budget is spent (racing gives it more otherwise).
+Round after round the top archs still unresolved get fresh draws (the leader too while
+its interval is wider than delta), so draws go where they change the decision and a
+decision comes out, not a wall of ties. Without a delta it races the archs tied with
+the leader until none is (the older rule). Pure logic, no torch: the scorer is a callable.
 """
 
 from __future__ import annotations
@@ -56,22 +64,61 @@ def tied_with_leader(tallies: dict[str, Tally], ids: list[str], level: float = 0
     return [a for a in ranked if tallies[a].interval(level)[0] <= leader_hi]
 
 
+VERDICTS = ("leader", "equivalent", "unresolved", "separated")
+
+
+def verdicts(tallies: dict[str, Tally], delta: float | None, level: float = 0.95) -> dict[str, str]:
+    """Each arch of `tallies` judged against the leader (lowest mean, ties by id), as the
+    module docstring says. Without `delta` nothing is equivalent: an arch tied with the
+    leader stays unresolved."""
+    ranked = sorted(tallies, key=lambda a: (tallies[a].mean, a))
+    lead = tallies[ranked[0]]
+    lead_lo, lead_hi = lead.interval(level)
+    tight = delta is not None and (lead_hi - lead_lo) / 2 <= delta
+    out = {ranked[0]: "leader"}
+    for a in ranked[1:]:
+        lo, hi = tallies[a].interval(level)
+        if lo > lead_hi:
+            out[a] = "separated"
+        elif tight and lo >= lead.mean - delta and hi <= lead.mean + delta:
+            out[a] = "equivalent"
+        else:
+            out[a] = "unresolved"
+    return out
+
+
+def to_race(tallies: dict[str, Tally], ids: list[str], delta: float | None, max_draws: int,
+            level: float = 0.95) -> list[str]:
+    """Of the leading `ids`, the archs that get more draws this round: each unresolved one,
+    and the leader while any is unresolved and its own interval is wider than delta, each
+    only while under `max_draws`."""
+    judged = verdicts({a: tallies[a] for a in ids}, delta, level)
+    open_ = [a for a in ids if judged[a] == "unresolved"]
+    if not open_:
+        return []
+    leader = ids[0]
+    lo, hi = tallies[leader].interval(level)
+    if delta is None or (hi - lo) / 2 > delta:
+        open_.insert(0, leader)
+    return [a for a in open_ if tallies[a].n < max_draws]
+
+
 def race(tallies: dict[str, Tally], more: MoreFn, *, top: int, max_draws: int, level: float = 0.95,
+         delta: float | None = None,
          on_round: Callable[[int, list[str], dict[str, Tally]], None] | None = None
          ) -> dict[str, Tally]:
     """Race the `top` best of `tallies` (arch id -> Tally); returns the updated tallies.
 
-    Each round re-ranks, finds the archs tied with the leader among the top, and gives each
-    of those with fewer than `max_draws` draws one more batch from `more`. A resumed race
-    (tallies read back from the store) continues exactly where it stopped.
+    Each round re-ranks the top and gives each arch `to_race` names one more batch of
+    draws from `more`, until none is left to race. A resumed race (tallies read back from
+    the store) continues exactly where it stopped.
     """
     tallies = dict(tallies)
     rnd = 0
     while True:
         ids = sorted(tallies, key=lambda a: (tallies[a].mean, a))[:top]
-        tied = tied_with_leader(tallies, ids, level)
-        open_ = [a for a in tied if tallies[a].n < max_draws]
-        if len(tied) < 2 or not open_:
+        open_ = to_race(tallies, ids, delta, max_draws, level)
+        if not open_:
             return tallies
         rnd += 1
         for a in open_:

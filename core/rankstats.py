@@ -165,3 +165,45 @@ def mean_interval(mean: float, std: float, n: int, level: float = 0.95,
         return None, None
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / np.sqrt(n)
     return max(mean - half, bounds[0]), min(mean + half, bounds[1])
+
+
+def partial_spearman(score: Sequence[float], truth: Sequence[float], given: Sequence[float]) -> float:
+    """Spearman of score with truth once `given` is held fixed: the Pearson partial
+    correlation of the three rank vectors. What a score says about the truth beyond what
+    `given` (FLOPs, params) already says; 0 when it adds nothing."""
+    s, t = _pairs(score, truth)
+    g = np.asarray(given, dtype=float).ravel()
+    if g.shape != s.shape:
+        raise ValueError(f"given differs in length from score ({g.size} vs {s.size})")
+    if _degenerate(s, t) or np.ptp(g) == 0:
+        return float("nan")
+    r_st, r_sg, r_tg = spearman(s, t), spearman(s, g), spearman(t, g)
+    denom = np.sqrt((1 - r_sg**2) * (1 - r_tg**2))
+    return float((r_st - r_sg * r_tg) / denom) if denom > 1e-6 else float("nan")
+
+
+def bootstrap_partial(score: Sequence[float], truth: Sequence[float], given: Sequence[float],
+                      n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """partial_spearman with a percentile bootstrap interval over (score, truth, given) triples."""
+    s, t = _pairs(score, truth)
+    g = np.asarray(given, dtype=float).ravel()
+    estimate = partial_spearman(s, t, g)
+    if s.size < 3:
+        return estimate, float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, s.size, size=(n_boot, s.size))
+    draws = np.array([partial_spearman(s[i], t[i], g[i]) for i in idx], dtype=float)
+    draws = draws[np.isfinite(draws)]
+    if draws.size == 0:
+        return estimate, float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(draws, [alpha, 1 - alpha])
+    return estimate, float(lo), float(hi)
+
+
+def rank_average(*predictors: Sequence[float]) -> np.ndarray:
+    """The mean of the predictors' ranks (each oriented lower-is-better): a predictor that
+    weighs each of them alike whatever its units."""
+    if not predictors:
+        raise ValueError("rank_average needs at least one predictor")
+    return np.mean([stats.rankdata(np.asarray(p, dtype=float)) for p in predictors], axis=0)

@@ -1,12 +1,15 @@
 """`smash correlate`: does the SMASH score rank architectures like their true error?
 
 Pick K architectures spread evenly over the run's SMASH-score range (full scores only),
-retrain each with the same short budget and one or more seeds (queued as retrain jobs,
-or one after another inside an engine `correlate` job), then report, for the SMASH score
-and for trivial predictors beside it (params, FLOPs, a training-free proxy), Spearman,
-Kendall, Pearson, top-k precision and regret with bootstrap 95% intervals against the
-validation error, and the truth's own seed-to-seed Spearman as the ceiling. The study and
-its figures are stored with the run.
+retrain each with the same budget and one or more seeds (queued as retrain jobs, or one
+after another inside an engine `correlate` job), then report, for the SMASH score and for
+trivial predictors beside it (params, FLOPs, a training-free proxy), Spearman, Kendall,
+Pearson, top-k precision and regret with bootstrap 95% intervals against the validation
+error, and the truth's own seed-to-seed Spearman as the ceiling (core/study.py does the
+arithmetic). With a ladder of epochs (1, 2, 4, 8) the same retrains give the truth after
+each, and every predictor is reported at every rung beside the rank average of SMASH and
+FLOPs, the SMASH score's partial Spearman given each size, and the ranker learned from
+the retrains. The study and its figures are stored with the run.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from core.arch import Arch
 from core.config import Config
 from core.control import QUIET, Control
 from core.ids import retrain_id_for, study_id_for
-from core.jobs import CorrelateError, CorrelateJob, RetrainJob, check_predictors
-from core.rankstats import bootstrap_ci, ceiling_of_mean, correlation_table, spearman
+from core.jobs import CorrelateError, CorrelateJob, RetrainJob
 from core.search import SEARCH_STAGES
+from core.study import predictor_values, rung_metrics, study_metrics
 from engine.data.splits import load_data
 from engine.scoring.proxy import naswot
 from engine.scoring.refine import refine_scores
@@ -55,9 +58,12 @@ def pick_archs(store: Store, run_id: str, k: int, include_partial: bool = False)
 
 
 def gather(store: Store, run_id: str, arch_ids: list[str], epochs: int, seeds: list[int] | int,
-           max_steps_per_epoch: int = 0) -> pd.DataFrame:
+           max_steps_per_epoch: int = 0, rungs: tuple[int, ...] = ()) -> pd.DataFrame:
     """Per study arch: SMASH score, size, and each seed's retrained validation and test error
-    (NaN where not finished); val_error / test_error are the means over the seeds."""
+    (NaN where not finished); val_error / test_error are the means over the seeds. For each
+    epoch r of `rungs`, the truth after r epochs of the same retrains: `val_error_s{seed}_e{r}`
+    and the seconds of training it took, `seconds_s{seed}_e{r}` (final training records
+    every epoch, so one long retrain gives every rung)."""
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     rows = []
     for arch_id in arch_ids:
@@ -66,12 +72,15 @@ def gather(store: Store, run_id: str, arch_ids: list[str], epochs: int, seeds: l
         row = {"arch_id": arch_id, "score_mean": scores[-1]["score_mean"] if scores else float("nan"),
                "params": rec.get("params"), "flops": rec.get("flops"), "status": "done"}
         for seed in seeds:
-            rt = store.get_retrain(retrain_id_for(run_id, arch_id, epochs, seed, max_steps_per_epoch))
+            rid = retrain_id_for(run_id, arch_id, epochs, seed, max_steps_per_epoch)
+            rt = store.get_retrain(rid)
             done = rt is not None and rt["status"] == "done" and rt.get("val_error") is not None
             row[f"val_error_s{seed}"] = rt["val_error"] if done else float("nan")
             row[f"test_error_s{seed}"] = rt["test_error"] if done else float("nan")
             if not done:
                 row["status"] = rt["status"] if rt else "queued"
+            if rungs:
+                row.update(_rung_truths(store.retrain_metrics(rid), seed, rungs))
         rows.append(row)
     frame = pd.DataFrame(rows)
     for side in ("val_error", "test_error"):
@@ -79,44 +88,39 @@ def gather(store: Store, run_id: str, arch_ids: list[str], epochs: int, seeds: l
     return frame
 
 
-def predictor_values(frame: pd.DataFrame, names: list[str],
-                     proxy: Callable[[str], float] | None = None) -> dict[str, np.ndarray]:
-    """Each named predictor's value per row of `frame`, oriented so that lower predicts lower
-    error: the SMASH score; minus params and minus FLOPs (bigger predicts better); minus the
-    NASWOT log-determinant, a training-free proxy (engine/scoring/proxy.py) that costs one
-    forward pass per architecture (`proxy`: arch id -> its value)."""
-    check_predictors(names)
+def _rung_truths(metrics: pd.DataFrame, seed: int, rungs: tuple[int, ...]) -> dict[str, float]:
+    """One retrain's validation error after each rung's epoch, and its training seconds so far."""
+    by_epoch = metrics.set_index("epoch") if len(metrics) else pd.DataFrame(columns=["val_error", "elapsed_s"])
     out = {}
-    for name in names:
-        if name == "smash":
-            out[name] = frame["score_mean"].to_numpy(float)
-        elif name in ("params", "flops"):
-            out[name] = -frame[name].to_numpy(float)
-        else:
-            if proxy is None:
-                raise CorrelateError("the naswot predictor needs the run's data (a proxy function)")
-            out[name] = -np.array([proxy(a) for a in frame["arch_id"]], dtype=float)
+    for r in rungs:
+        done = r in by_epoch.index
+        out[f"val_error_s{seed}_e{r}"] = float(by_epoch.loc[r, "val_error"]) if done else float("nan")
+        spent = by_epoch.loc[by_epoch.index <= r, "elapsed_s"].sum() if done else float("nan")
+        out[f"seconds_s{seed}_e{r}"] = float(spent)
     return out
 
 
-def study_metrics(frame: pd.DataFrame, predictors: dict[str, np.ndarray], seeds: list[int],
-                  top_k: int | None = None, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Each predictor against the truth (mean validation error over seeds) with bootstrap 95%
-    intervals, and the truth's own seed-to-seed Spearman (the ceiling any predictor faces)."""
-    ok = frame["val_error"].notna().to_numpy()
-    truth = frame["val_error"].to_numpy(float)[ok]
-    k = top_k or max(1, int(ok.sum()) // 4)
-    tables = {name: correlation_table(values[ok], truth, k=k, n_boot=n_boot, seed=seed)
-              for name, values in predictors.items()}
-    ceiling = None
-    if len(seeds) >= 2:
-        a = frame[f"val_error_s{seeds[0]}"].to_numpy(float)[ok]
-        b = frame[f"val_error_s{seeds[1]}"].to_numpy(float)[ok]
-        est, lo, hi = bootstrap_ci(spearman, a, b, n_boot=n_boot, seed=seed)
-        ceiling = {"spearman": est, "spearman_ci": [lo, hi], "seeds": seeds[:2],
-                   "of_mean": ceiling_of_mean(est, len(seeds))}
-    return {"truth": "val_error", "n": int(ok.sum()), "k": k, "seeds": seeds,
-            "predictors": tables, "ceiling": ceiling}
+def rung_frame(frame: pd.DataFrame, seeds: list[int], rung: int) -> pd.DataFrame:
+    """`frame` with the truth after `rung` epochs as its val_error columns."""
+    out = frame.copy()
+    for s in seeds:
+        out[f"val_error_s{s}"] = frame[f"val_error_s{s}_e{rung}"]
+    out["val_error"] = out[[f"val_error_s{s}" for s in seeds]].mean(axis=1, skipna=False)
+    return out
+
+
+def ladder(frame: pd.DataFrame, predictors: list[str], seeds: list[int], rungs: tuple[int, ...],
+           top_k: int | None = None, n_boot: int = 1000) -> list[dict[str, Any]]:
+    """Every predictor at every rung of the truth ladder (core/study.py's rung_metrics), with
+    what each rung cost: the mean training seconds of one retrain up to it."""
+    out = []
+    for r in rungs:
+        rf = rung_frame(frame, seeds, r)
+        seconds = frame[[f"seconds_s{s}_e{r}" for s in seeds]].to_numpy(float)
+        out.append({"name": f"{r} epoch{'s' if r > 1 else ''}", "epochs": r,
+                    "seconds_per_retrain": round(float(np.nanmean(seconds)), 1) if np.isfinite(seconds).any() else None,
+                    **rung_metrics(rf, predictors, seeds, top_k, n_boot, seeds[0])})
+    return out
 
 
 @dataclass(frozen=True)
@@ -129,17 +133,19 @@ class StudyPlan:
     epochs: int
     seeds: list[int]
     max_steps_per_epoch: int
+    rungs: tuple[int, ...] = ()
+    """Epochs after which the truth is read (a ladder); () or one: after the last only."""
 
     @property
     def run_id(self) -> str:
         return self.run["run_id"]
 
     def retrain_job(self, seed: int) -> RetrainJob:
-        return RetrainJob(epochs=self.epochs, seed=seed, max_steps_per_epoch=self.max_steps_per_epoch or None)
+        return RetrainJob(epochs=self.epochs, seed=seed, max_steps_per_epoch=self.max_steps_per_epoch)
 
     def summary(self) -> dict[str, Any]:
         return {"study_id": self.sid, "run_id": self.run_id, "k": len(self.arch_ids), "epochs": self.epochs,
-                "seeds": self.seeds, "max_steps_per_epoch": self.max_steps_per_epoch}
+                "rungs": list(self.rungs), "seeds": self.seeds, "max_steps_per_epoch": self.max_steps_per_epoch}
 
 
 def plan_study(store: Store, run_id: str, job: CorrelateJob) -> StudyPlan:
@@ -150,7 +156,7 @@ def plan_study(store: Store, run_id: str, job: CorrelateJob) -> StudyPlan:
     seed = job.seed_list[0]
     sid = study_id_for(run_id, arch_ids, job.epochs, seed, job.seeds, cap)
     store.upsert_study(sid, run_id=run_id, status="running", epochs=job.epochs, seed=seed, arch_ids=arch_ids)
-    return StudyPlan(sid, run, arch_ids, job.epochs, job.seed_list, cap)
+    return StudyPlan(sid, run, arch_ids, job.epochs, job.seed_list, cap, job.ladder)
 
 
 def queue_retrains(store: Store, plan: StudyPlan) -> list[str]:
@@ -185,14 +191,18 @@ def finish_study(store: Store, plan: StudyPlan, job: CorrelateJob, refined: dict
                  n_boot: int = 1000) -> dict[str, Any]:
     """Gather the finished retrains, compute every predictor's figures (the SMASH score from
     `refined` where given: arch id -> score), store the study."""
-    frame = gather(store, plan.run_id, plan.arch_ids, plan.epochs, plan.seeds, plan.max_steps_per_epoch)
+    frame = gather(store, plan.run_id, plan.arch_ids, plan.epochs, plan.seeds, plan.max_steps_per_epoch,
+                   plan.rungs)
     if refined:
         frame["score_mean"] = [refined.get(a, s) for a, s in zip(frame["arch_id"], frame["score_mean"], strict=True)]
     predictors = list(job.predictors)
-    proxy = _naswot_fn(store, plan.run) if "naswot" in predictors else None
-    metrics = study_metrics(frame, predictor_values(frame, predictors, proxy), plan.seeds, job.top_k, n_boot,
+    if "naswot" in predictors:
+        frame["naswot"] = [_naswot_fn(store, plan.run)(a) for a in frame["arch_id"]]
+    metrics = study_metrics(frame, predictor_values(frame, predictors), plan.seeds, job.top_k, n_boot,
                             plan.seeds[0])
     metrics["score_draws"] = job.score_draws or None  # None: the search's own draws
+    if len(plan.rungs) > 1:
+        metrics["rungs"] = ladder(frame, predictors, plan.seeds, plan.rungs, job.top_k, n_boot)
     failed = int(frame["val_error"].isna().sum())
     store.upsert_study(plan.sid, run_id=plan.run_id, status="done" if failed == 0 else "failed",
                        epochs=plan.epochs, seed=plan.seeds[0], arch_ids=plan.arch_ids, metrics=metrics)

@@ -71,3 +71,22 @@ def _scorer_at(workdir: Path, run_id: str, step: int, device: torch.device | Non
     device = device or pick_device(ck.config.device)
     model = ck.model(device)
     return Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), device)
+
+
+def rescore(workdir: Path, run_id: str, archs: list[Arch], draws: int, *, metric: str | None = None,
+            bn: str | None = None, device: torch.device | None = None) -> dict[str, Tally]:
+    """`archs` scored afresh at the run's newest checkpoint over draws 0.. draws-1 (so the
+    first are the search's own when the settings match), by `metric` and with batch norm
+    `bn` where given (else the run's): to compare one HyperNet's score in another metric, or
+    several HyperNets on the same archs. Nothing is stored."""
+    if draws < 1:
+        raise ScoreError(f"draws {draws}: a score needs at least 1 draw")
+    ck = find_checkpoint(workdir, run_id)
+    device = device or pick_device(ck.config.device)
+    model = ck.model(device)
+    scorer = Scorer.for_model(model, load_data(model.cfg.data, model.cfg.seed), device, bn=bn, metric=metric)
+    out = {}
+    for arch in archs:
+        errs = torch.tensor(scorer.errors(arch, draws=draws), dtype=torch.float64)
+        out[arch.id] = Tally(len(errs), float(errs.mean()), float(errs.std()) if len(errs) > 1 else 0.0)
+    return out

@@ -1,4 +1,5 @@
-"""bench/fidelity.py: the ranking study end to end at smoke size, and its ceiling arithmetic."""
+"""bench/fidelity.py: the ranking study on a truth ladder at smoke size, its CSV, and the
+figures rebuilt from that CSV alone."""
 
 from __future__ import annotations
 
@@ -8,30 +9,21 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from bench.fidelity import VARIANTS, ceilings, metric_pairs, variant_config
+from bench.fidelity import VARIANTS, hypernet_figures, variant_config
 from core.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_ceiling_of_the_seed_mean_follows_spearman_brown():
-    metrics = {"ceiling": {"spearman": 0.5, "spearman_ci": [0.2, 0.7]}}
-    out = ceilings(metrics, 2)
-    assert out["ceiling"] == 0.5 and out["ceiling_ci"] == [0.2, 0.7]
-    assert out["ceiling_of_mean"] == pytest.approx((2 * 0.5 / 1.5) ** 0.5, abs=1e-3)
-    assert "ceiling_of_mean" not in ceilings({"ceiling": {"spearman": -0.1, "spearman_ci": [-0.5, 0.3]}}, 2)
-    assert ceilings({"ceiling": None}, 1) == {"ceiling": None, "ceiling_ci": None}
-
-
-def test_metric_pairs_compare_loss_and_error_hypernet_by_hypernet():
+def test_loss_and_error_are_compared_hypernet_by_hypernet():
     truth = np.arange(8.0)
-    error = [truth[::-1].copy(), truth.copy()]  # the first HyperNet's error ranks backwards
-    loss = [truth.copy(), truth.copy()]
-    out = metric_pairs({"error": error, "loss": loss}, truth)
-    assert out["hypernets"] == 2 and out["loss_better"] == 1
-    assert out["gains"] == [2.0, 0.0] and out["mean_gain"] == 1.0
+    frame = pd.DataFrame({"a|error|mean": truth[::-1], "a|loss|mean": truth,  # a's error ranks backwards
+                          "b|error|mean": truth, "b|loss|mean": truth})
+    out = hypernet_figures(frame, ["a"], truth, "loss", 2, 50)["loss_vs_error"]
+    assert out == {"hypernets": 1, "loss_better": 1, "mean_gain": 2.0, "gains": [2.0]}
 
 
 def test_variants_multiply_the_steps_or_change_the_config():
@@ -42,36 +34,37 @@ def test_variants_multiply_the_steps_or_change_the_config():
 
 
 @pytest.mark.slow
-def test_the_study_runs_at_smoke_size_and_writes_every_figure(tmp_path):
-    out = tmp_path / "fidelity.json"
+def test_the_ladder_study_at_smoke_size_and_its_figures_from_the_csv_alone(tmp_path):
+    out, csv, again_out = tmp_path / "fidelity.json", tmp_path / "archs.csv", tmp_path / "again.json"
     cmd = [sys.executable, str(ROOT / "bench" / "fidelity.py"), "--workdir", str(tmp_path / "w"),
-           "--config", str(ROOT / "configs" / "smoke.toml"), "--k", "6", "--sample", "10", "--steps", "12",
-           "--epochs", "1", "--steps-per-epoch", "3", "--score-draws", "3", "--finetune-steps", "2", "--workers", "2",
-           "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+           "--config", str(ROOT / "configs" / "smoke.toml"), "--k", "8", "--every", "1", "--sample", "12",
+           "--steps", "12", "--epochs", "1,2", "--short", "1x3", "--score-draws", "3", "--finetune-steps", "2",
+           "--workers", "2", "--n-boot", "200", "--csv", str(csv), "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert result["n_archs"] == 6 and result["score"]["draws"] == 3
-    for name in ("smash", "params", "flops", "naswot", "smash_2_hypernets"):
-        assert set(result[name]) >= {"spearman", "spearman_ci", "kendall", "topk_precision"}, name
-    assert result["ceiling"] is not None and "stability" in result
-    rows = [(row["variant"], row["metric"]) for row in result["ablations"]]
-    assert rows[:2] == [("as built, 3 draws", "error"), ("as built, 3 draws", "loss")]
-    assert rows[2][0].startswith("as the search scored them")
-    assert [m for v, m in rows if "recalibrated" in v] == ["error", "loss"]
-    # seed 1 and every variant, each by both metrics
-    hypernets = 1 + 1 + len(VARIANTS)
-    assert [v for v, _ in rows if "fine-tuned" in v] == ["as built, fine-tuned 2 steps on each arch before scoring"]
-    assert len(rows) == 6 + 2 * (hypernets - 1) and sum("twice as long" in v for v, _ in rows) == 2
-    assert result["score"]["metric"] in ("error", "loss")
-    assert result["hypernets"]["n"] == hypernets and -1 <= result["hypernets"]["pairwise_spearman_mean"] <= 1
-    pairs = result["loss_vs_error"]
-    assert pairs["hypernets"] == hypernets and len(pairs["gains"]) == hypernets
-    assert 0 <= pairs["loss_better"] <= hypernets
+    assert result["n_archs"] == 8 and result["score"]["draws"] == 3
+    assert [r["name"] for r in result["rungs"]] == ["3 steps", "1 epoch", "2 epochs"]
+    for rung in result["rungs"]:
+        assert {"smash", "params", "flops", "naswot", "smash+flops", "learned"} <= set(rung["predictors"])
+        assert set(rung["partial"]) == {"smash | flops", "smash | params"} and rung["seconds_per_retrain"] > 0
+    assert result["truth"]["rung"] == "2 epochs" and result["smash"] == result["rungs"][-1]["predictors"]["smash"]
+    assert result["rungs"][1]["steps"] < result["rungs"][2]["steps"]
+    hypernets = 1 + len(VARIANTS)
+    assert result["hypernets"]["n"] == hypernets and result["loss_vs_error"]["hypernets"] == hypernets
     assert {"flops", "params", "convs"} <= set(result["rewards"])
-    assert all(set(r) == {"truth", "smash_consensus"} for r in result["rewards"].values())
-    # A second run resumes every stage and gives the same figures.
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert again.returncode == 0, again.stderr[-3000:]
-    rerun = json.loads(out.read_text())
-    assert {k: v for k, v in rerun.items() if k != "seconds"} == {k: v for k, v in result.items() if k != "seconds"}
+    rows = [(row["variant"], row["metric"]) for row in result["ablations"]]
+    assert ("as built, batch norm recalibrated", "loss") in rows and len(rows) == 2 * hypernets + 4
+    frame = pd.read_csv(csv, skiprows=1)
+    assert len(frame) == 8 and {"val_error_s0_e1", "val_error_s1_e2", "val_error_s0_short", "naswot",
+                                "as built|loss|mean", "arch_json"} <= set(frame.columns)
+    # Every figure again from the CSV alone, and a rerun of the study resumes every stage.
+    rebuilt = subprocess.run([sys.executable, str(ROOT / "bench" / "fidelity.py"), "--from-csv", str(csv),
+                              "--n-boot", "200", "--out", str(again_out)], capture_output=True, text=True,
+                             timeout=600, cwd=ROOT)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    assert json.loads(again_out.read_text()) == result
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=ROOT)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert {k: v for k, v in json.loads(out.read_text()).items() if k != "seconds"} == \
+        {k: v for k, v in result.items() if k != "seconds"}

@@ -133,3 +133,30 @@ def test_ceiling_of_the_seed_mean_is_spearman_brown():
     assert rs.ceiling_of_mean(0.5, 1) == pytest.approx(0.5 ** 0.5)
     assert rs.ceiling_of_mean(1.0, 3) == pytest.approx(1.0)
     assert rs.ceiling_of_mean(-0.1, 2) is None and rs.ceiling_of_mean(float("nan"), 2) is None
+
+
+def test_partial_spearman_removes_what_the_covariate_explains():
+    """Score and truth both follow size: a strong raw Spearman, a partial near 0. Once the
+    score also carries what the truth has beyond size, the partial is clearly positive."""
+    from core.rankstats import bootstrap_partial, partial_spearman, spearman
+
+    rng = np.random.default_rng(0)
+    size = rng.normal(size=400)
+    own = rng.normal(size=400)  # what the truth has beyond size
+    truth = size + own
+    only_size = size + 0.3 * rng.normal(size=400)
+    assert spearman(only_size, truth) > 0.5
+    assert abs(partial_spearman(only_size, truth, size)) < 0.15
+    knows_more = size + own + 0.3 * rng.normal(size=400)
+    est, lo, hi = bootstrap_partial(knows_more, truth, size, n_boot=300)
+    assert est > 0.8 and lo > 0.7 and lo <= est <= hi
+    # Exact case: with the covariate's ranks equal to the score's, nothing is left to explain.
+    assert np.isnan(partial_spearman(size, truth, size))
+
+
+def test_rank_average_weighs_predictors_alike():
+    from core.rankstats import rank_average
+
+    a, b = [1.0, 2.0, 3.0, 4.0], [400.0, 300.0, 200.0, 100.0]
+    assert rank_average(a, b).tolist() == [2.5, 2.5, 2.5, 2.5]
+    assert rank_average(a, a).tolist() == [1.0, 2.0, 3.0, 4.0]

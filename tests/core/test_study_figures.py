@@ -1,0 +1,72 @@
+"""A study's arithmetic (core/study.py) on synthetic archs whose answer is known."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.jobs import CorrelateError
+from core.study import best_sort, ladder_text, predictor_values, rung_metrics, study_metrics
+
+
+def synthetic_frame(n=40, seed=0):
+    """Truth = a latent quality plus seed noise; the score tracks it, params do not."""
+    rng = np.random.default_rng(seed)
+    quality = rng.uniform(0.1, 0.4, n)
+    return pd.DataFrame({
+        "arch_id": [f"a{i}" for i in range(n)],
+        "score_mean": quality + rng.normal(0, 0.02, n),
+        "params": rng.integers(1000, 5000, n),
+        "flops": rng.integers(10_000, 50_000, n),
+        "val_error_s0": quality + rng.normal(0, 0.01, n),
+        "val_error_s1": quality + rng.normal(0, 0.01, n),
+    }).assign(val_error=lambda f: (f.val_error_s0 + f.val_error_s1) / 2)
+
+
+def test_study_metrics_rank_each_predictor_and_measure_the_ceiling():
+    frame = synthetic_frame()
+    values = predictor_values(frame, ["smash", "params", "flops"])
+    assert (values["params"] == -frame["params"]).all()  # bigger predicts better: negated
+    m = study_metrics(frame, values, [0, 1], n_boot=200)
+    rho = {name: table[0]["estimate"] for name, table in m["predictors"].items()}
+    assert rho["smash"] > 0.8 and abs(rho["params"]) < 0.4
+    assert m["ceiling"]["spearman"] > 0.8 and m["ceiling"]["spearman_ci"][0] < m["ceiling"]["spearman"]
+    assert m["ceiling"]["spearman"] < m["ceiling"]["of_mean"] <= 1, "two seeds' mean is surer than one seed"
+    assert m["n"] == 40 and m["truth"] == "val_error"
+    assert study_metrics(frame, values, [0], n_boot=50)["ceiling"] is None
+
+
+def test_unknown_predictor_is_a_clear_error():
+    with pytest.raises(CorrelateError, match="unknown predictor 'oracle'"):
+        predictor_values(synthetic_frame(), ["smash", "oracle"])
+
+
+
+
+def sized_frame(n: int, beyond_size: float, seed: int = 0) -> pd.DataFrame:
+    """Truth falls with FLOPs plus an own part; the score follows FLOPs and, with weight
+    `beyond_size`, that own part: the partial Spearman given FLOPs is ~0 at weight 0."""
+    rng = np.random.default_rng(seed)
+    flops = np.exp(rng.uniform(14, 18, n))
+    own = rng.normal(0, 1, n)
+    quality = -(np.log(flops) - 16) + own
+    score = -(np.log(flops) - 16) + beyond_size * own + 0.3 * rng.normal(0, 1, n)
+    return pd.DataFrame({"arch_id": [f"a{i}" for i in range(n)], "score_mean": score, "flops": flops,
+                         "params": flops / rng.uniform(100, 400, n),
+                         "val_error_s0": quality + 0.2 * rng.normal(0, 1, n),
+                         "val_error_s1": quality + 0.2 * rng.normal(0, 1, n)}
+                        ).assign(val_error=lambda f: (f.val_error_s0 + f.val_error_s1) / 2)
+
+
+def test_a_rung_reports_what_the_score_adds_beyond_size():
+    blind = rung_metrics(sized_frame(150, 0.0), ["smash", "params", "flops"], [0, 1], n_boot=200)
+    lo, hi = blind["partial"]["smash | flops"]["spearman_ci"]
+    assert lo < 0.1 and abs(blind["partial"]["smash | flops"]["spearman"]) < 0.12
+    sees = rung_metrics(sized_frame(150, 1.0), ["smash", "params", "flops"], [0, 1], n_boot=200)
+    assert sees["partial"]["smash | flops"]["spearman_ci"][0] > 0.5
+    assert set(sees["predictors"]) == {"smash", "params", "flops", "smash+flops", "learned"}
+    assert sees["predictors"]["smash"]["spearman"] > sees["predictors"]["flops"]["spearman"]
+    assert sees["ceiling"] > 0.9 and sees["ceiling_of_mean"] >= sees["ceiling"]
+    name, share = best_sort(sees)
+    assert name in sees["predictors"] and 0.5 < share <= 1.05
+    text = ladder_text([{"name": "8 epochs", **sees}])
+    assert "smash | flops" in text and "8 epochs" in text and "smash+flops" in text
