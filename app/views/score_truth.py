@@ -99,9 +99,11 @@ def _study_form(store: Store, run_id: str) -> None:
     with st.expander("New correlation study", expanded=store.studies(run_id).empty):
         with st.form("svt-study"):
             c1, c2, c3, c4, c5 = st.columns(5)
-            k = c1.number_input("Architectures (K)", min_value=4, max_value=200, value=48, step=4)
-            epochs = c2.number_input("Epochs per retrain", min_value=1, max_value=50, value=3)
-            steps = c3.number_input("Steps per epoch (0: full)", min_value=0, max_value=10_000, value=100)
+            k = c1.number_input("Architectures (K)", min_value=4, max_value=200, value=24, step=4)
+            ladder = c2.text_input("Truth ladder (epochs)", value="1,2,4,8",
+                                   help="one retrain of the largest; the truth is read after each epoch listed")
+            steps = c3.number_input("Steps per epoch (0: full)", min_value=0, max_value=10_000, value=0,
+                                    help="0: whole passes over the training split, the truth users care about")
             seeds = c4.number_input("Seeds", min_value=1, max_value=3, value=2,
                                     help="2 or more also measure the truth's seed-to-seed ceiling")
             draws = c5.number_input("Score draws", min_value=0, max_value=100, value=CorrelateJob.score_draws,
@@ -111,12 +113,19 @@ def _study_form(store: Store, run_id: str) -> None:
                                         help="naswot: a training-free proxy (one forward pass per arch)")
             submitted = st.form_submit_button("Queue the study", type="primary")
         if submitted:
-            _queue_study(store, run_id, int(k), int(epochs), int(steps), int(seeds), predictors, int(draws))
+            _queue_study(store, run_id, int(k), ladder, int(steps), int(seeds), predictors, int(draws))
     _running_studies(store, run_id)
 
 
-def _queue_study(store: Store, run_id: str, k: int, epochs: int, steps: int, seeds: int,
+def _queue_study(store: Store, run_id: str, k: int, ladder: str, steps: int, seeds: int,
                  predictors: list[str], score_draws: int = CorrelateJob.score_draws) -> None:
+    try:
+        epochs = sorted({int(v) for v in ladder.split(",") if v.strip()})
+    except ValueError:
+        epochs = []
+    if not epochs or epochs[0] < 1 or epochs[-1] > 100:
+        st.error(f"Truth ladder {ladder!r}: give epochs from 1 to 100, comma separated (such as 1,2,4,8).")
+        return
     if "smash" not in predictors:
         st.error("A study needs the SMASH score among its predictors.")
         return
@@ -124,14 +133,16 @@ def _queue_study(store: Store, run_id: str, k: int, epochs: int, steps: int, see
         st.error(f"{k} archs x {seeds} seeds is {k * seeds} retrains; at most {MAX_STUDY_RETRAINS}.")
         return
     try:
-        params = CorrelateJob(k=k, epochs=epochs, seeds=seeds, max_steps_per_epoch=steps,
-                              predictors=tuple(predictors), score_draws=score_draws).to_params()
+        params = CorrelateJob(k=k, epochs=epochs[-1], rungs=tuple(epochs) if len(epochs) > 1 else None,
+                              seeds=seeds, max_steps_per_epoch=steps, predictors=tuple(predictors),
+                              score_draws=score_draws).to_params()
         job_id = store.enqueue_job(CorrelateJob.kind, params, run_id=run_id)
     except (StoreError, ValueError) as exc:
         st.error(f"Could not queue the study: {exc}")
         return
-    st.success(f"Queued study job `{job_id}`: {k * seeds} retrains, then every predictor's figures. "
-               "The engine runs it; progress shows below.")
+    st.success(f"Queued study job `{job_id}`: {k * seeds} retrains of {epochs[-1]} epochs, then every "
+               "predictor's figures" + (" at every rung" if len(epochs) > 1 else "") +
+               ". The engine runs it; progress shows below.")
 
 
 def _running_studies(store: Store, run_id: str) -> None:
@@ -170,6 +181,11 @@ def _study_figures(metrics: dict, key: str) -> None:
     rows = [{"predictor": name, **{m["metric"]: m["estimate"] for m in table},
              "Spearman 95% CI": f"[{table[0]['ci_low']:.3f}, {table[0]['ci_high']:.3f}]"}
             for name, table in metrics["predictors"].items()]
+    if len(metrics.get("rungs") or []) > 1:
+        st.markdown("**The truth ladder**: each predictor's Spearman with the validation error after each "
+                    "training budget of the truth")
+        st.plotly_chart(charts.ladder(metrics["rungs"]), width="stretch", key=f"svt-ladder-{key}")
+        st.caption("Below: every figure at the last rung.")
     st.plotly_chart(charts.predictor_bars(metrics), width="stretch", key=f"svt-study-{key}")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     ceiling = metrics.get("ceiling")

@@ -223,7 +223,11 @@ def test_score_vs_truth_shows_retrained_archs_and_stats(store: Store, run_id: st
     table = lambda est: [{**old[0], "estimate": est}, {**old[0], "metric": "top-2 precision"}]  # noqa: E731
     new = {"truth": "val_error", "n": 6, "k": 2, "seeds": [0, 1],
            "predictors": {"smash": table(0.7), "params": table(0.2), "naswot": table(0.1)},
-           "ceiling": {"spearman": 0.9, "spearman_ci": [0.8, 0.95], "seeds": [0, 1], "of_mean": 0.973}}
+           "ceiling": {"spearman": 0.9, "spearman_ci": [0.8, 0.95], "seeds": [0, 1], "of_mean": 0.973},
+           "rungs": [{"name": f"{e} epochs", "epochs": e, "ceiling": 0.9, "ceiling_ci": [0.8, 0.95],
+                      "ceiling_of_mean": 0.97, "predictors": {"smash": {"spearman": 0.1 * e, "spearman_ci": [0, 0.5]},
+                                                              "flops": {"spearman": 0.5, "spearman_ci": [0.2, 0.7]}}}
+                     for e in (1, 2)]}
     store.upsert_study("study-new", run_id=run_id, status="done", epochs=1, seed=0,
                        arch_ids=board["arch_id"].tolist(), metrics=new)
     at = open_page("score-vs-truth")
@@ -231,6 +235,8 @@ def test_score_vs_truth_shows_retrained_archs_and_stats(store: Store, run_id: st
     assert any(s.value == "Correlation studies" for s in at.subheader)
     shown = next(df.value for df in at.dataframe if "predictor" in df.value.columns)
     assert shown["predictor"].tolist() == ["smash", "params", "naswot"]
+    ladders = [c for c in at.get("plotly_chart") if "budget of the truth" in c.proto.spec]
+    assert len(ladders) == 1, "the study with a truth ladder draws it"
     assert any("ceiling" in c.value and "about 0.973" in c.value for c in at.caption)
 
 
@@ -240,13 +246,15 @@ def test_score_vs_truth_form_queues_a_correlate_job(store: Store, run_id: str):
     form_inputs["Architectures (K)"].set_value(8)
     form_inputs["Seeds"].set_value(2)
     form_inputs["Score draws"].set_value(6)
+    next(t for t in at.text_input if t.label == "Truth ladder (epochs)").set_value("2, 1")
     button(at, "Queue the study").click().run()
     assert_clean(at)
     jobs = store.jobs(limit=50)
     job = jobs[jobs["kind"] == "correlate"].iloc[0]
     params = json.loads(job["params"])
     assert params["k"] == 8 and params["seeds"] == 2 and "smash" in params["predictors"]
-    assert params["score_draws"] == 6
+    assert params["score_draws"] == 6 and params["epochs"] == 2 and params["rungs"] == [1, 2]
+    assert params["max_steps_per_epoch"] == 0, "whole passes unless asked"
     assert job["run_id"] == run_id
     assert any("study job" in p.text for p in at.get("progress")) or any(
         "Queued study job" in s.value for s in at.success)
