@@ -65,8 +65,10 @@ def _submit(store_path: str, run_id: str, arch_ids: list[str], key: str) -> None
         + ". An equal job already queued or running is reused, never repeated.")
 
 
-def retrain_controls(store: Store, run_id: str, arch_ids: list[str], key: str) -> None:
-    """Epochs and seed inputs and a button that queues one retrain job per arch.
+def retrain_controls(store: Store, run_id: str, arch_ids: list[str], key: str,
+                     what: str = "Queue final training of") -> None:
+    """Epochs and seed inputs and a button ("`what` N archs") that queues one retrain job
+    per arch.
 
     The button is off while every chosen arch already has an equal job in the queue,
     so the click that queued them leaves it disabled.
@@ -80,7 +82,7 @@ def retrain_controls(store: Store, run_id: str, arch_ids: list[str], key: str) -
     waiting = pending(store, run_id, RetrainJob(epochs=int(epochs), seed=int(seed))) if arch_ids else set()
     done = bool(arch_ids) and set(arch_ids) <= waiting
     n = len(arch_ids)
-    label = "Already queued" if done else f"Queue final training of {n} arch{'s' if n != 1 else ''}"
+    label = "Already queued" if done else f"{what} {n} arch{'s' if n != 1 else ''}"
     cols[2].button(label, type="primary", key=f"{key}-button", disabled=done or not arch_ids,
                    on_click=_submit, args=(str(store.path), run_id, list(arch_ids), key))
     if err := st.session_state.pop(f"{key}-err", None):

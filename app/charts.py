@@ -233,3 +233,20 @@ def ladder(rungs: list[dict]) -> go.Figure:
     fig.update_yaxes(title_text="Spearman with retrained validation error", range=[-0.6, 1])
     fig.update_xaxes(title_text="training budget of the truth")
     return _layout(fig, height=420)
+
+
+def ranker_bars(summary: dict) -> go.Figure:
+    """The learned ranker's leave-one-out Spearman beside each single predictor's on the
+    same retrained archs, each with its 95% interval (core/ranker.py RankerFit.summary)."""
+    rows = {name: [v if v is not None else float("nan") for v in row] for name, row in
+            {"learned (leave-one-out)": summary["loo_spearman"], **summary["single_spearman"]}.items()}
+    names = list(rows)
+    est = [rows[n][0] for n in names]
+    fig = go.Figure(go.Bar(
+        x=names, y=est, marker_color=[LADDER_COLORS["learned"] if n.startswith("learned") else
+                                      SCORE_COLOR if n == "smash" else MUTED for n in names],
+        error_y=dict(type="data", array=[rows[n][2] - rows[n][0] for n in names],
+                     arrayminus=[rows[n][0] - rows[n][1] for n in names]),
+        hovertemplate="%{x}: Spearman %{y:.3f}<extra></extra>"))
+    fig.update_yaxes(title_text="Spearman with true error", range=[-1, 1])
+    return _layout(fig, height=300)

@@ -25,6 +25,7 @@ from torch import nn
 from app import graph
 from cli import archref as lookup
 from cli.arch_view import show_doc
+from cli.decide import recommendation
 from cli.listing import runs_listing
 from cli.model_card import latest_retrain
 from core.arch import Arch
@@ -58,6 +59,12 @@ class Workdir:
         return self.store.leaderboard(self.run_id(run), sort=sort, descending=descending,
                                       params=params, flops=flops, score=score, stages=stages,
                                       limit=limit, offset=(page - 1) * limit)
+
+    def recommend(self, run: str | None = None) -> dict:
+        """What to train, as the Leaderboard and `smash top --recommend` say: the verdicts
+        against the leader, the recommended archs with their reasons, and the learned ranker's
+        standing (offered or not, and why)."""
+        return recommendation(self.store, self.run_id(run))
 
     def jobs(self, limit: int = 50) -> pd.DataFrame:
         return self.store.jobs(limit=limit)

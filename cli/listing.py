@@ -15,7 +15,7 @@ import pandas as pd
 from cli import archref as lookup
 from cli.parser import BOARD_RANGES
 from cli.tables import Listing, cell, emit, form_of, records
-from core.board import Page, interval_text, mark, marks_legend
+from core.board import Page, equivalence_sentence, interval_text, mark, marks_legend
 from core.errors import BadRequest
 from core.metric import LABELS, run_metric
 from core.status import ACTIVE
@@ -72,8 +72,7 @@ def board_table(board: pd.DataFrame, metric: str = "error") -> pd.DataFrame:
     interval (in the run's score metric) as one column. Columns a store without them lacks
     are left out."""
     shown = board.copy()
-    none = pd.Series(None, index=shown.index, dtype=object)
-    shown["mark"] = [mark(t, p) for t, p in zip(shown.get("tied", none), shown.get("partial", none), strict=True)]
+    shown["mark"] = [mark(v) for v in shown["verdict"]] if "verdict" in shown else ""
     if "score_lo" in shown:
         shown["interval"] = [interval_text(lo, hi, metric)
                              for lo, hi in zip(shown["score_lo"], shown["score_hi"], strict=True)]
@@ -92,14 +91,17 @@ def top_listing(store: Store, run: str, args: argparse.Namespace) -> Listing:
     board = store.leaderboard(run, sort=args.sort, descending=args.desc, limit=args.limit,
                               offset=page.offset, **filters)
     order = "descending" if args.desc else "ascending"
+    counts, delta = store.verdict_counts(run), store.score_delta(run)
     doc = {"run_id": run, "sort": args.sort, "descending": args.desc, "filters": filters,
            "total": total, "page": args.page, "pages": page.pages, "limit": args.limit, "offset": page.offset,
-           "rows": records(board)}
+           "delta": delta, "verdicts": counts, "rows": records(board)}
     header = [f"run {run} · {total:,} architectures match · {page.span(len(board))} · by {args.sort} {order}"]
     metric = store.score_metric(run)
     if metric != "error":  # an error score is the percentage it always was; say what else is
         header.append(f"scores: {LABELS[metric]} (nats, lower is better)")
     table = board_table(board, metric)
+    if len(board):
+        header.append(equivalence_sentence(counts, delta, metric))
     if len(board) and "mark" in table and table["mark"].any():
         header.append(marks_legend(set(table["mark"]) - {""}))
     return Listing(doc=doc, frame=board, header=header, table=table, metric=metric,

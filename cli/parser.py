@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,13 +27,21 @@ from core.status import STATUSES
 
 @dataclass(frozen=True)
 class Command:
-    """The function that runs a subcommand, by module and name, imported when it runs."""
+    """The function that runs a subcommand, by module and name, imported when it runs;
+    `route`, when given, names another (module, name) for the arguments that need it (so
+    `smash top` loads scikit-learn only for --sort predicted and --recommend)."""
 
     module: str
     name: str
+    route: Callable[[argparse.Namespace], tuple[str, str] | None] | None = None
 
     def __call__(self, args: argparse.Namespace) -> Any:
-        return getattr(importlib.import_module(self.module), self.name)(args)
+        module, name = (self.route(args) if self.route else None) or (self.module, self.name)
+        return getattr(importlib.import_module(module), name)(args)
+
+
+def _deciding(args: argparse.Namespace) -> tuple[str, str] | None:
+    return ("cli.decide", "cmd_top") if args.sort == "predicted" or args.recommend else None
 
 
 def run(name: str) -> Command:
@@ -221,14 +230,19 @@ def add_listings(sub: Subparsers) -> None:
 
     t = sub.add_parser("top", help="the leaderboard: sorted, filtered and paged as on the dashboard")
     listing_common(t, run=True)
-    t.add_argument("--sort", choices=list(SORT_KEYS), default="score_mean")
+    t.add_argument("--sort", choices=[*SORT_KEYS, "predicted"], default="score_mean",
+                   help="a board column, or predicted: the ranker learned from the run's retrains, where "
+                        "it ranks them better than the SMASH score")
     t.add_argument("--desc", action="store_true", help="descending order")
     for name in BOARD_RANGES:
         t.add_argument(f"--{name}", metavar="LO:HI", help=f"keep archs whose {name} is in the range")
     t.add_argument("--stage", action="append", choices=STAGES, help="search stage (repeatable)")
     t.add_argument("--limit", type=at.int_in(1, 100_000), default=25, help="rows per page (default 25)")
     t.add_argument("--page", type=at.int_in(1), default=1, help="page number, from 1")
-    t.set_defaults(func=Command("cli.listing", "cmd_top"))
+    t.add_argument("--recommend", action="store_true",
+                   help="what to train: the best-scored, cheapest by params and by FLOPs of the archs "
+                        "equivalent to the leader (and the learned ranker's pick where offered)")
+    t.set_defaults(func=Command("cli.listing", "cmd_top", route=_deciding))
 
     j = sub.add_parser("jobs", help="list the engine's jobs, newest first")
     listing_common(j)

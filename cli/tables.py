@@ -25,7 +25,7 @@ from core.metric import format_score
 
 SCORES = {"score_mean", "score_std", "best_score", "score_lo", "score_hi"}
 """SMASH score columns: shown in the run's score metric."""
-PERCENT = {"test_error", "val_error", "progress"} | SCORES
+PERCENT = {"test_error", "val_error", "progress", "predicted"} | SCORES
 COMPACT = {"params", "flops"}
 
 

@@ -14,13 +14,14 @@ import json
 import math
 import re
 import tomllib
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.errors import BadRequest
-from core.metric import SCORE_METRICS
+from core.metric import DELTAS, SCORE_METRICS
 from core.vocab import DEFAULT_OP_PROBS, PATH_SHAPES
 
 
@@ -291,9 +292,22 @@ class ScoreConfig:
     """Perturbation and the greedy chain change each element of an architecture (a layer's
     reads, writes, width, op layout; each conv's kernel, dilation, groups) with this
     probability; at least one element always changes."""
+    delta: float | None = None
+    """The indifference zone of racing and of the leaderboard's verdicts, in the score's
+    units: an arch whose score interval lies within delta of the leader's score is
+    equivalent to it (core/racing.py). None: the metric's default (core/metric.py DELTAS,
+    set from the truth's seed-to-seed noise in docs/correlation.md); 0: no zone (archs
+    tied with the leader stay unresolved)."""
+
+    @property
+    def indifference(self) -> float | None:
+        """The zone racing and the verdicts use: delta, or the metric's default; None for 0."""
+        return DELTAS[self.metric] if self.delta is None else (self.delta or None)
 
     def __post_init__(self) -> None:
         s = "[score]."
+        _require(self.delta is None or (math.isfinite(self.delta) and self.delta >= 0),
+                 f"{s}delta = {self.delta}; must be >= 0 (0: no indifference zone)")
         _require(self.halving_eta >= 2, f"{s}halving_eta = {self.halving_eta}; must be >= 2")
         _require(self.metric in SCORE_METRICS,
                  f"{s}metric = {self.metric!r}; allowed: {', '.join(SCORE_METRICS)}")
@@ -404,6 +418,12 @@ LEGACY: dict[str, dict[str, Any]] = {
 def _check_value(value: Any, hint: Any, where: str) -> Any:
     """Coerce a TOML value to the field's declared type or raise ConfigError."""
     origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):  # an optional setting: none, or its type
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None and len(options) < len(typing.get_args(hint)):
+            return None
+        _require(len(options) == 1, f"{where}: unsupported setting type")
+        return _check_value(value, options[0], where)
     if origin is tuple:
         args = typing.get_args(hint)
         _require(isinstance(value, list | tuple), f"{where} = {_short(value)}; expected a list")

@@ -31,7 +31,7 @@ def arch_id_for(arch_json: str) -> str:
     return hashlib.sha256(arch_json.encode()).hexdigest()[:16]
 
 
-ID_NEUTRAL = {"score": {"metric": "error"}}
+ID_NEUTRAL = {"score": {"metric": "error", "delta": None}}
 """Settings added after run ids were in use, left out of the id while they hold these
 values: a config that does not use a new setting keeps the id (and so resumes the run) it
 had before the setting existed."""

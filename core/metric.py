@@ -20,6 +20,14 @@ BOUNDS = {"error": (0.0, 1.0), "loss": (0.0, math.inf)}
 
 LABELS = {"error": "validation error, generated weights", "loss": "validation loss, generated weights"}
 
+DELTAS = {"error": 0.03, "loss": 0.08}
+"""Each metric's default indifference zone ([score].delta): the score difference that
+matches the truth's own seed-to-seed noise. Archs whose retrained errors lie within one
+seed-to-seed standard deviation of each other cannot be ordered even by retraining them;
+the same share of the SMASH score's spread (the ratio of the scores' and the truths'
+interquartile ranges over a study's archs) is the score difference not worth resolving.
+docs/correlation.md gives the study's figures these come from."""
+
 
 def run_metric(config: dict[str, Any] | None) -> str:
     """The score metric of a stored run config (a dict as the store returns it)."""

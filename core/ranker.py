@@ -74,8 +74,13 @@ class RankerFit:
     def summary(self) -> dict[str, Any]:
         """What a page or a JSON document shows: the figures, the decision and why."""
         return {"n": self.n, "features": list(self.features), "label": self.label,
-                "loo_spearman": list(self.loo), "single_spearman": {k: list(v) for k, v in self.single.items()},
+                "loo_spearman": _plain(self.loo), "single_spearman": {k: _plain(v) for k, v in self.single.items()},
                 "offered": self.offered, "reason": self.reason}
+
+
+def _plain(values: Sequence[float]) -> list[float | None]:
+    """JSON-ready numbers: NaN (a figure that could not be computed) as None."""
+    return [float(v) if np.isfinite(v) else None for v in values]
 
 
 def _usable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -128,3 +133,19 @@ def suggest_retrains(board: pd.DataFrame, retrained: Sequence[str], k: int = 3) 
         picks.append(str(frame.loc[best, "arch_id"]))
         taken[best] = True
     return picks
+
+
+def rank_board(board: pd.DataFrame) -> tuple[RankerFit, pd.DataFrame]:
+    """A ranker fitted on the board's retrained archs (`board`: Store.board_features), and
+    the board with each arch's `predicted` error where the ranker is offered."""
+    fit = fit_ranker(board[board["val_error"].notna()])
+    return fit, board.assign(predicted=fit.predict(board)) if fit.offered else board
+
+
+def learned_pick(fit: RankerFit, board: pd.DataFrame) -> dict[str, Any] | None:
+    """The arch the offered ranker predicts best, with why (None where it is not offered)."""
+    if not fit.offered or "predicted" not in board or board.empty:
+        return None
+    row = board.loc[board["predicted"].idxmin()]
+    return {**row.to_dict(), "reason": f"best predicted error, {fit.label} (leave-one-out Spearman "
+                                       f"{fit.loo[0]:.2f} against the SMASH score's {fit.single['smash'][0]:.2f})"}

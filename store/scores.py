@@ -11,14 +11,17 @@ is one running min over (x, score) in sort order, never a pairwise comparison.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pandas as pd
 
 from core.board import SORT_KEYS
+from core.config import Config
 from core.search import STAGES
 
 from .base import StoreBase, check_choice, fetch_records, utcnow
+from .db import Connection
 
 SORT_SQL = {key: key for key in SORT_KEYS}
 """The board's sort keys (core.board) mapped to the SQL that implements them. The ORDER BY
@@ -38,13 +41,24 @@ _FILTERS = """
       AND ($score_hi IS NULL OR score_mean <= $score_hi)
       AND ($stages::TEXT[] IS NULL OR list_contains($stages::TEXT[], stage))"""
 
-# The leader is the best full score with an interval (arg_min skips a NULL score_hi).
+# The leader is the best full score with an interval (arg_min skips a NULL score_hi), and
+# `spread` the run's per-draw spread pooled over its full scores, with the Student-t
+# quantile for its degrees of freedom (core/racing.py's t_quantile, the same expansion).
 _LEADER = """
 leader AS (
-    SELECT score_hi AS hi FROM board
+    SELECT arch_id AS id, score_mean AS mean, score_lo AS lo, score_hi AS hi, draws FROM board
     WHERE """ + _SCORED + """ AND NOT partial AND score_hi IS NOT NULL
       AND score_mean IS NOT NULL AND NOT isnan(score_mean)
     ORDER BY score_mean, arch_id LIMIT 1
+),
+pool AS (
+    SELECT sqrt(sum((draws - 1) * score_std * score_std) / sum(draws - 1)) AS sd, CAST(sum(draws - 1) AS DOUBLE) AS df
+    FROM board WHERE """ + _SCORED + """ AND NOT partial AND draws > 1 AND score_std IS NOT NULL
+      AND score_mean IS NOT NULL AND NOT isnan(score_mean)
+),
+spread AS (
+    SELECT sd * (z + (z * z * z + z) / (4 * df) + (5 * z ^ 5 + 16 * z * z * z + 3 * z) / (96 * df * df)) AS tsd
+    FROM pool, (SELECT CAST(1.959963984540054 AS DOUBLE) AS z)
 )"""
 
 # Latest finished retrain of each arch: its validation error is the "true error" the SMASH
@@ -59,11 +73,39 @@ truth AS (
     GROUP BY arch_id
 )"""
 
+# Each arch judged against the leader as core/racing.py's verdicts judge a race. With the
+# run's indifference zone $delta, each interval is its mean +- t x the pooled spread /
+# sqrt(draws): separated (wholly above the leader's), equivalent (within delta of the
+# leader's score, the leader's own half-width at most delta / 2), unresolved (neither);
+# without, each arch's own interval decides tied (unresolved) or separated. Partial:
+# halving stopped it early.
+_HW = "(SELECT tsd FROM spread) / sqrt({draws})"
+_VERDICT = """
+    CASE WHEN l.partial THEN 'partial'
+         WHEN l.arch_id = (SELECT id FROM leader) THEN 'leader'
+         WHEN $delta IS NULL THEN CASE WHEN l.score_lo > (SELECT hi FROM leader) THEN 'separated'
+                                       ELSE 'unresolved' END
+         WHEN l.score_mean - """ + _HW.format(draws="l.draws") + """ >
+              (SELECT mean FROM leader) + """ + _HW.format(draws="(SELECT draws FROM leader)") + """ THEN 'separated'
+         WHEN """ + _HW.format(draws="(SELECT draws FROM leader)") + """ <= $delta / 2
+              AND l.score_mean - """ + _HW.format(draws="l.draws") + """ >= (SELECT mean FROM leader) - $delta
+              AND l.score_mean + """ + _HW.format(draws="l.draws") + """ <= (SELECT mean FROM leader) + $delta
+              THEN 'equivalent'
+         ELSE 'unresolved' END"""
+
 _BOARD_COLUMNS = """
     l.arch_id, l.score_mean, l.score_std, l.score_lo, l.score_hi, l.draws, l.val_images,
-    l.partial, NOT l.partial AND l.score_lo <= (SELECT hi FROM leader) AS tied,
+    l.partial, NOT l.partial AND l.score_lo <= (SELECT hi FROM leader) AS tied,""" + _VERDICT + """ AS verdict,
     l.race_rounds, l.params, l.flops, l.depth, l.n_layers, l.stage, l.checkpoint_step,
     t.val_error, t.test_error"""
+
+
+def _delta(con: Connection, run_id: str) -> float | None:
+    """The run's indifference zone, read on the caller's connection (a read takes one)."""
+    row = con.execute("SELECT config FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    if not row or not row[0]:
+        return None
+    return Config.from_stored(json.loads(row[0])).score.indifference
 
 
 def _board_page(order: str, by_truth: bool) -> str:
@@ -77,6 +119,17 @@ def _board_page(order: str, by_truth: bool) -> str:
 
 
 _COUNT = "SELECT count(*) FROM board WHERE " + _SCORED + _FILTERS
+
+_FEATURES = ("WITH" + _TRUTH + "\nSELECT l.arch_id, l.score_mean, l.params, l.flops, t.val_error FROM board l "
+             "LEFT JOIN truth t USING (arch_id) WHERE l." + _SCORED.replace(" AND ", " AND l.")
+             + " AND NOT l.partial AND l.score_mean IS NOT NULL AND NOT isnan(l.score_mean) ORDER BY l.arch_id")
+
+_VERDICTS = ("WITH" + _LEADER + "\nSELECT" + _VERDICT + " AS verdict, count(*) AS n FROM board l WHERE l."
+             + _SCORED.replace(" AND ", " AND l.") + " GROUP BY verdict")
+
+_EQUIVALENT = ("WITH" + _LEADER + ",\njudged AS (SELECT l.arch_id, l.score_mean, l.score_lo, l.score_hi, l.params, "
+               "l.flops, l.draws," + _VERDICT + " AS verdict FROM board l WHERE l." + _SCORED.replace(" AND ", " AND l.")
+               + ")\nSELECT * FROM judged WHERE verdict IN ('leader', 'equivalent') ORDER BY score_mean, arch_id")
 
 # The front minimises score and x: per x the best score, kept where it beats every
 # smaller x. Ordered by (x, score), the first row of each x holds its best, and it is on
@@ -297,9 +350,33 @@ class ScoresMixin(StoreBase):
         query = _board_page(order, by_truth=sort == "val_error")
         bind = self._board_params(run_id, params, flops, score, stages)
         with self._read() as con:
-            frame = con.execute(query, {**bind, "limit": int(limit), "offset": int(offset)}).df()
+            frame = con.execute(query, {**bind, "limit": int(limit), "offset": int(offset),
+                                        "delta": _delta(con, run_id)}).df()
         frame.insert(0, "rank", range(offset + 1, offset + 1 + len(frame)))
         return frame
+
+    def score_delta(self, run_id: str) -> float | None:
+        """The run's indifference zone ([score].delta or its metric's default; None: none)."""
+        with self._read() as con:
+            return _delta(con, run_id)
+
+    def verdict_counts(self, run_id: str) -> dict[str, int]:
+        """How many of the run's scored archs are the leader, equivalent to it, unresolved,
+        separated from it, or partial (see the leaderboard's `verdict`)."""
+        with self._read() as con:
+            rows = con.execute(_VERDICTS, {"run_id": run_id, "delta": _delta(con, run_id)}).fetchall()
+        return {verdict: int(n) for verdict, n in rows}
+
+    def equivalent_set(self, run_id: str) -> pd.DataFrame:
+        """The leader and every arch equivalent to it within the run's delta, best score first:
+        what a recommendation is chosen from."""
+        with self._read() as con:
+            return con.execute(_EQUIVALENT, {"run_id": run_id, "delta": _delta(con, run_id)}).df()
+
+    def board_features(self, run_id: str) -> pd.DataFrame:
+        """Every fully scored arch of the run with what a learned ranker reads and fits to:
+        arch_id, score_mean, params, flops, and val_error where it was retrained."""
+        return self._df(_FEATURES, {"run_id": run_id})
 
     def leaderboard_count(
         self,

@@ -129,7 +129,7 @@ def write_config(path: Path, cfg: Config) -> Path:
     for k, v in d.items():
         if isinstance(v, dict):
             lines.append(f"\n[{k}]")
-            lines += [f"{kk} = {_toml(vv)}" for kk, vv in v.items()]
+            lines += [f"{kk} = {_toml(vv)}" for kk, vv in v.items() if vv is not None]  # TOML has no null
     path.write_text("\n".join(lines) + "\n")
     return path
 

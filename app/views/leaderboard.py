@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import links, score_text
+from app import decisions, links, score_text
 from app.actions import retrain_controls, set_selected
 from app.context import store_and_run
 from core.board import MARKS, SORT_KEYS, Page, interval_text, mark
@@ -21,6 +21,7 @@ VISIBLE_ROWS = 20
 ROW_PX = 35
 SORT_LABELS = {"score_mean": "SMASH score", "score_std": "score spread", "flops": "FLOPs",
                "n_layers": "layers", "val_error": "true error (validation)", "arch_id": "arch id"}
+PREDICTED_COLUMNS = ["rank", "arch_id", "predicted", "score_mean", "params", "flops", "val_error"]
 COLUMNS = ["rank", "arch_id", "mark", "score_mean", "interval", "draws", "val_images", "params", "flops",
            "depth", "n_layers", "stage", "checkpoint_step", "val_error", "test_error"]
 COLUMN_CONFIG = {
@@ -41,6 +42,9 @@ COLUMN_CONFIG = {
     "val_error": st.column_config.NumberColumn(
         "true error", format="percent",
         help="Validation error after final training (held out of training; what selection uses)"),
+    "predicted": st.column_config.NumberColumn(
+        "predicted error", format="percent",
+        help="Validation error the ranker learned from this run's retrains predicts (lower is better)"),
     "test_error": st.column_config.NumberColumn(
         "test error", format="percent",
         help="Test error after final training: the final figure, never sorted or selected on"),
@@ -91,44 +95,54 @@ def render() -> None:
     store, run_id = picked
     metric = store.score_metric(run_id)
     filters = _filters(metric)
+    fit, ranked = decisions.learned(store, run_id)
+    decisions.verdict_line(store, run_id, metric)
+    decisions.recommendation(store, run_id, metric, fit, ranked)
+    st.divider()
     c_sort, c_desc, c_size, c_page = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
-    sort = c_sort.selectbox("Sort by", list(SORT_KEYS), key="lb-sort",
-                            format_func=lambda c: SORT_LABELS.get(c, c.replace("_", " ")))
+    sorts = [*SORT_KEYS, *(["predicted"] if fit.offered else [])]
+    sort = c_sort.selectbox("Sort by", sorts, key="lb-sort",
+                            format_func=lambda c: f"predicted error ({fit.label})" if c == "predicted"
+                            else SORT_LABELS.get(c, c.replace("_", " ")))
     descending = c_desc.toggle("Descending", key="lb-desc")
     size = c_size.selectbox("Rows per page", PAGE_SIZES, index=1, key="lb-size")
-    total = store.leaderboard_count(run_id, **filters)
+    predicted = sort == "predicted"
+    total = len(ranked) if predicted else store.leaderboard_count(run_id, **filters)
     pages = Page(total, size).pages
     number = int(c_page.number_input(f"Page (of {pages:,})", min_value=1, value=1, step=1, key="lb-page"))
     page = Page(total, size, number).clamped()
-    offset = page.offset
-    board = store.leaderboard(run_id, sort=sort, descending=descending, limit=size, offset=offset,
-                              **filters)
-    st.caption(f"{total:,} architectures match · {page.span(len(board))} · select rows to view, "
-               "compare or retrain")
-    tied = int(board["tied"].fillna(False).astype(bool).sum()) if sort == "score_mean" and offset == 0 else 0
-    if tied > 1:
-        st.info(f"The top {tied} on this page (marked tied) are statistically tied with the leader: their "
-                "score intervals overlap, so their order is noise. Retrain several of them, or race them "
-                "([score].race_top) to separate them.")
+    board = _predicted_page(ranked, descending, page) if predicted else store.leaderboard(
+        run_id, sort=sort, descending=descending, limit=size, offset=page.offset, **filters)
+    st.caption(f"{total:,} architectures {'scored' if predicted else 'match'} · {page.span(len(board))} · "
+               "select rows to view, compare or retrain")
+    decisions.ranker_note(fit)
     if board.empty:
         st.info("No scored architectures match. Queue a scoring pass on the Runs page, or widen the filters.")
         return
     # The key follows the page's query, so a row selection never carries over to other rows.
-    view_key = f"lb-table-{run_id}-{sort}-{descending}-{size}-{offset}-{hash(repr(filters))}"
+    view_key = f"lb-table-{run_id}-{sort}-{descending}-{size}-{page.offset}-{hash(repr(filters))}"
     height = ROW_PX * (min(len(board), VISIBLE_ROWS) + 1) + 3
-    event = st.dataframe(with_marks(board, metric)[COLUMNS], hide_index=True, width="stretch", height=height,
-                         key=view_key, column_config=column_config(metric), on_select="rerun",
-                         selection_mode="multi-row")
+    shown = board[PREDICTED_COLUMNS] if predicted else with_marks(board, metric)[COLUMNS]
+    event = st.dataframe(shown, hide_index=True, width="stretch", height=height, key=view_key,
+                         column_config=column_config(metric), on_select="rerun", selection_mode="multi-row")
     rows = ((event or {}).get("selection") or {}).get("rows") or []
     chosen = board.iloc[list(rows)]["arch_id"].tolist()
     set_selected(run_id, chosen)  # the Jobs page offers final training of these
     _actions(store, run_id, chosen)
+    decisions.suggestions(store, run_id, ranked)
+
+
+def _predicted_page(ranked, descending: bool, page: Page):
+    """One page of the board ordered by the learned ranker's predicted error."""
+    order = ranked.sort_values(["predicted", "arch_id"], ascending=[not descending, True])
+    rows = order.iloc[page.offset: page.offset + page.size]
+    return rows.assign(rank=range(page.offset + 1, page.offset + 1 + len(rows))).reset_index(drop=True)
 
 
 def with_marks(board, metric: str = "error"):
     """The row's mark and its interval (in the run's score metric) as text columns, worded
     as `smash top` words them (core/board.py)."""
-    marks = [mark(t, p) for t, p in zip(board["tied"], board["partial"], strict=True)]
+    marks = [mark(v) for v in board["verdict"]]
     intervals = [interval_text(lo, hi, metric) for lo, hi in zip(board["score_lo"], board["score_hi"], strict=True)]
     return board.assign(mark=marks, interval=intervals)
 

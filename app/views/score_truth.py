@@ -20,6 +20,7 @@ from app import charts, links
 from app.context import store_and_run
 from core import rankstats
 from core.jobs import PREDICTORS, CorrelateJob
+from core.ranker import fit_ranker
 from core.status import ACTIVE
 from store import Store, StoreError
 
@@ -52,6 +53,7 @@ def render() -> None:
         _open_clicked(event, run_id)
     with right:
         _stats(pairs)
+    _learned_ranker(store, run_id)
     st.divider()
     _study_form(store, run_id)
     _studies(store, run_id)
@@ -84,6 +86,20 @@ def _stats(pairs: pd.DataFrame) -> None:
     st.caption("Truth: validation error after retraining (a split never trained on). Percentile bootstrap "
                "over (score, error) pairs. Regret: best true error among the k best-scored archs minus "
                "the best true error of all.")
+
+
+def _learned_ranker(store: Store, run_id: str) -> None:
+    """The ranker learned from the run's retrains against each single predictor, all judged on
+    the same retrained archs (the ranker leave-one-out), and whether the Leaderboard offers it."""
+    fit = fit_ranker(store.board_features(run_id).dropna(subset=["val_error"]))
+    st.subheader("A ranker learned from the retrains")
+    if not fit.n or fit.model is None:
+        st.caption(fit.reason + ".")
+        return
+    st.plotly_chart(charts.ranker_bars(fit.summary()), width="stretch", key="svt-ranker")
+    st.caption(f"Ridge regression on {', '.join(fit.features)}; each retrained arch predicted by a ranker "
+               f"fitted without it. {'Offered on the Leaderboard' if fit.offered else 'Not offered'}: "
+               f"{fit.reason}.")
 
 
 def _show_table(table: pd.DataFrame) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from core.arch import Arch
 from core.config import ScoreConfig
 from core.control import Control
-from core.racing import Tally, race, tied_with_leader
+from core.racing import VERDICTS, Tally, race, verdicts
 from engine.exec.contract import ScoringExecutor
 from engine.scoring.scorer import raced_row
 from store import BackgroundWriter, Store
@@ -16,13 +16,14 @@ from store import BackgroundWriter, Store
 
 def race_scores(store: Store, writer: BackgroundWriter, runner: ScoringExecutor, run_id: str,
                 step: int, sc: ScoreConfig, control: Control) -> dict[str, Any]:
-    """The racing stage at one checkpoint: re-score the tied top with fresh draws.
+    """The racing stage at one checkpoint: re-score the unresolved top with fresh draws until
+    each is separated from the leader or equivalent to it within the run's delta, or out of
+    draws (core/racing.py).
 
     Starts from the stored scores, so a rerun (or a resumed job) continues the race from
     the draws already made; each round's figures are written as it ends."""
     frame = store.checkpoint_scores(run_id, step)
     frame = frame[~frame["partial"].fillna(False).astype(bool) & frame["score_mean"].notna()]
-    frame = frame.head(max(sc.race_top, 1))
     tallies = {r.arch_id: Tally(int(r.draws), float(r.score_mean), float(r.score_std or 0.0),
                                 int(r.first_draw or 0), int(r.race_rounds or 0))
                for r in frame.itertuples()}
@@ -38,10 +39,13 @@ def race_scores(store: Store, writer: BackgroundWriter, runner: ScoringExecutor,
 
     def on_round(rnd: int, ids: list[str], now: dict[str, Tally]) -> None:
         writer.put("raced", [raced_row(run_id, a, step, now[a], sc.metric) for a in ids])
-        control.progress(1.0, f"racing round {rnd}: {len(ids)} archs still tied with the leader")
+        control.progress(1.0, f"racing round {rnd}: {len(ids)} archs not yet resolved against the leader")
 
-    final = race(tallies, more, top=sc.race_top, max_draws=sc.race_max_draws, on_round=on_round)
+    delta = sc.indifference
+    final = race(tallies, more, top=sc.race_top, max_draws=sc.race_max_draws, delta=delta, on_round=on_round)
     leader = min(final, key=lambda a: (final[a].mean, a))
-    tied = tied_with_leader(final, sorted(final, key=lambda a: (final[a].mean, a)))
-    return {"best_arch": leader, "best_score": final[leader].mean,
-            "raced": sum(final[a].n > before[a].n for a in final), "tied_with_best": len(tied) - 1}
+    judged = verdicts(final, delta)
+    counts = {v: sum(j == v for j in judged.values()) for v in VERDICTS if v != "leader"}
+    return {"best_arch": leader, "best_score": final[leader].mean, "delta": delta,
+            "raced": sum(final[a].n > before[a].n for a in final), "draws_spent": sum(
+                final[a].n - before[a].n for a in final), **{f"raced_{v}": n for v, n in counts.items()}}

@@ -378,3 +378,45 @@ def test_store_errors_become_messages(tmp_path: Path, monkeypatch):
     at = open_page("leaderboard")
     assert not at.exception
     assert any("not a SMASH Explorer store" in e.value for e in at.error)
+
+
+def test_leaderboard_decides_recommends_and_learns_from_retrains(store: Store, run_id: str):
+    """The verdict sentence instead of a wall of ties; the recommendation with its reasons and
+    one button; the ranker learned from retrains offered as a sort once it beats the SMASH
+    score; the retrain-to-learn-more suggestion with its button."""
+    at = open_page("leaderboard")
+    assert_clean(at)
+    said = [m.value for m in [*at.info, *at.success]]
+    assert any("equivalent within delta" in t or "equivalent to the leader within delta" in t for t in said), said
+    picks = store.equivalent_set(run_id)
+    shown = " ".join(m.value for m in at.markdown)
+    assert picks.iloc[0]["arch_id"] in shown and "best SMASH score" in shown
+    assert any("No learned ranker offered" in c.value and "at least 8" in c.value for c in at.caption)
+    button(at, "Train the recommended").click().run()
+    assert_clean(at)
+    queued = store.jobs(status=["queued"])
+    assert picks.iloc[0]["arch_id"] in set(queued[queued["kind"] == "retrain"]["arch_id"])
+    assert button(at, "Already queued").disabled
+
+    # Retrains whose truth follows FLOPs, not the score: the learned ranker beats the score.
+    board = store.board_features(run_id).sort_values("flops").reset_index(drop=True)
+    for i, row in board.iloc[:12].iterrows():
+        store.upsert_retrain({"retrain_id": f"learn-{i}", "run_id": run_id, "arch_id": row["arch_id"], "epochs": 1,
+                              "seed": 0, "status": "done", "val_error": 0.5 - 0.02 * i, "test_error": 0.5})
+    at = open_page("leaderboard")
+    assert_clean(at)
+    assert any("is offered" in c.value and "learned from" in c.value for c in at.caption)
+    at.selectbox(key="lb-sort").set_value("predicted").run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert "predicted" in table.columns and table["predicted"].is_monotonic_increasing
+    before = set(store.jobs(limit=500)["job_id"])
+    button(at, "Retrain to learn more").click().run()
+    assert_clean(at)
+    new = store.jobs(limit=500)
+    added = new[~new["job_id"].isin(before)]
+    assert len(added) == 3 and not set(added["arch_id"]) & set(board.iloc[:12]["arch_id"])
+    truth_page = open_page("score-vs-truth")
+    assert_clean(truth_page)
+    bars = [c for c in truth_page.get("plotly_chart") if "leave-one-out" in c.proto.spec]
+    assert len(bars) == 1 and any("Offered on the Leaderboard" in c.value for c in truth_page.caption)

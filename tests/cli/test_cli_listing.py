@@ -73,6 +73,8 @@ def test_top_json_equals_the_store(capsys, w, store, extra, query):
         for col in ("val_error", "test_error", "score_lo", "score_hi"):
             assert row[col] == (None if pd.isna(expected[col]) else expected[col]), col
         assert row["tied"] == expected["tied"] and row["partial"] == expected["partial"]
+        assert row["verdict"] == expected["verdict"]
+    assert doc["verdicts"] == store.verdict_counts(run_id) and doc["delta"] == store.score_delta(run_id)
 
 
 def test_top_pages_like_the_dashboard(capsys, w, store):
@@ -82,7 +84,8 @@ def test_top_pages_like_the_dashboard(capsys, w, store):
     assert [r["arch_id"] for r in doc["rows"]] == store.leaderboard(run_id, limit=2, offset=2)["arch_id"].tolist()
     table = run_ok(capsys, "top", "--workdir", w, "--limit", "2", "--page", "2")
     assert "page 2 of" in table.splitlines()[0] and doc["rows"][0]["arch_id"] in table
-    assert "tied =" in table  # the marks are explained
+    assert "equivalent" in table.splitlines()[1]  # the verdicts against the leader, in a sentence
+    assert "mark: " in table  # and the marks explained
     csv = pd.read_csv(io.StringIO(run_ok(capsys, "top", "--workdir", w, "--csv", "--limit", "2", "--page", "2")),
                       dtype={"arch_id": str})
     assert csv["arch_id"].tolist() == [r["arch_id"] for r in doc["rows"]]
@@ -198,3 +201,22 @@ def test_a_loss_run_prints_its_scores_in_nats_not_percent(capsys, tmp_path):
     assert "SMASH score (loss, nats) 0.9312 ± 0.0123, 95% interval [0.911, 0.951]" in show, show
     error_top = run_ok(capsys, "top", "--run", "error-run", "--workdir", w)
     assert "25.00%" in error_top and "[23.0%, 27.0%]" in error_top and "validation loss" not in error_top
+
+
+def test_top_recommends_what_to_train_as_the_leaderboard_does(capsys, w, store):
+    from cli import api
+
+    run_id = store.latest_run_id()
+    doc = json.loads(run_ok(capsys, "top", "--workdir", w, "--recommend", "--json"))
+    equivalent = store.equivalent_set(run_id)
+    picks = doc["recommended"]
+    assert picks[0]["arch_id"] == equivalent.iloc[0]["arch_id"] and picks[0]["reasons"][0] == "best SMASH score"
+    assert {p["arch_id"] for p in picks} <= set(equivalent["arch_id"])
+    assert len({p["arch_id"] for p in picks}) == len(picks), "each arch once, with all its reasons"
+    assert doc["verdicts"] == store.verdict_counts(run_id)
+    assert not doc["learned_ranker"]["offered"] and "at least 8" in doc["learned_ranker"]["reason"]
+    assert api.open_workdir(w).recommend() == doc
+    table = run_ok(capsys, "top", "--workdir", w, "--recommend")
+    assert "recommended for final training" in table and picks[0]["arch_id"] in table
+    code, out, err = smash(capsys, "top", "--workdir", w, "--sort", "predicted")
+    assert code == 2 and "not offered" in err and "at least 8" in err and len(err.strip().splitlines()) == 1

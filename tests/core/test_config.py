@@ -70,13 +70,15 @@ def test_a_stored_config_without_later_settings_keeps_its_old_behaviour():
 
 
 def test_a_config_that_keeps_error_scores_keeps_its_run_id():
-    """[score] metric came after run ids: at "error" it is left out of the id, so a config
-    that does not use it resumes the run it began before the setting existed."""
+    """[score] metric and delta came after run ids: at "error" and unset they are left out of
+    the id, so a config that does not use them resumes the run it began before they existed."""
     cfg = load_config(ROOT / "configs" / "demo.toml").replace(score={"metric": "error"})
     before = cfg.to_dict()
     before["score"].pop("metric")
+    before["score"].pop("delta")
     digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:8]
     assert run_id_for(cfg) == f"demo-{digest}"
     assert run_id_for(cfg.replace(score={"metric": "loss"})) != run_id_for(cfg)
+    assert run_id_for(cfg.replace(score={"delta": 0.01})) != run_id_for(cfg)
     with pytest.raises(ConfigError, match=r"\[score\]\.metric = 'acc'"):
         cfg.replace(score={"metric": "acc"})

@@ -162,3 +162,43 @@ def test_pareto_over_wide_sizes_matches_brute_force(tmp_path, x):
     assert frame["on_front"].tolist() == [(size, s) in front for size, s, _ in expect]
     only = st.pareto(RUN, x=x, front_only=True)
     assert only["arch_id"].tolist() == [a for size, s, a in expect if (size, s) in front]
+
+
+def test_every_arch_is_judged_against_the_leader_with_the_runs_delta(tmp_path):
+    """leader; equivalent (its interval, from the run's pooled per-draw spread, within delta
+    of the leader's score); unresolved (overlapping, not inside the zone); separated (wholly
+    above the leader's interval); partial. The same rule as core/racing.py's verdicts, and
+    without a zone the older rule of each arch's own interval."""
+    from core.config import Config
+    from core.racing import Tally, verdicts
+    from core.rankstats import mean_interval
+
+    rows = {"lead": (1.00, 0.02), "near": (1.03, 0.04), "wide": (1.15, 0.15), "far": (1.50, 0.05),
+            "cut": (0.50, 0.01)}
+
+    def filled(name: str, delta: float | None) -> Store:
+        st = Store(tmp_path / f"{name}.duckdb")
+        cfg = Config().replace(score={"metric": "loss", "delta": delta})
+        st.create_run(RUN, name="x", config=cfg.to_dict(), seed=0, code_version="t", dataset="d",
+                      num_classes=10, image_shape=[1, 8, 8], steps_total=1, status="done")
+        st.add_archs([{"run_id": RUN, "arch_id": a, "params": 10 * i + 5, "flops": 100 - i}
+                      for i, a in enumerate(rows)])
+        st.add_scores([{"run_id": RUN, "arch_id": a, "checkpoint_step": 1, "stage": "random", "score_mean": m,
+                        "score_std": sd, "draws": 4, "val_images": 500 if a != "cut" else 50,
+                        "score_lo": mean_interval(m, sd, 4)[0], "score_hi": mean_interval(m, sd, 4)[1],
+                        "partial": a == "cut"} for a, (m, sd) in rows.items()])
+        return st
+
+    st = filled("zone", 0.2)
+    board = st.leaderboard(RUN, limit=10).set_index("arch_id")["verdict"].to_dict()
+    assert board == {"lead": "leader", "near": "equivalent", "wide": "unresolved", "far": "separated",
+                     "cut": "partial"}
+    assert st.verdict_counts(RUN) == {"leader": 1, "equivalent": 1, "unresolved": 1, "separated": 1, "partial": 1}
+    assert st.equivalent_set(RUN)["arch_id"].tolist() == ["lead", "near"]
+    tallies = {a: Tally(4, m, sd) for a, (m, sd) in rows.items() if a != "cut"}
+    assert verdicts(tallies, 0.2) == {a: v for a, v in board.items() if a != "cut"}
+    # Without a zone nothing is equivalent: the near arch is merely unresolved (tied).
+    st = filled("none", 0)
+    assert st.verdict_counts(RUN) == {"leader": 1, "unresolved": 2, "separated": 1, "partial": 1}
+    assert verdicts(tallies, None) == {"lead": "leader", "near": "unresolved", "wide": "unresolved",
+                                       "far": "separated"}

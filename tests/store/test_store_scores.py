@@ -198,6 +198,7 @@ def test_leaderboard_uses_latest_checkpoint_and_finished_retrains(board):
         "val_images",
         "partial",
         "tied",
+        "verdict",
         "race_rounds",
         "params",
         "flops",
