@@ -170,3 +170,26 @@ def test_architecture_page_downloads_the_drawing(dashboard, page, tmp_path):
         download.value.save_as(tmp_path / name)
     assert ET.parse(tmp_path / "g.svg").getroot().tag.endswith("svg")
     assert nx.nx_pydot.read_dot(tmp_path / "g.dot").number_of_nodes() > 0
+
+
+def test_the_recommend_button_queues_the_recommended(dashboard, page):
+    """The Leaderboard says what the board decided and recommends what to train; one click
+    queues final training of every recommended arch, and the page says so."""
+    url, workdir = dashboard
+    store = Store(store_path(workdir))
+    run_id = next(r for r in store.runs()["run_id"] if not store.leaderboard(r, limit=1).empty)
+    picks = store.equivalent_set(run_id)["arch_id"].tolist()
+    page.goto(f"{url}/leaderboard?run={run_id}")
+    settle(page, "Leaderboard")
+    page.get_by_text("Recommended for final training").wait_for()
+    assert page.get_by_text("equivalent").count() >= 1
+    before = set(store.jobs(limit=500)["job_id"])
+    button = page.get_by_role("button", name="Train the recommended")
+    page.wait_for_function("b => !b.disabled", arg=button.element_handle())
+    button.click()
+    page.get_by_text("retrain job").first.wait_for()
+    shoot(page, "leaderboard-recommend")
+    jobs = store.jobs(limit=500)
+    new = jobs[~jobs["job_id"].isin(before)]
+    assert set(new["kind"]) == {"retrain"} and picks[0] in set(new["arch_id"])
+    assert set(new["arch_id"]) <= set(picks) | set(store.board_features(run_id)["arch_id"])
