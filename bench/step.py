@@ -7,7 +7,9 @@ kernels, low budgets) and annealed, and their ratio. The last line is a JSON obj
 architecture's steps after its first; `fresh_ratio` takes the first step of each new
 architecture instead, which is what training pays (every step samples a new one).
 
-Beside the times: the work of a step in FLOPs and the rate achieved. `forward_gflop`
+Beside the times: the work of a step in FLOPs, the rate achieved, and that rate as a
+fraction of this machine's plain-convolution rate at the same precision (bench/peak.py;
+`*_fraction_of_peak`), which is what travels between machines. `forward_gflop`
 is the forward pass of the sampled architectures at the batch size (engine/nets/size.py
 count_flops: convolutions and classifier, 2 FLOPs per multiply-add, averaged over the
 regime's architectures); `train_gflop` takes a training step as 3x its forward (the
@@ -36,6 +38,7 @@ import sys
 import time
 from pathlib import Path
 
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]  # bench/profile.py is no stdlib `profile`
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.runtime import allocator  # noqa: E402  (torch-free)
@@ -52,7 +55,8 @@ from core.size import count_flops  # noqa: E402
 from core.space import sample_arch  # noqa: E402
 from engine.model import SmashModel  # noqa: E402
 from engine.nets.archnet import ArchNet  # noqa: E402
-from engine.runtime.device import autocast, check_device, memory_format  # noqa: E402
+from bench.peak import peak  # noqa: E402
+from engine.runtime.device import autocast, check_device, memory_format, resolve_precision  # noqa: E402
 
 TRAIN_PER_FORWARD = 3
 """A training step's FLOPs as a multiple of its forward pass (forward + backward for
@@ -168,6 +172,7 @@ def parse_args() -> argparse.Namespace:
                    help="override the config's precision (auto: bf16 on CUDA, fp32 on the CPU)")
     p.add_argument("--warmup", type=int, default=20,
                    help="SMASH steps on other random archs first, as a running training has done")
+    p.add_argument("--no-peak", action="store_true", help="skip measuring the plain-convolution rate")
     p.add_argument("--op-probs", default=None,
                    help="override [space].op_probs, e.g. 1,0,0,0,0 for one conv per op (the authors' "
                         "code's default op space)")
@@ -211,6 +216,19 @@ def main() -> None:
         f = measure_regime(model, opt, cfg, args, shape, x, y, progress)
         report_regime(regime, f)
         figures.update({f"{regime}_{k}": v for k, v in f.items()})
+    if not args.no_peak and device.type == "cpu":
+        # The same machine's plain-convolution rate (bench/peak.py): figures that travel between
+        # machines as fractions of what each can do.
+        limit = peak(args.threads, reps=10)
+        rate = limit["peak_gflops"][resolve_precision(device, cfg.precision)]
+        figures.update(peak_gflops=rate, cpu=limit["cpu"])
+        for regime in ("early", "annealed"):
+            for kind in ("smash", "static", "fresh"):
+                figures[f"{regime}_{kind}_fraction_of_peak"] = round(figures[f"{regime}_{kind}_gflops"] / rate, 3)
+        print(f"limit: plain 3x3 conv {rate} GFLOP/s ({limit['cpu']}); fresh SMASH step at "
+              f"{figures['early_fresh_fraction_of_peak']:.0%} early, {figures['annealed_fresh_fraction_of_peak']:.0%} "
+              f"annealed; static at {figures['early_static_fraction_of_peak']:.0%} / "
+              f"{figures['annealed_static_fraction_of_peak']:.0%}")
     figures["step_ratio"] = round((figures["early_ratio"] + figures["annealed_ratio"]) / 2, 4)
     figures["fresh_ratio"] = round((figures["early_fresh_ratio"] + figures["annealed_fresh_ratio"]) / 2, 4)
     # ru_maxrss is in kB on Linux.

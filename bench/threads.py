@@ -23,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]  # bench/profile.py is no stdlib `profile`
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.runtime import allocator  # noqa: E402  (torch-free)

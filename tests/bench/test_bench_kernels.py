@@ -47,3 +47,4 @@ def test_a_smoke_run_logs_kernels_and_times_the_warm_up_thread():
     assert out["windows"][0]["built_per_step"] > 0 and out["built"] > 0
     assert 0 < out["create_share"] < 1
     assert set(out["steps_per_s"]) == {"plain", "warm"} and out["warm_next_speedup"] > 0
+

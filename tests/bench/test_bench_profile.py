@@ -1,0 +1,27 @@
+"""bench/peak.py and bench/profile.py: the machine's plain-convolution rate, and where a step goes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_peak_and_profile_run_and_name_where_the_step_goes():
+    """The plain-convolution rate and the grouped profile table, at a tiny size."""
+    peak = subprocess.run([sys.executable, str(ROOT / "bench" / "peak.py"), "--threads", "1", "--reps", "2"],
+                          capture_output=True, text=True, timeout=600)
+    assert peak.returncode == 0, peak.stderr[-2000:]
+    rates = json.loads(peak.stdout.strip().splitlines()[-1])
+    assert set(rates["peak_gflops"]) == {"fp32", "bf16"} and all(v > 0 for v in rates["gflops"].values())
+    prof = subprocess.run([sys.executable, str(ROOT / "bench" / "profile.py"), "--config",
+                           str(ROOT / "configs" / "smoke.toml"), "--image", "1,16,16", "--batch", "8",
+                           "--steps", "2", "--warmup", "1", "--threads", "1"],
+                          capture_output=True, text=True, timeout=600)
+    assert prof.returncode == 0, prof.stderr[-2000:]
+    out = json.loads(prof.stdout.strip().splitlines()[-1])
+    assert any(k.startswith("conv") for k in out["smash_ms"]) and "batch norm" in out["smash_ms"]
+    assert "HyperNet (forward)" in out["smash_ms"] and 0 < out["fraction_of_peak"] < 1.5
+    assert "limit: plain 3x3 conv" in prof.stdout
