@@ -50,12 +50,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from bench.peak import peak  # noqa: E402
 from core.config import load_config  # noqa: E402
 from core.size import count_flops  # noqa: E402
 from core.space import sample_arch  # noqa: E402
 from engine.model import SmashModel  # noqa: E402
 from engine.nets.archnet import ArchNet  # noqa: E402
-from bench.peak import peak  # noqa: E402
 from engine.runtime.device import autocast, check_device, memory_format, resolve_precision  # noqa: E402
 
 TRAIN_PER_FORWARD = 3
