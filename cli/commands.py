@@ -82,6 +82,7 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     retrain_rec = model_card.latest_retrain(store, run_id, arch.id)
     model_path = Path(retrain_rec["checkpoint"]) if retrain_rec and args.format != "json" else None
     out = check_out_path(Path(args.out), Path(args.workdir), force=args.force)
+    check_out_path(model_card.card_path(out), Path(args.workdir), force=args.force)  # before anything is written
     out = export_arch(arch, args.format, out, model_path)
     card = model_card.write_card(store, run_id, arch, out, args.format, retrain_rec)
     return {"arch_id": arch.id, "format": args.format, "out": str(out), "card": str(card)}

@@ -26,6 +26,8 @@ def drawable(args: argparse.Namespace) -> dict:
 
 
 def cmd_graph(args: argparse.Namespace) -> None:
+    if Path(args.out).exists() and not args.force:
+        raise BadRequest(f"--out {args.out} exists; pass --force to replace it")
     rec = drawable(args)
     try:
         out = graph_files.write(rec["model"], args.out, args.format)

@@ -270,6 +270,7 @@ def add_arch_views(sub: Subparsers) -> None:
     g.add_argument("--workdir", default="./runs", help="the work directory (default ./runs)")
     g.add_argument("--run", type=at.run_id, help="run id (default: the latest run)")
     g.add_argument("--json", action="store_true", help="print what was written as JSON")
+    g.add_argument("--force", action="store_true", help="replace --out if it exists")
     g.set_defaults(func=Command("cli.drawing", "cmd_graph"))
 
 

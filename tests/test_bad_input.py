@@ -87,6 +87,8 @@ CASES = [
     ("export-existing-file", ["export", "--workdir", "{w}", "--out", "{d}/good.toml"], "--force"),
     ("export-onto-directory", ["export", "--workdir", "{w}", "--out", "{d}", "--force"], "directory"),
     ("export-no-model", ["export", "--workdir", "{w}", "--format", "onnx", "--out", "{d}/m.onnx"], "retrain"),
+    ("export-existing-card", ["export", "--workdir", "{w}", "--out", "{d}/new-arch.json"], "--force"),
+    ("graph-existing-file", ["graph", "best", "--workdir", "{w}", "--out", "{d}/mine.dot"], "--force"),
 ]
 
 
@@ -153,6 +155,8 @@ def _write_inputs(d: Path, arch: dict) -> None:
     (d / "cuda99.toml").write_text('device = "cuda:99"\n')
     (d / "cudafoo.toml").write_text('device = "cudafoo"\n')
     (d / "broken.toml").write_text("[train\nsteps = 1\n")
+    (d / "new-arch.json.card.json").write_text('{"mine": "a card"}\n')  # the card's place is taken
+    (d / "mine.dot").write_text("digraph mine {}\n")
     # architecture JSON
     (d / "malformed.json").write_text(json.dumps({"unit": 4, "bottleneck": 4, "stem_channels": 8,
                                                   "blocks": [{"bank_units": 1}]}))
