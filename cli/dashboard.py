@@ -63,15 +63,38 @@ def secrets_files() -> list[Path]:
     return [Path.home() / ".streamlit" / "secrets.toml", Path.cwd() / ".streamlit" / "secrets.toml"]
 
 
+AUTH_KEYS = ("redirect_uri", "cookie_secret")
+PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
+
+
+def auth_missing(auth: dict) -> list[str]:
+    """What an [auth] section lacks for st.login to work: its redirect URI and cookie secret,
+    and a provider (client_id, client_secret, server_metadata_url) in the section itself or
+    in a named subsection such as [auth.google]. Empty when complete."""
+    missing = [k for k in AUTH_KEYS if not auth.get(k)]
+    providers = [auth, *(v for v in auth.values() if isinstance(v, dict))]
+    if not any(all(p.get(k) for k in PROVIDER_KEYS) for p in providers):
+        named = [p for p in providers[1:] if any(p.get(k) for k in PROVIDER_KEYS)] or [auth]
+        missing += [k for k in PROVIDER_KEYS if not named[0].get(k)]
+    return missing
+
+
 def auth_configured() -> bool:
-    """True if a secrets.toml Streamlit reads has an [auth] section (OIDC for st.login)."""
+    """True if a secrets.toml Streamlit reads has a complete [auth] section (OIDC for
+    st.login); LaunchError naming what an incomplete one lacks, so the login gate never
+    points at a provider that cannot answer."""
     for path in secrets_files():
         try:
             with path.open("rb") as fh:
-                if isinstance(tomllib.load(fh).get("auth"), dict):
-                    return True
+                auth = tomllib.load(fh).get("auth")
         except (OSError, tomllib.TOMLDecodeError):
             continue
+        if isinstance(auth, dict):
+            missing = auth_missing(auth)
+            if missing:
+                raise LaunchError(f"{path}: [auth] lacks {', '.join(missing)}; the login cannot work without "
+                                  "them (see Streamlit's st.login)")
+            return True
     return False
 
 

@@ -40,10 +40,20 @@ def test_other_addresses_need_a_login_or_an_explicit_no_auth(tmp_path, monkeypat
         launch.dashboard_command(tmp_path, address="0.0.0.0")
     assert "--login" not in launch.dashboard_command(tmp_path, address="0.0.0.0", no_auth=True)
     secrets = tmp_path / "secrets.toml"
-    secrets.write_text('[auth]\nredirect_uri = "http://x/oauth2callback"\ncookie_secret = "s"\n')
+    base = '[auth]\nredirect_uri = "http://x/oauth2callback"\ncookie_secret = "s"\n'
+    provider = 'client_id = "id"\nclient_secret = "secret"\nserver_metadata_url = "https://idp/.well-known"\n'
     monkeypatch.setattr(launch, "secrets_files", lambda: [secrets])
-    cmd = launch.dashboard_command(tmp_path, address="0.0.0.0")
-    assert cmd[-1] == "--login"
+    secrets.write_text(base + provider)
+    assert launch.dashboard_command(tmp_path, address="0.0.0.0")[-1] == "--login"
+    secrets.write_text(base + "[auth.google]\n" + provider)  # a named provider does as well
+    assert launch.dashboard_command(tmp_path, address="0.0.0.0")[-1] == "--login"
+    for incomplete, lacks in ((base, "client_id, client_secret, server_metadata_url"),
+                              (base + provider.replace('client_secret = "secret"\n', ""), "client_secret"),
+                              (base + "[auth.google]\nclient_id = \"id\"\n", "client_secret, server_metadata_url"),
+                              ('[auth]\ncookie_secret = "s"\n' + provider, "redirect_uri")):
+        secrets.write_text(incomplete)
+        with pytest.raises(launch.LaunchError, match=f"lacks {lacks}"):
+            launch.dashboard_command(tmp_path, address="0.0.0.0")
 
 
 def test_login_gate_shows_only_a_login_button(tmp_path, monkeypatch):
