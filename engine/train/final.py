@@ -239,5 +239,6 @@ def retrain_arch(cfg: Config, arch: Arch, workdir: Path, store: Store | None, jo
             sink.upsert_retrain({**base, "status": "done", "val_error": val_err,
                                  "test_error": test_err, "checkpoint": str(weights)})
         return {**base, "val_error": val_err, "test_error": test_err, "checkpoint": str(weights),
+                "resumed_from": start_epoch,
                 "seconds": round(time.perf_counter() - t_start, 2), "device": str(device),
                 "precision": resolve_precision(device, cfg.precision), "allocator": allocator.loaded()}
