@@ -48,16 +48,17 @@ def new_store(workdir) -> Store:
 
 
 def final_scores(store: Store, run_id: str, step: int) -> pd.DataFrame:
+    """Every score at the checkpoint as stored, racing's figures and halving's marks included."""
     frame = store.checkpoint_scores(run_id, step)
-    return frame[["arch_id", "stage", "score_mean", "score_std", "draws"]].sort_values(
-        ["stage", "arch_id"]).reset_index(drop=True)
+    return frame[["arch_id", "stage", "score_mean", "score_std", "score_lo", "score_hi", "draws", "val_images",
+                  "partial", "race_rounds"]].sort_values(["stage", "arch_id"]).reset_index(drop=True)
 
 
 @pytest.mark.slow
 def test_pipelined_up_scores_like_the_sequential_path(tmp_path, monkeypatch):
     monkeypatch.setenv("SMASH_THREADS", "1")  # one thread everywhere: bit-equal float sums
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the engine's job processes import the project
-    cfg = tiny_config(score={"probe": 3})
+    cfg = tiny_config(score={"probe": 3, "race_top": 3, "race_max_draws": 6, "halving_min": 25})
     config = write_config(tmp_path / "c.toml", cfg)
     results = {}
     for slots in (1, 2):
@@ -84,7 +85,9 @@ def test_pipelined_up_scores_like_the_sequential_path(tmp_path, monkeypatch):
     assert final["best_arch"] == seq_train["result"]["score"]["best_arch"]
     for step in (6, last):  # probe sets at every checkpoint, and the whole final ranking
         pd.testing.assert_frame_equal(final_scores(pipe_store, run_id, step),
-                                      final_scores(seq_store, run_id, step))
+                                      final_scores(seq_store, run_id, step), check_exact=True)
+    assert final_scores(seq_store, run_id, last)["race_rounds"].max() > 0, "racing ran, and ran alike"
+    assert final_scores(seq_store, run_id, last)["partial"].any(), "so did successive halving"
     assert pipe_store.leaderboard(run_id, limit=5)["arch_id"].tolist() == \
         seq_store.leaderboard(run_id, limit=5)["arch_id"].tolist()
 
@@ -196,7 +199,8 @@ def test_a_pass_takes_its_helpers_scores_and_ends_with_the_same_ranking(tmp_path
         scored[name] = (store, run_id, summary)
     (alone, run_id, plain), (helped_store, _, shared) = scored["alone"], scored["helped"]
     assert shared["best_arch"] == plain["best_arch"] and shared["reused"] > plain["reused"]
-    pd.testing.assert_frame_equal(final_scores(helped_store, run_id, 12), final_scores(alone, run_id, 12))
+    pd.testing.assert_frame_equal(final_scores(helped_store, run_id, 12), final_scores(alone, run_id, 12),
+                                  check_exact=True)
 
 
 def random_sample(cfg, step: int, n: int) -> list:
