@@ -105,7 +105,10 @@ def _delta(con: Connection, run_id: str) -> float | None:
     row = con.execute("SELECT config FROM runs WHERE run_id = ?", [run_id]).fetchone()
     if not row or not row[0]:
         return None
-    return Config.from_stored(json.loads(row[0])).score.indifference
+    try:
+        return Config.from_stored(json.loads(row[0])).score.indifference
+    except (ValueError, TypeError):  # a config this version cannot read: no zone, the older tie rule
+        return None
 
 
 def _board_page(order: str, by_truth: bool) -> str:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 import store
@@ -391,3 +392,43 @@ def test_numpy_scalars_are_accepted_as_run_fields(st):
     st.update_run(RUN, step=np.int64(7))
     run = st.get_run(RUN)
     assert (run["seed"], run["step"], run["image_shape"]) == (3, 7, [1, 28, 28])
+
+
+FROZEN = Path(__file__).resolve().parent / "frozen"
+
+
+def _columns(con) -> list[tuple]:
+    return con.execute("SELECT table_name, column_name, data_type FROM duckdb_columns() "
+                       "ORDER BY table_name, column_index").fetchall()
+
+
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+def test_a_frozen_old_store_migrates_to_the_fresh_schema_with_every_row(tmp_path, version):
+    """Files written by schema versions 1-5 and committed as they were (tests/store/frozen):
+    each opens, migrates to a schema equal to a fresh store's, and keeps every row and value
+    it held. An old migration edited in place would build a different schema from them."""
+    import gzip
+
+    path = tmp_path / "old.duckdb"
+    with gzip.open(FROZEN / f"v{version}.duckdb.gz", "rb") as src:
+        path.write_bytes(src.read())
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(version)
+    before = {t: con.execute(f"SELECT * FROM {t}").df() for (t,) in
+              con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name != 'meta'").fetchall()}
+    con.close()
+    st = Store(path)
+    Store(tmp_path / "fresh.duckdb")
+    old = duckdb.connect(str(path), read_only=True)
+    fresh = duckdb.connect(str(tmp_path / "fresh.duckdb"), read_only=True)
+    try:
+        assert _columns(old) == _columns(fresh)
+        for table, rows in before.items():
+            after = old.execute(f"SELECT {', '.join(rows.columns)} FROM {table}").df()
+            pd.testing.assert_frame_equal(after, rows, check_dtype=False, obj=table)
+    finally:
+        old.close()
+        fresh.close()
+    run = st.get_run("run_id-x")
+    assert run is not None and run["config"] == {"name": "frozen"}
+    assert st.leaderboard("run_id-x", limit=5)["arch_id"].tolist() == ["arch_id-x"]
