@@ -3,15 +3,16 @@ on any other address, reads configs only from configs/ or the workdir, and shows
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
-import types
+import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from cli import dashboard as launch
-from core.executor import ExecutorSpec
-from engine.exec import raystart as ray_exec
 from tests.conftest import ROOT
 
 
@@ -81,10 +82,68 @@ def test_runs_page_reads_configs_only_from_configs_or_the_workdir(tmp_path, monk
     assert not runs._allowed_config(ROOT / "pyproject.toml")
 
 
-def test_a_local_ray_listens_on_loopback_only(monkeypatch):
-    calls = {}
-    fake = types.SimpleNamespace(is_initialized=lambda: False,
-                                 init=lambda **kw: calls.update(kw))
-    monkeypatch.setattr(ray_exec, "_ray", lambda: fake)
-    ray_exec.ensure_ray(ExecutorSpec(kind="ray"))
-    assert calls["_node_ip_address"] == "127.0.0.1" and calls["include_dashboard"] is False
+def _listening(pids: set[int]) -> set[tuple[str, int, int]]:
+    """(address, port, pid) of every TCP socket the processes `pids` listen on, read from the
+    system (psutil over /proc), not from our own configuration."""
+    import psutil
+
+    out = set()
+    for pid in pids:
+        try:
+            conns = psutil.Process(pid).net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        out |= {(c.laddr.ip, c.laddr.port, pid) for c in conns if c.status == psutil.CONN_LISTEN}
+    return out
+
+
+def _tree(pid: int) -> set[int]:
+    import psutil
+
+    proc = psutil.Process(pid)
+    return {pid, *(p.pid for p in proc.children(recursive=True))}
+
+
+LOOPBACK = {"127.0.0.1", "::1"}
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="Ray 2.60 binds its GCS, raylet and worker gRPC servers to every interface "
+                   "(::) whatever node_ip_address says, and its runtime-env agent to the machine's address; its "
+                   "token authentication, on by default, is what guards them. Strict: when Ray binds loopback "
+                   "only, this passes and the marker must go.")
+def test_a_local_ray_listens_on_loopback_only():
+    """A Ray the engine starts for itself: every socket its processes listen on should be
+    bound to loopback (its servers run code for whoever connects)."""
+    pytest.importorskip("ray")
+    code = ("import os, sys, time; from core.executor import ExecutorSpec; from engine.exec.raystart import "
+            "ensure_ray; ray = ensure_ray(ExecutorSpec(kind='ray', local_cpus=1)); print('up', flush=True); "
+            "sys.stdin.readline(); ray.shutdown()")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout.readline().strip() == "up"
+        time.sleep(2)  # let every Ray process open its servers
+        sockets = _listening(_tree(proc.pid))
+        assert sockets, "a running Ray listens somewhere"
+        exposed = {s for s in sockets if s[0] not in LOOPBACK}
+        assert not exposed, f"Ray listens beyond loopback: {sorted(exposed)}"
+    finally:
+        proc.communicate("\n", timeout=120)
+
+
+@pytest.mark.slow
+def test_the_running_dashboard_listens_on_loopback_only(tmp_path):
+    """`smash dashboard` as a user starts it: the socket it listens on, read from the system."""
+    port = launch.free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "dashboard", "--workdir", str(tmp_path), "--port",
+                             str(port)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert launch.wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc=proc)
+        sockets = _listening(_tree(proc.pid))
+        assert any(s[1] == port for s in sockets)
+        assert {s[0] for s in sockets} <= LOOPBACK, sorted(sockets)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)

@@ -4,6 +4,7 @@ without loading what the jobs run (engine/exec/ray.py).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from core.executor import ExecutorError, ExecutorSpec
@@ -24,6 +25,9 @@ def ensure_ray(spec: ExecutorSpec) -> Any:
     """Connect to the cluster at spec.address, or start a local Ray, once per process."""
     ray = _ray()
     if not ray.is_initialized():
+        # Ray's servers run whatever code reaches them and listen on every interface even when
+        # told 127.0.0.1 (tests/test_exposure.py): its token authentication is the guard.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
         kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
                                       configure_logging=False)
         try:
