@@ -33,6 +33,7 @@ def cmd_engine(args: argparse.Namespace) -> dict[str, Any]:
 def queue_train(args: argparse.Namespace) -> str:
     cfg = load_config(args.config)  # fail now, not in the worker, and before the store exists
     check_device_named(cfg.device)
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)  # a first run may start the workdir
     store = archref.open_store(args.workdir, create=True)
     # The job trains this config as it is now, whatever happens to the file later.
     params = TrainJob(config=str(Path(args.config).resolve()), config_data=cfg.to_dict(),

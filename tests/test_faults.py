@@ -15,13 +15,16 @@ import sys
 import time
 import urllib.request
 
+import pandas as pd
 import pytest
+import torch
 
 from core.control import Control
 from core.errors import Cancelled
 from core.ids import run_id_for
 from core.jobs import RetrainJob
 from engine.jobs.supervisor import Child, Engine
+from engine.runtime import checkpoint as ckpt
 from engine.runtime import procid
 from engine.runtime.checkpoint import step_checkpoints
 from engine.runtime.workdir import checkpoint_dir, run_lock
@@ -68,11 +71,19 @@ def test_corrupt_newest_checkpoint_resumes_from_the_previous(tmp_path, capfd):
     run_id = train_hypernet(cfg, tmp_path, store=store)["run_id"]
     found = step_checkpoints(checkpoint_dir(tmp_path, run_id))
     assert [s for s, _ in found] == [6, 12]
+    whole = ckpt.load(found[-1][1])  # what the uninterrupted run ended with
+    trajectory = store.train_metrics(run_id)
     found[-1][1].write_bytes(found[-1][1].read_bytes()[:100])  # a torn write
     again = train_hypernet(cfg, tmp_path, store=store)
     assert again["resumed_from"] == 6 and again["steps"] == 12
     assert "falling back to an older checkpoint" in capfd.readouterr().err
     assert store.get_run(run_id)["status"] == "done"
+    # The rerun of steps 7-12 followed the same trajectory: the same metrics, the same weights.
+    redone = ckpt.load(found[-1][1])
+    for part in ("hyper", "net"):
+        assert all(torch.equal(redone[part][k], whole[part][k]) for k in whole[part]), part
+    pd.testing.assert_frame_equal(store.train_metrics(run_id)[["step", "loss", "error", "lr"]],
+                                  trajectory[["step", "loss", "error", "lr"]], check_exact=True)
 
 
 def test_second_trainer_on_one_run_is_refused(tmp_path):

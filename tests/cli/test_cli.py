@@ -128,3 +128,25 @@ def test_queued_score_job_carries_halving_and_runs_it(tmp_path):
     assert summary["scored"] == 6
     counts = store.leaderboard(run_id, limit=10)["val_images"].value_counts().to_dict()
     assert counts == {20: 4, 60: 2}  # rungs 20 -> 60: the best third (2 of 6) on all images
+
+
+def test_a_queued_train_job_trains_the_config_as_it_was_when_queued(tmp_path):
+    """`smash queue train` keeps a snapshot of the config: editing the file afterwards
+    changes nothing the job does."""
+    from cli.main import main
+    from core.config import Config
+    from core.ids import run_id_for
+    from engine.jobs.runner import JobContext, run_job
+    from store import Store, store_path
+
+    cfg = tiny_config()
+    path = write_config(tmp_path / "c.toml", cfg)
+    w = tmp_path / "w"
+    assert main(["queue", "train", "--config", str(path), "--workdir", str(w), "--quiet"]) == 0
+    write_config(path, cfg.replace(train={"steps": 3}, seed=7))  # edited after queueing
+    store = Store(store_path(w))
+    job = store.claim_job("test", kinds=["train"])
+    with JobContext(store, job["job_id"]) as ctx:
+        summary = run_job(w, store, job, ctx)
+    assert summary["run_id"] == run_id_for(cfg) and summary["steps"] == cfg.train.steps
+    assert Config.from_stored(store.get_run(summary["run_id"])["config"]) == cfg
