@@ -97,6 +97,7 @@ def main() -> None:
                    help="how to start the command (default: the venv's smash)")
     args = p.parse_args()
     workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     run_id = build_store(workdir, args.archs)
     print(f"store: {args.archs:,} scored archs in run {run_id} ({time.perf_counter() - t0:.0f} s to build)")

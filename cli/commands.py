@@ -17,6 +17,7 @@ from typing import Any
 from cli import archref, model_card
 from core.config import load_config
 from core.control import Control
+from core.errors import make_dir
 from core.executor import spec_from_args
 from core.jobs import RetrainJob, ScoreJob
 from core.study import ladder_text
@@ -51,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     if args.steps:
         cfg = cfg.replace(train={"steps": args.steps})
     check_device(cfg.device)  # before the store exists
-    Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    make_dir(args.workdir)
     # Under torchrun only rank 0 writes the store; the other ranks never open it.
     main = distributed.is_main()
     store = archref.open_store(args.workdir, create=True) if main else None

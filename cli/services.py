@@ -16,7 +16,7 @@ from cli.dashboard import dashboard_command
 from cli.dashboard import main as launch_dashboard
 from cli.up import up
 from core.config import load_config
-from core.errors import NotFound
+from core.errors import NotFound, make_dir
 from core.executor import spec_from_args
 from core.jobs import CorrelateJob, RetrainJob, ScoreJob, TrainJob
 from engine.jobs.supervisor import serve
@@ -33,7 +33,7 @@ def cmd_engine(args: argparse.Namespace) -> dict[str, Any]:
 def queue_train(args: argparse.Namespace) -> str:
     cfg = load_config(args.config)  # fail now, not in the worker, and before the store exists
     check_device_named(cfg.device)
-    Path(args.workdir).mkdir(parents=True, exist_ok=True)  # a first run may start the workdir
+    make_dir(args.workdir)  # a first run may start the workdir
     store = archref.open_store(args.workdir, create=True)
     # The job trains this config as it is now, whatever happens to the file later.
     params = TrainJob(config=str(Path(args.config).resolve()), config_data=cfg.to_dict(),
@@ -77,7 +77,7 @@ def cmd_queue(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_dashboard(args: argparse.Namespace) -> dict[str, Any]:
     # Refuse an exposed address without a login before anything starts.
     dashboard_command(args.workdir, port=args.port, address=args.address, no_auth=args.no_auth)
-    Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    make_dir(args.workdir)
     argv = ["--workdir", args.workdir]
     if args.port is not None:
         argv += ["--port", str(args.port)]

@@ -20,6 +20,7 @@ from typing import Any
 
 from cli.dashboard import dashboard_command, wait_healthy
 from core.config import Config, load_config
+from core.errors import make_dir
 from core.jobs import TrainJob
 from engine.runtime.gpus import check_device_named
 from store import Store, store_path
@@ -62,7 +63,7 @@ def up(workdir: Path, config: Path, *, port: int | None = None, address: str | N
     cfg = load_config(config)  # a bad config fails here, before anything starts
     check_device_named(cfg.device)
     dash_cmd = dashboard_command(str(workdir), port=port, address=address, no_auth=no_auth)
-    workdir.mkdir(parents=True, exist_ok=True)
+    make_dir(workdir)
     store = Store(store_path(workdir))
     jobs = jobs or default_slots()
     job_id = queue_run(store, config, cfg, score_archs, jobs)

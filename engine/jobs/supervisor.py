@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from core.errors import BadRequest
+from core.errors import BadRequest, make_dir
 from core.executor import ExecutorSpec
 from core.status import FINISHED
 from engine.exec.raystart import ensure_ray
@@ -68,7 +68,7 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        make_dir(self.workdir)
         self.store = Store(store_path(self.workdir))
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.logs = self.workdir / "logs"
