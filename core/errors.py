@@ -15,6 +15,10 @@ class BadRequest(ValueError):
     error a user can fix derives from it; the command line reports it as one line, exit 2."""
 
 
+class DiskFull(BadRequest):
+    """A write found no space left on its disk; what was written before it is kept."""
+
+
 class NotFound(BadRequest):
     """A name given by the user (workdir, run, arch, job) matches nothing."""
 

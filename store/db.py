@@ -23,6 +23,7 @@ itself) in process-level statistics read by `lock_wait_stats`.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import threading
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from core.errors import DiskFull
 
 from .errors import StoreBusy, StoreError
 
@@ -183,6 +186,16 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+def disk_full(exc: BaseException) -> bool:
+    """Whether a write failed because its disk had no space left (errno 28, ENOSPC)."""
+    return getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc)
+
+
+def full_disk_message(path: Path, exc: BaseException) -> str:
+    return (f"the disk holding {path.parent} is full ({_one_line(exc)}); free some space and run the "
+            "same command again: everything written before is kept and it resumes")
+
+
 def _intent_path(path: Path) -> Path:
     return path.with_name(path.name + ".writer-waiting")
 
@@ -266,12 +279,14 @@ def connect(path: Path, *, write: bool, timeout: float) -> Iterator[Connection]:
             yield Connection(con)
             if write:
                 con.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if write:
                 try:
                     con.execute("ROLLBACK")
                 except duckdb.Error:
                     pass  # the transaction may already be aborted; closing discards it
+            if isinstance(exc, duckdb.Error) and disk_full(exc):
+                raise DiskFull(full_disk_message(path, exc)) from exc
             raise
         finally:
             con.close()

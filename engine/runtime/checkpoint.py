@@ -6,8 +6,10 @@ checkpoint a user hands us can run no code. Each checkpoint carries its config.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 import torch
 
-from core.errors import BadRequest
+from core.errors import BadRequest, DiskFull
 
 FORMAT = 1
 """The version of the checkpoint layout, stored in every file as "format"."""
@@ -39,8 +41,22 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as a RuntimeError
+        if getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc) or (
+                "file write failed" in str(exc) and _free_bytes(path.parent) < 1 << 20):
+            raise DiskFull(f"the disk holding {path.parent} is full; the checkpoint was not written "
+                                  "(the previous one is kept): free some space and run the same command "
+                                  "again to resume") from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -12,7 +12,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 
-from core.errors import Cancelled
+from core.errors import Cancelled, DiskFull
 from store import Store
 
 MarkFn = Callable[[str], None]
@@ -38,7 +38,7 @@ def ended_as_failed(mark: MarkFn | None, what: str) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        if mark is not None:
+        if mark is not None and not isinstance(exc, DiskFull):  # a full disk takes the mark's write too
             try_mark(mark, ended_status(exc), what)
         raise
 
