@@ -147,8 +147,10 @@ class JobsMixin(StoreBase):
         )
         return [r["job_id"] for r in rows]
 
-    def requeue_stale_jobs(self, job_ids: Iterable[str], max_attempts: int) -> tuple[list[str], list[str]]:
-        """Requeue stale running jobs, failing those that already had `max_attempts` tries.
+    def requeue_interrupted_jobs(self, job_ids: Iterable[str], max_attempts: int,
+                                 reason: str = "heartbeat stale") -> tuple[list[str], list[str]]:
+        """Requeue running jobs whose work was interrupted (a stale heartbeat, a process killed
+        by a signal), failing those that already had `max_attempts` tries with `reason`.
 
         Returns (requeued ids, failed ids)."""
         ids = list(job_ids)
@@ -156,11 +158,11 @@ class JobsMixin(StoreBase):
             failed = con.execute(
                 """
                 UPDATE jobs SET status = 'failed', finished_at = $now,
-                    error = 'heartbeat stale; gave up after ' || CAST(attempts AS TEXT) || ' attempts'
+                    error = $reason || '; gave up after ' || CAST(attempts AS TEXT) || ' attempts'
                 WHERE status = 'running' AND attempts >= $cap AND list_contains($ids::TEXT[], job_id)
                 RETURNING job_id
                 """,
-                {"now": utcnow(), "cap": int(max_attempts), "ids": ids},
+                {"now": utcnow(), "cap": int(max_attempts), "ids": ids, "reason": reason},
             ).fetchall()
         return self.requeue_jobs(ids), sorted(r[0] for r in failed)
 

@@ -175,8 +175,27 @@ def test_job_that_ignores_cancel_is_killed_after_the_grace_period(tmp_path):
             stubborn.wait()
 
 
-def test_a_train_job_killed_by_a_signal_leaves_its_run_failed(tmp_path):
+def test_a_job_killed_by_a_signal_is_requeued_to_resume(tmp_path):
+    """A kill -9 (or the out-of-memory killer) ends no work: the job goes back in the queue
+    and resumes from its checkpoints, its run still running."""
     engine = Engine(tmp_path)
+    engine.store.create_run("r1", name="r", config={}, seed=0, code_version="t", dataset="d",
+                            num_classes=2, image_shape=[1, 4, 4], steps_total=10, status="running")
+    job_id = engine.store.enqueue_job("train", {"config": "x.toml"})
+    engine.store.claim_job("test")
+    engine.store.attach_run(job_id, "r1")
+    victim = _sleeper()
+    engine.children[job_id] = Child(job_id, victim, tmp_path / "x.log")
+    victim.kill()
+    victim.wait()
+    engine.reap()
+    assert engine.store.get_job(job_id)["status"] == "queued"
+    assert engine.store.get_run("r1")["status"] == "running"
+
+
+def test_a_train_job_killed_by_a_signal_leaves_its_run_failed(tmp_path):
+    """Once it has had its tries, a job killed again fails, and its run with it."""
+    engine = Engine(tmp_path, max_attempts=1)
     engine.store.create_run("r1", name="r", config={}, seed=0, code_version="t", dataset="d",
                             num_classes=2, image_shape=[1, 4, 4], steps_total=10)
     job_id = engine.store.enqueue_job("train", {"config": "x.toml"})

@@ -213,7 +213,9 @@ class Engine:
         return max(1, cores // min(self.concurrency, 1 + busy + waiting))
 
     def reap(self) -> None:
-        """Jobs whose process exited: a job that did not record its end failed."""
+        """Jobs whose process exited without recording its end. One killed by a signal (the
+        out-of-memory killer, a kill -9) is re-queued, to resume from its checkpoints, until
+        it has had `max_attempts` tries; one that exited on its own failed."""
         for job_id, child in list(self.children.items()):
             code = child.proc.poll()
             if code is None:
@@ -223,10 +225,15 @@ class Engine:
             if job is not None and job["status"] == "running":
                 if child.cancel_seen_at is not None:
                     self.end_job(job, "cancelled", "cancelled: process stopped")
+                elif code < 0:
+                    why = f"job process killed by signal {-code} ({signal.Signals(-code).name}); log: {child.log}"
+                    requeued, failed = self.store.requeue_interrupted_jobs([job_id], self.max_attempts, why)
+                    if failed:  # out of tries: its retrains and run end with it
+                        self.store.end_job_retrains(job_id, "failed")
+                        if job["kind"] == "train" and job.get("run_id"):
+                            mark_ended(self.store, job["run_id"], "failed")
                 else:
-                    why = (f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0
-                           else f"exited with code {code}")
-                    self.end_job(job, "failed", f"job process {why}; log: {child.log}")
+                    self.end_job(job, "failed", f"job process exited with code {code}; log: {child.log}")
             print(f"engine: job {job_id} ended (exit {code})", flush=True)
 
     def end_job(self, job: dict, status: str, error: str) -> None:
@@ -254,7 +261,7 @@ class Engine:
                 _kill_group(child.proc.pid, signal.SIGKILL)
                 child.proc.wait()
         if stale:
-            requeued, failed = self.store.requeue_stale_jobs(stale, self.max_attempts)
+            requeued, failed = self.store.requeue_interrupted_jobs(stale, self.max_attempts)
             for job_id in requeued:
                 print(f"engine: job {job_id} re-queued: heartbeat stale", flush=True)
             for job_id in failed:
