@@ -3,8 +3,9 @@
 One engine per workdir (a lock file says so). On start it re-queues jobs a previous
 engine left running, so they resume from their checkpoints, killing a leftover process
 only if host, boot id and start time show it is the very one that engine started. While
-serving it watches its children: a job whose process died without finishing is marked
-failed with the signal or exit code, a cancel is enforced if the job does not stop by
+serving it watches its children: a job whose process was killed by a signal is re-queued
+to resume (up to `max_attempts` tries), one whose process exited without finishing is
+marked failed with its exit code, a cancel is enforced if the job does not stop by
 itself within a grace period, and a job whose heartbeat went stale is killed and
 re-queued, up to `max_attempts` tries (never judged right after the engine itself was
 suspended, when every heartbeat looks old).
