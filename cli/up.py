@@ -22,6 +22,7 @@ from cli.dashboard import dashboard_command, wait_healthy
 from core.config import Config, load_config
 from core.errors import make_dir
 from core.jobs import TrainJob
+from engine.runtime import procid
 from engine.runtime.gpus import check_device_named
 from store import Store, store_path
 
@@ -68,14 +69,16 @@ def up(workdir: Path, config: Path, *, port: int | None = None, address: str | N
     jobs = jobs or default_slots()
     job_id = queue_run(store, config, cfg, score_archs, jobs)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Both die with this process: a `smash up` killed outright leaves no engine or dashboard
+    # behind (the engine then stops its jobs, which resume on the next start).
     engine = subprocess.Popen([sys.executable, "-m", "cli", "engine", "--workdir", str(workdir),
-                               "--jobs", str(jobs)], env=env)
+                               "--jobs", str(jobs)], env=env, preexec_fn=procid.die_with_parent)
     # The dashboard writes to a log file: a pipe nobody reads fills up and hangs it.
     (workdir / "logs").mkdir(exist_ok=True)
     dash_log = workdir / "logs" / "dashboard.log"
     with open(dash_log, "a") as out:
         dashboard = subprocess.Popen(dash_cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, preexec_fn=procid.die_with_parent)
     host = _flag(dash_cmd, "--server.address", "127.0.0.1")
     port_used = _flag(dash_cmd, "--server.port", "8501")
     url = f"http://{host}:{port_used}"

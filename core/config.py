@@ -397,6 +397,15 @@ class Config:
                     raw[section].setdefault(key, value)
         return _build(cls, raw, "")
 
+    def to_toml(self) -> str:
+        """The config as a TOML file a user could have written (settings left unset omitted)."""
+        raw = self.to_dict()
+        lines = [f"{k} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict) and v is not None]
+        for name, section in raw.items():
+            if isinstance(section, dict):
+                lines += [f"\n[{name}]", *(f"{k} = {_toml_value(v)}" for k, v in section.items() if v is not None)]
+        return "\n".join(lines) + "\n"
+
     def replace(self, **sections: dict[str, Any]) -> Config:
         """A copy with some sections' fields overridden, e.g. replace(train={"steps": 10})."""
         raw = self.to_dict()
@@ -449,6 +458,16 @@ def _check_value(value: Any, hint: Any, where: str) -> Any:
         _require(isinstance(value, str), f"{where} = {_short(value)}; expected a string")
         return value
     raise ConfigError(f"{where}: unsupported setting type")
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)
 
 
 def _short(value: Any) -> str:

@@ -120,28 +120,9 @@ def cfg() -> Config:
 
 
 def write_config(path: Path, cfg: Config) -> Path:
-    """Write `cfg` as TOML (flat sections of scalars and lists are all we need)."""
-    lines = []
-    d = cfg.to_dict()
-    for k, v in d.items():
-        if not isinstance(v, dict):
-            lines.append(f"{k} = {_toml(v)}")
-    for k, v in d.items():
-        if isinstance(v, dict):
-            lines.append(f"\n[{k}]")
-            lines += [f"{kk} = {_toml(vv)}" for kk, vv in v.items() if vv is not None]  # TOML has no null
-    path.write_text("\n".join(lines) + "\n")
+    """Write `cfg` as the TOML file a user would have written."""
+    path.write_text(cfg.to_toml())
     return path
-
-
-def _toml(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    return repr(v)
 
 
 def run_smash(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

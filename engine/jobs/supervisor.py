@@ -13,7 +13,6 @@ suspended, when every heartbeat looks old).
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
 import signal
@@ -33,19 +32,11 @@ from engine.runtime import allocator, procid
 from engine.train.ending import mark_ended
 from store import Store, StoreBusy, store_path
 
-PR_SET_PDEATHSIG = 1
-
 
 class EngineError(BadRequest):
     """The engine cannot start (another engine holds the workdir)."""
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """A job process gets SIGTERM when its engine dies, so no orphan keeps running."""
-    try:
-        ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 @dataclass
@@ -189,7 +180,7 @@ class Engine:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "SMASH_MAX_THREADS": str(self.thread_share())}
         env = allocator.preload_env(env)  # tcmalloc where installed (checked in `serve`)
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=_die_with_parent, env=env)
+                                start_new_session=True, preexec_fn=procid.die_with_parent, env=env)
         out.close()
         self.children[job["job_id"]] = Child(job["job_id"], proc, log)
         self.store.heartbeat(job["job_id"], log_path=str(log), message="started")

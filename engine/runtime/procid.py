@@ -8,6 +8,8 @@ kills a stored PID only when all of them still match.
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,3 +72,15 @@ def _int_or_none(value: object) -> int | None:
     except (TypeError, ValueError):
         return None
     return None if number != number else int(number)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask the kernel to send this (child) process SIGTERM when its parent dies, so a killed
+    `smash up` or engine leaves no service or job running on its own (Linux; elsewhere a no-op)."""
+    try:
+        ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass

@@ -82,3 +82,15 @@ def test_a_config_that_keeps_error_scores_keeps_its_run_id():
     assert run_id_for(cfg.replace(score={"delta": 0.01})) != run_id_for(cfg)
     with pytest.raises(ConfigError, match=r"\[score\]\.metric = 'acc'"):
         cfg.replace(score={"metric": "acc"})
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").glob("*.toml")))
+def test_a_config_written_as_toml_reads_back_equal(name):
+    import tomllib
+
+    from core.config import Config
+
+    cfg = load_config(ROOT / "configs" / name).replace(score={"delta": 0.05})
+    assert Config.from_dict(tomllib.loads(cfg.to_toml())) == cfg
+    unset = load_config(ROOT / "configs" / name)
+    assert "delta" not in unset.to_toml() and Config.from_dict(tomllib.loads(unset.to_toml())) == unset
