@@ -18,6 +18,7 @@ need=()
 ls /usr/lib/*/libtcmalloc_minimal.so.4 /usr/lib/libtcmalloc_minimal.so.4 >/dev/null 2>&1 || need+=(libtcmalloc-minimal4)
 if [ "$mode" = dev ]; then
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+  [ -x /usr/bin/time ] || need+=(time)  # bench/cli.py reads a command's peak memory through GNU time
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"

@@ -220,3 +220,22 @@ def test_top_recommends_what_to_train_as_the_leaderboard_does(capsys, w, store):
     assert "recommended for final training" in table and picks[0]["arch_id"] in table
     code, out, err = smash(capsys, "top", "--workdir", w, "--sort", "predicted")
     assert code == 2 and "not offered" in err and "at least 8" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["runs"], ["top", "--limit", "50"], ["show", "best"], ["jobs"],
+                                  ["completion", "bash"], ["cancel", "no-such-job"]])
+def test_the_shells_read_commands_never_load_torch(w, argv):
+    """What a person types most answers without loading torch (or the engine): seen in the
+    real process, not only in the import graph tests/test_layers.py reads."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import sys; from cli.main import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules, 'engine.model' in sys.modules, file=sys.stderr)")
+    extra = [] if argv == ["--help"] or argv[0] == "completion" else ["--workdir", w]
+    proc = subprocess.run([sys.executable, "-c", code, *argv, *extra], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stderr.strip().splitlines()[-1] == "False False", proc.stderr[-500:]
