@@ -119,6 +119,22 @@ def wait_on_screen(url: str, t0: float) -> float:
     return since(t0)
 
 
+def screenshot(url: str, out: Path) -> None:
+    """The Leaderboard as a user sees it once everything is scored, for docs/img/."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1500})
+        page.goto(f"{url}/leaderboard")
+        page.get_by_text("Recommended for final training").wait_for(timeout=120_000)
+        page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=120_000)
+        page.wait_for_timeout(2500)  # let the grid paint
+        out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out), full_page=True)
+        browser.close()
+
+
 def all_finished(store: Store) -> pd.DataFrame | None:
     """Every job, once all have ended (a pipelined train job queues its score job just after
     it is recorded done, so wait for that too); None while any has work left."""
@@ -200,6 +216,12 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
             print(f"all architectures scored (train job {train['status']}) after "
                   f"{figures['all_scored_s']} s", flush=True)
             figures.update(job_figures(store, train))
+            run_id = (train["result"] or {}).get("run_id", store.latest_run_id())
+            figures["verdicts"] = store.verdict_counts(run_id)
+            figures["delta"] = store.score_delta(run_id)
+            if args.screenshot:
+                screenshot(url, Path(args.screenshot))
+                print(f"Leaderboard screenshot: {args.screenshot}", flush=True)
         finally:
             watcher.poll()  # the last look before the processes exit
             figures.update(stop(up))
@@ -223,6 +245,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="SMASH_THREADS for the whole command")
     p.add_argument("--cores", type=int, default=None, help="pin the command to this many CPUs")
     p.add_argument("--jobs", type=int, default=None, help="smash up's --jobs (default: its own)")
+    p.add_argument("--screenshot", default=None, help="save the Leaderboard once everything is scored here")
     args = p.parse_args()
     if args.threads is not None and args.threads < 1:
         raise SystemExit(f"--threads {args.threads}: must be at least 1")
