@@ -167,13 +167,18 @@ def duplicates(workdir: Path) -> dict[str, int]:
     return out
 
 
-def compare(calm: Path, chaos: Path) -> dict:
-    """Rows compared and the differences found between the two workdirs."""
-    rows, diffs = {}, {}
+def compare(calm: Path, chaos: Path, every: int) -> dict:
+    """Rows compared, rows the chaos run lost (in the calm run only) and rows it has besides.
+    A run stopped mid-way checkpoints where it stopped, and that checkpoint's probe set is
+    scored: such extra rows, at steps off the checkpoint schedule (`every`), are explained;
+    any other difference is not."""
+    rows, lost, extra, unexplained = {}, {}, {}, {}
     for name, columns in COMPARED.items():
-        a, b = table(calm, name, columns), table(chaos, name, columns)
-        rows[name] = len(a)
-        diffs[name] = len(set(a) ^ set(b))
+        a, b = set(table(calm, name, columns)), set(table(chaos, name, columns))
+        rows[name], lost[name], extra[name] = len(a), len(a - b), len(b - a)
+        step = columns.index("checkpoint_step") if "checkpoint_step" in columns else (
+            columns.index("step") if name == "checkpoints" else None)
+        unexplained[name] = sum(1 for r in b - a if step is None or r[step] % every == 0)
     run_id = Store(store_path(calm)).latest_run_id()
     last = {w: ckpt.step_checkpoints(checkpoint_dir(w, run_id))[-1] for w in (calm, chaos)}
     sa, sb = (ckpt.load(last[w][1]) for w in (calm, chaos))
@@ -183,7 +188,8 @@ def compare(calm: Path, chaos: Path) -> dict:
                            cwd=ROOT, env=env(), capture_output=True, text=True) for w in (calm, chaos)]
     top_rows = [[{k: r[k] for k in ("arch_id", "score_mean", "draws", "verdict")} for r in json.loads(t.stdout)["rows"]]
                 if t.returncode == 0 else None for t in tops]
-    return {"rows_compared": rows, "differences": diffs, "final_checkpoint_equal": bool(same),
+    return {"rows_compared": rows, "rows_lost": lost, "extra_rows": extra, "differences": unexplained,
+            "final_checkpoint_equal": bool(same),
             "smash_top_equal": top_rows[0] is not None and top_rows[0] == top_rows[1]}
 
 
@@ -218,12 +224,15 @@ def main() -> None:
     calm_s = time.perf_counter() - t0
     kills = run(base / "chaos", config, args.archs, (args.min_gap, args.max_gap), args.kills, args.seed, args.deadline)
     result = {"kills": dict(kills), "kills_made": sum(kills.values()), "calm_s": round(calm_s),
-              "chaos_s": round(time.perf_counter() - t0 - calm_s), **compare(base / "calm", base / "chaos"),
+              "chaos_s": round(time.perf_counter() - t0 - calm_s),
+              **compare(base / "calm", base / "chaos", cfg.train.checkpoint_every),
               "duplicates": duplicates(base / "chaos"), "chaos_jobs": job_states(base / "chaos"),
               "left_running": len(ours(base / "calm")) + len(ours(base / "chaos"))}
-    result["kills_survived"] = result["kills_made"] if not any(result["differences"].values()) and \
-        result["final_checkpoint_equal"] and result["smash_top_equal"] else None
-    print(f"kills {result['kills']}; rows compared {result['rows_compared']}; differences {result['differences']}; "
+    result["kills_survived"] = result["kills_made"] if not any(result["differences"].values()) and not any(
+        result["rows_lost"].values()) and result["final_checkpoint_equal"] and result["smash_top_equal"] else None
+    print(f"kills {result['kills']}; rows compared {result['rows_compared']}; lost {result['rows_lost']}; extra "
+          f"(checkpoints where a stop found the run, and their probe sets) {result['extra_rows']}; "
+          f"unexplained differences {result['differences']}; "
           f"final checkpoint equal {result['final_checkpoint_equal']}; duplicates {result['duplicates']}; "
           f"jobs {result['chaos_jobs']}; left running {result['left_running']}")
     print(json.dumps(result))

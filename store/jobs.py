@@ -236,10 +236,12 @@ class JobsMixin(StoreBase):
             {"now": utcnow(), "status": status, "limit": int(limit)},
         )
 
-    def requeue_jobs(self, job_ids: Iterable[str]) -> list[str]:
+    def requeue_jobs(self, job_ids: Iterable[str], count_attempt: bool = True) -> list[str]:
         """Put interrupted running jobs back in the queue (a restarted engine resumes them).
 
         A job whose cancel was requested before the interruption is cancelled instead.
+        `count_attempt` False: the interruption was no fault of the job's (its engine stopped
+        it, or went away), so the try it had does not count against its attempts.
         Returns the ids now queued.
         """
         now = utcnow()
@@ -249,11 +251,12 @@ class JobsMixin(StoreBase):
                 UPDATE jobs SET
                     status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
                     finished_at = CASE WHEN cancel_requested THEN $now END,
+                    attempts = CASE WHEN $count THEN attempts ELSE greatest(attempts - 1, 0) END,
                     worker = NULL, pid = NULL, started_at = NULL, heartbeat_at = NULL,
                     host = NULL, boot_id = NULL, proc_start = NULL
                 WHERE status = 'running' AND list_contains($ids::TEXT[], job_id)
                 RETURNING job_id, status
                 """,
-                {"now": now, "ids": list(job_ids)},
+                {"now": now, "ids": list(job_ids), "count": bool(count_attempt)},
             ).fetchall()
         return sorted(job_id for job_id, status in rows if status == "queued")

@@ -100,7 +100,7 @@ class Engine:
                 _kill_group(proc.pid, signal.SIGKILL)
             ids.append(str(job["job_id"]))
         if ids:
-            self.store.requeue_jobs(ids)
+            self.store.requeue_jobs(ids, count_attempt=False)
         return ids
 
     def start_executor(self) -> None:
@@ -152,7 +152,7 @@ class Engine:
                 child.proc.wait()
         self.children.clear()
         if ids:
-            self.store.requeue_jobs(ids)
+            self.store.requeue_jobs(ids, count_attempt=False)
             print(f"engine: stopped; re-queued {len(ids)} job(s) to resume next start", flush=True)
         if self._own_ray is not None:
             self._own_ray.shutdown()

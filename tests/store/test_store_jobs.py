@@ -202,3 +202,16 @@ def test_two_processes_enqueuing_at_once_make_one_job_each(st):
     first, second = _run_processes(_enqueue_all, [(str(st.path), 25), (str(st.path), 25)])
     assert first == second
     assert st.row_counts()["jobs"] == 25
+
+
+def test_a_try_the_engine_interrupted_does_not_count_against_the_job(st):
+    """Stopped or orphaned by its engine, a job keeps its attempts; killed or stale, it spends one."""
+    job = st.enqueue_job("train", {"n": 1})
+    st.claim_job("w")
+    assert st.get_job(job)["attempts"] == 1
+    st.requeue_jobs([job], count_attempt=False)
+    assert st.get_job(job)["attempts"] == 0
+    for _ in range(3):
+        st.claim_job("w")
+        requeued, failed = st.requeue_interrupted_jobs([job], max_attempts=3, reason="killed")
+    assert failed == [job] and "killed; gave up after 3 attempts" in st.get_job(job)["error"]
