@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU figures in one run, well under 8 minutes on one modern GPU:
+# The GPU figures in one run (steps 1-3 well under 8 minutes on one modern GPU; the ladder, 4, longer):
 #   1. bench/step.py on CUDA in bf16 at the CIFAR size: the SMASH step against the same
 #      static network (step_ratio) and the first step of each new architecture (fresh_ratio);
 #   2. bench/score.py on CUDA: architectures per minute at 1,000 validation images;
@@ -17,8 +17,8 @@ OUT="${OUT:-artifacts/gpu}"
 mkdir -p "$OUT"
 PY="${PYTHON:-python3}"
 
-if ! "$PY" -c "import duckdb, tqdm, scipy, pandas" 2>/dev/null; then
-  "$PY" -m pip install -q --no-index --find-links wheels duckdb tqdm scipy pandas
+if ! "$PY" -c "import duckdb, tqdm, scipy, pandas, sklearn, plotly, networkx" 2>/dev/null; then
+  "$PY" -m pip install -q --no-index --find-links wheels duckdb tqdm scipy pandas scikit-learn plotly networkx
 fi
 "$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name(0))" \
   | tee "$OUT/device.txt"
@@ -48,3 +48,19 @@ cfg = re.sub(r'dataset = "cifar10"\n(root = .*\n)?', f'dataset = "npz"\nroot = "
 PYEOF
 timeout 240 "$PY" -m cli train --config "$WORK/gpu.toml" --workdir "$WORK/runs" --steps 300 --quiet --json \
   | tee "$OUT/train.log" | tail -1
+
+# 4. The ranking study's truth ladder at full size: 48 archs, two seeds, retrained for 12
+#    epochs with the truth read after 1, 2, 4, 8 and 12 (docs/correlation.md). It needs
+#    Fashion-MNIST's IDX files: FASHION_ROOT names their folder (default Debian's); without
+#    them this step says so and is skipped. LADDER_TIMEOUT bounds it (seconds).
+FASHION_ROOT="${FASHION_ROOT:-/usr/share/datasets/fashion-mnist}"
+if [ -d "$FASHION_ROOT" ]; then
+  echo "== ladder"
+  sed "s|^dataset = \"fashion-mnist\"|dataset = \"fashion-mnist\"\nroot = \"$FASHION_ROOT\"|" configs/demo.toml \
+    > "$WORK/ladder.toml"
+  timeout "${LADDER_TIMEOUT:-3000}" "$PY" bench/fidelity.py --workdir "$WORK/ladder" --config "$WORK/ladder.toml" \
+    --k 48 --every 1 --epochs 1,2,4,8,12 --workers 1 --no-variants --csv "$OUT/fidelity-archs-gpu.csv" \
+    --out "$OUT/fidelity-gpu.json" | tee "$OUT/ladder.log" | tail -1
+else
+  echo "== ladder skipped: no Fashion-MNIST at $FASHION_ROOT (set FASHION_ROOT)"
+fi
