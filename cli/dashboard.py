@@ -195,10 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     except LaunchError as exc:
         print(f"smash dashboard: error: {exc}", file=sys.stderr)
         return 2
-    try:
-        return subprocess.call(cmd, env=_env())
-    except KeyboardInterrupt:
-        return 130
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become the server: a signal sent to `smash dashboard` reaches Streamlit itself, and no
+    # orphaned server is left listening when the launcher is stopped.
+    os.execve(cmd[0], cmd, _env())
+    return 0  # pragma: no cover - execve does not return
 
 
 if __name__ == "__main__":

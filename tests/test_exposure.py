@@ -139,11 +139,19 @@ def test_the_running_dashboard_listens_on_loopback_only(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "cli", "dashboard", "--workdir", str(tmp_path), "--port",
                              str(port)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import psutil
+
+    tree: set[int] = set()
     try:
         assert launch.wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc=proc)
-        sockets = _listening(_tree(proc.pid))
+        tree = _tree(proc.pid)
+        sockets = _listening(tree)
         assert any(s[1] == port for s in sockets)
         assert {s[0] for s in sockets} <= LOOPBACK, sorted(sockets)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+    # stopping `smash dashboard` stops the server: nothing it started is left listening
+    time.sleep(1)
+    alive = [p for p in tree if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"left running after SIGTERM: {alive}"
