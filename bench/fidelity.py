@@ -273,7 +273,7 @@ def write_csv(frame: pd.DataFrame, meta: dict, path: Path) -> None:
     """One row per arch; the first line is `# ` and the study's metadata as JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
-    frame.to_csv(buf, index=False, float_format="%.10g")
+    frame.to_csv(buf, index=False)  # every float as Python writes it: it reads back exactly
     path.write_text("# " + json.dumps(meta) + "\n" + buf.getvalue())
 
 
@@ -282,6 +282,7 @@ def read_csv(path: Path) -> tuple[pd.DataFrame, dict]:
     first, rest = text.split("\n", 1)
     if not first.startswith("# "):
         raise SystemExit(f"{path}: not a fidelity CSV (its first line must be '# ' and the metadata)")
+    # Read back bit for bit, so that ties (and so ranks) are the ones the live study saw.
     return pd.read_csv(io.StringIO(rest)), json.loads(first[2:])
 
 

@@ -169,7 +169,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=50)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
-                   help="override the config's precision (auto: bf16 on CUDA, fp32 on the CPU)")
+                   help="override the config's precision (auto: bf16 where the device does it natively, "
+                        "CUDA from Ampere on and CPUs with AMX or avx512_bf16; fp32 elsewhere)")
     p.add_argument("--warmup", type=int, default=20,
                    help="SMASH steps on other random archs first, as a running training has done")
     p.add_argument("--no-peak", action="store_true", help="skip measuring the plain-convolution rate")

@@ -183,11 +183,14 @@ def test_probe_chart_draws_scores_and_stability():
     assert charts.probe_stability(probe.iloc[:0], stability.iloc[:0]).layout.annotations
 
 
-def test_leaderboard_marks_ties_and_partial_scores():
+def test_leaderboard_marks_verdicts_and_partial_scores():
     from app.views.leaderboard import with_marks
 
-    board = pd.DataFrame({"partial": [False, False, True, False], "tied": [True, True, False, None],
-                          "score_lo": [0.1, 0.12, None, float("nan")], "score_hi": [0.2, 0.22, None, 0.3]})
-    marked = with_marks(board.astype({"partial": bool}))
-    assert marked["mark"].tolist() == ["tied", "tied", "partial", ""]
-    assert marked["interval"].tolist() == ["[10.0%, 20.0%]", "[12.0%, 22.0%]", "–", "–"]
+    board = pd.DataFrame({"verdict": ["leader", "equivalent", "partial", None, "separated", "unresolved"],
+                          "score_lo": [0.1, 0.12, None, float("nan"), 0.3, 0.11],
+                          "score_hi": [0.2, 0.22, None, 0.3, 0.4, 0.25]})
+    marked = with_marks(board)
+    assert marked["mark"].tolist() == ["leader", "equivalent", "partial", "", "", "unresolved"]
+    assert marked["interval"].tolist() == ["[10.0%, 20.0%]", "[12.0%, 22.0%]", "–", "–", "[30.0%, 40.0%]",
+                                           "[11.0%, 25.0%]"]
+    assert with_marks(board, "loss")["interval"].tolist()[0] == "[0.100, 0.200]"

@@ -85,7 +85,11 @@ def test_top_pages_like_the_dashboard(capsys, w, store):
     table = run_ok(capsys, "top", "--workdir", w, "--limit", "2", "--page", "2")
     assert "page 2 of" in table.splitlines()[0] and doc["rows"][0]["arch_id"] in table
     assert "equivalent" in table.splitlines()[1]  # the verdicts against the leader, in a sentence
-    assert "mark: " in table  # and the marks explained
+    # The marks on the page are explained under the sentence, and only those on the page.
+    marked = {r["verdict"] for r in doc["rows"]} - {"separated", None}
+    assert ("mark: " in table) == bool(marked)
+    first = run_ok(capsys, "top", "--workdir", w, "--limit", "2")
+    assert "mark: leader = the best score" in first
     csv = pd.read_csv(io.StringIO(run_ok(capsys, "top", "--workdir", w, "--csv", "--limit", "2", "--page", "2")),
                       dtype={"arch_id": str})
     assert csv["arch_id"].tolist() == [r["arch_id"] for r in doc["rows"]]

@@ -23,5 +23,6 @@ def test_bash_completion_completes_subcommands_and_options(capsys, tmp_path):
         return subprocess.run(["bash", "-c", code], capture_output=True, text=True, check=True).stdout.split()
 
     assert complete("smash", "to") == ["top"]
-    assert complete("smash", "graph", "--fo") == ["--format"]
+    assert complete("smash", "graph", "--fo") == ["--format", "--force"]
+    assert complete("smash", "graph", "--form") == ["--format"]
     assert {"runs", "show", "jobs", "cancel", "train"} <= set(complete("smash", ""))
