@@ -35,7 +35,9 @@ def _refresh_auth_mode() -> None:
     """
     try:
         from ray._private.authentication.authentication_token_setup import (
-            AuthenticationMode, get_authentication_mode)
+            AuthenticationMode,
+            get_authentication_mode,
+        )
         from ray._raylet import AuthenticationTokenLoader, Config
     except ImportError:  # pragma: no cover - another Ray layout: nothing cached to refresh
         return
