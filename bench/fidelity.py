@@ -55,7 +55,7 @@ from core.jobs import PREDICTORS, TrainJob  # noqa: E402
 from core.metric import SCORE_METRICS  # noqa: E402
 from core.rankstats import bootstrap_ci, correlation_table, spearman  # noqa: E402
 from core.search import SEARCH_STAGES  # noqa: E402
-from core.study import best_sort, compact, ladder_text, rung_metrics  # noqa: E402
+from core.study import best_sort, compact, indifference_zone, ladder_text, rung_metrics  # noqa: E402
 from engine.data.batches import normalize  # noqa: E402
 from engine.data.splits import load_data  # noqa: E402
 from engine.jobs.supervisor import run_until_done  # noqa: E402
@@ -403,6 +403,9 @@ def analyse(frame: pd.DataFrame, meta: dict, n_boot: int = 2000) -> dict:
     result |= hypernet_figures(frame, list(meta["runs"]), truth, meta["metric"], top["k"], n_boot)
     result["ablations"] = ablations(frame, truth, top["k"], n_boot)
     result["rungs"] = ladder
+    tag = f"e{top['epochs']}"
+    result["delta"] = indifference_zone(frame[[f"val_error_s{s}_{tag}" for s in SEEDS]].to_numpy(float),
+                                        {m: frame[f"{MAIN}|{m}|mean"].to_numpy(float) for m in SCORE_METRICS})
     result["seconds"] = meta["seconds"]
     return result
 
@@ -413,6 +416,10 @@ def report(result: dict) -> None:
     print(ladder_text(result["rungs"]))
     best = result["best_sort"]
     print(f"best sort at {result['truth']['rung']}: {best['predictor']}, {best['share_of_ceiling']} of the ceiling")
+    zone = result["delta"]
+    print(f"indifference zone from the truth's seed noise at {result['truth']['rung']} ({zone['archs']} archs, "
+          f"seed sd {zone['seed_sd']}, truth IQR {zone['truth_iqr']}): "
+          + ", ".join(f"{m} delta {zone[m]['delta']}" for m in SCORE_METRICS))
     for row in result["ablations"]:
         print(f"  {row['variant']:<66} {row['metric']:<6} Spearman {row['spearman']:+.3f} {row['spearman_ci']}")
 

@@ -140,3 +140,36 @@ def ladder_text(rungs: list[dict[str, Any]]) -> str:
              "–" if r.get("ceiling") is None else f"{r['ceiling']:+.2f}"] for r in rungs]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)) for line in [head, *rows])
+
+
+def _iqr(values: np.ndarray) -> float:
+    q75, q25 = np.percentile(values, [75, 25])
+    return float(q75 - q25)
+
+
+def indifference_zone(truth_by_seed: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The score difference that matches the truth's own seed-to-seed noise, per score metric
+    (how core/metric.py's DELTAS are set).
+
+    `truth_by_seed`: archs x seeds, each retrain's validation error at one rung (rows with a
+    missing seed are left out); `scores`: metric -> each arch's mean score. The truth's noise
+    is the pooled within-arch standard deviation over seeds; a score difference is put on the
+    truth's scale by the ratio of the two spreads (interquartile ranges over the archs), so
+    delta = seed sd x IQR(score) / IQR(truth of the seed mean).
+    """
+    truth = np.asarray(truth_by_seed, float)
+    if truth.ndim != 2 or truth.shape[1] < 2:
+        raise CorrelateError("the indifference zone needs every arch's truth from at least two seeds")
+    both = ~np.isnan(truth).any(axis=1)
+    if both.sum() < 4:
+        raise CorrelateError(f"the indifference zone needs at least 4 archs retrained with every seed, "
+                             f"got {int(both.sum())}")
+    truth = truth[both]
+    seed_sd = float(np.sqrt(np.mean(np.var(truth, axis=1, ddof=1))))
+    truth_iqr = _iqr(truth.mean(axis=1))
+    out: dict[str, Any] = {"archs": int(both.sum()), "seed_sd": round(seed_sd, 5), "truth_iqr": round(truth_iqr, 5)}
+    for metric, values in scores.items():
+        score_iqr = _iqr(np.asarray(values, float)[both])
+        delta = seed_sd * score_iqr / truth_iqr if truth_iqr > 0 else None
+        out[metric] = {"score_iqr": round(score_iqr, 5), "delta": None if delta is None else round(delta, 4)}
+    return out

@@ -49,6 +49,7 @@ def test_the_ladder_study_at_smoke_size_and_its_figures_from_the_csv_alone(tmp_p
         assert {"smash", "params", "flops", "naswot", "smash+flops", "learned"} <= set(rung["predictors"])
         assert set(rung["partial"]) == {"smash | flops", "smash | params"} and rung["seconds_per_retrain"] > 0
     assert result["truth"]["rung"] == "2 epochs" and result["smash"] == result["rungs"][-1]["predictors"]["smash"]
+    assert result["delta"]["archs"] == 8 and {"error", "loss"} <= set(result["delta"])
     assert result["rungs"][1]["steps"] < result["rungs"][2]["steps"]
     hypernets = 1 + len(VARIANTS)
     assert result["hypernets"]["n"] == hypernets and result["loss_vs_error"]["hypernets"] == hypernets

@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 
 from core.jobs import CorrelateError
-from core.study import best_sort, ladder_text, predictor_values, rung_metrics, study_metrics
+from core.study import (
+    best_sort,
+    indifference_zone,
+    ladder_text,
+    predictor_values,
+    rung_metrics,
+    study_metrics,
+)
 
 
 def synthetic_frame(n=40, seed=0):
@@ -70,3 +77,21 @@ def test_a_rung_reports_what_the_score_adds_beyond_size():
     assert name in sees["predictors"] and 0.5 < share <= 1.05
     text = ladder_text([{"name": "8 epochs", **sees}])
     assert "smash | flops" in text and "8 epochs" in text and "smash+flops" in text
+
+
+def test_the_indifference_zone_maps_the_truths_seed_noise_onto_the_score():
+    """A known answer: the score is the truth stretched 3x plus an offset, the seeds differ by
+    a known noise, so delta is 3x the seed sd (to sampling error)."""
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0.08, 0.12, 400)
+    seeds = truth[:, None] + 0.002 * rng.standard_normal((400, 2))
+    zone = indifference_zone(seeds, {"error": 0.5 + 3 * seeds.mean(axis=1), "loss": 9 * seeds.mean(axis=1)})
+    assert zone["archs"] == 400 and zone["seed_sd"] == pytest.approx(0.002, rel=0.1)
+    assert zone["error"]["delta"] == pytest.approx(0.006, rel=0.1)
+    assert zone["loss"]["delta"] == pytest.approx(0.018, rel=0.1)
+    seeds[:3, 1] = np.nan  # an arch short of a seed is left out, not counted as noise
+    assert indifference_zone(seeds, {"error": seeds[:, 0]})["archs"] == 397
+    with pytest.raises(CorrelateError, match="two seeds"):
+        indifference_zone(seeds[:, :1], {"error": seeds[:, 0]})
+    with pytest.raises(CorrelateError, match="at least 4 archs"):
+        indifference_zone(seeds[:5], {"error": seeds[:5, 0]})
