@@ -137,9 +137,12 @@ def study_archs(workdir: Path, store: Store, run_id: str, k: int) -> list[str]:
 
 
 def retrain(store: Store, workdir: Path, run: dict, arch_ids: list[str], epochs: int, cap: int,
-            rungs: tuple[int, ...], workers: int) -> pd.DataFrame:
+            rungs: tuple[int, ...], workers: int, queue: bool = True) -> pd.DataFrame:
     """Both seeds of every arch retrained for `epochs` epochs (capped at `cap` steps each;
-    0: whole passes) as engine retrain jobs, and the truth read after each rung."""
+    0: whole passes) as engine retrain jobs, and the truth read after each rung.
+    `queue` False: only what is already retrained (a ladder other workers are still running)."""
+    if not queue:
+        return gather(store, run["run_id"], arch_ids, epochs, SEEDS, cap, rungs)
     plan = StudyPlan(study_id_for(run["run_id"], arch_ids, epochs, 0, len(SEEDS), cap), run, arch_ids, epochs,
                      SEEDS, cap, rungs)
     jobs = queue_retrains(store, plan)
@@ -240,14 +243,24 @@ def collect(args: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
     runs = train_runs({MAIN: cfg}, workdir, store, args.workers)
     score_run(workdir, store, runs[MAIN])
     picked = study_archs(workdir, store, runs[MAIN], args.k)
-    arch_ids = picked[::args.every]
+    planned = arch_ids = picked[::args.every]
     run = store.get_run(runs[MAIN])
-    frame = retrain(store, workdir, run, arch_ids, max(args.epochs), 0, tuple(args.epochs), args.workers)
+    queue = not args.done_only
+    frame = retrain(store, workdir, run, arch_ids, max(args.epochs), 0, tuple(args.epochs), args.workers, queue)
+    if args.done_only:  # the archs every seed has finished the top rung for
+        done = frame[[f"val_error_s{s}_e{max(args.epochs)}" for s in SEEDS]].notna().all(axis=1)
+        if done.sum() < 4:
+            raise SystemExit(f"--done-only: {int(done.sum())} archs have finished every seed's "
+                             f"{max(args.epochs)}-epoch retrain; the figures need at least 4")
+        frame = frame[done].reset_index(drop=True)
+        arch_ids = frame["arch_id"].tolist()
+        log(f"--done-only: {len(arch_ids)} of the {len(planned)} planned archs are retrained")
     short_epochs, short_cap = args.short
-    short = retrain(store, workdir, run, arch_ids, short_epochs, short_cap, (short_epochs,), args.workers)
-    for s in SEEDS:
-        frame[f"val_error_s{s}_short"] = short[f"val_error_s{s}_e{short_epochs}"]
-        frame[f"seconds_s{s}_short"] = short[f"seconds_s{s}_e{short_epochs}"]
+    short = retrain(store, workdir, run, arch_ids, short_epochs, short_cap, (short_epochs,), args.workers, queue)
+    if short[[f"val_error_s{s}_e{short_epochs}" for s in SEEDS]].notna().all(axis=None):
+        for s in SEEDS:  # a ladder still running has no short rung until it is done for all
+            frame[f"val_error_s{s}_short"] = short[f"val_error_s{s}_e{short_epochs}"]
+            frame[f"seconds_s{s}_short"] = short[f"seconds_s{s}_e{short_epochs}"]
     runs |= train_runs({n: c for n, c in cfgs.items() if n != MAIN}, workdir, store, args.workers) if len(cfgs) > 1 else {}
     archs = [Arch.from_dict(store.arch(runs[MAIN], a)["arch"]) for a in arch_ids]
     data = load_data(cfg.data, cfg.seed)
@@ -264,7 +277,8 @@ def collect(args: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
             "search_draws": cfg.score.draws, "val_images_per_draw": cfg.score.val_images,
             "batch_size": cfg.retrain.batch_size, "steps_per_epoch": spe, "epochs": list(args.epochs),
             "short": {"epochs": short_epochs, "steps_per_epoch": short_cap}, "seeds": len(SEEDS),
-            "study_id": study_id_for(runs[MAIN], arch_ids, max(args.epochs), 0, len(SEEDS), 0),
+            "study_id": study_id_for(runs[MAIN], planned, max(args.epochs), 0, len(SEEDS), 0),
+            "archs_planned": len(planned),
             "seconds": round(time.perf_counter() - t_start)}
     return frame.drop(columns=["status"], errors="ignore"), meta
 
@@ -441,10 +455,14 @@ def main() -> None:
     p.add_argument("--finetune-steps", type=int, nargs="*", default=[20, 100],
                    help="rows scoring the run after this many SMASH steps on each arch alone")
     p.add_argument("--no-variants", action="store_true", help="skip the stability run and ablations")
+    p.add_argument("--done-only", action="store_true",
+                   help="queue no retrains: the figures from the archs already retrained for every seed "
+                        "(a ladder that background workers are still running)")
     p.add_argument("--from-csv", default=None, help="rebuild every figure from this CSV alone")
     p.add_argument("--csv", default=None, help="write the per-arch numbers here (docs/fidelity-archs.csv)")
     p.add_argument("--out", default=None, help="write the figures here (docs/fidelity.json)")
     p.add_argument("--png", default=None, help="draw the truth ladder here (docs/img/fidelity.png)")
+    p.add_argument("--markdown", default=None, help="write the ladder table here as Markdown")
     p.add_argument("--n-boot", type=int, default=2000)
     args = p.parse_args()
     args.metric = load_config(args.config).score.metric
@@ -460,6 +478,8 @@ def main() -> None:
         render_png(ladder_chart(result["rungs"]), Path(args.png), width=900, height=460)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(ladder_text(result["rungs"], markdown=True) + "\n")
     print(json.dumps(result))
 
 

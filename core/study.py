@@ -127,9 +127,9 @@ def best_sort(rung: dict[str, Any]) -> tuple[str, float | None]:
     return name, _r(share)
 
 
-def ladder_text(rungs: list[dict[str, Any]]) -> str:
-    """The ladder as a text table: one row per rung, each predictor's Spearman [95% interval],
-    the SMASH score's partial Spearman given FLOPs, and the ceiling."""
+def ladder_text(rungs: list[dict[str, Any]], markdown: bool = False) -> str:
+    """The ladder as a text table (or a Markdown one): one row per rung, each predictor's
+    Spearman [95% interval], the SMASH score's partial Spearman given FLOPs, and the ceiling."""
     names = list(dict.fromkeys(p for r in rungs for p in r["predictors"]))
     cell = lambda row: "–" if not row or row.get("spearman") is None else (  # noqa: E731
         f"{row['spearman']:+.2f} [{row['spearman_ci'][0]:+.2f},{row['spearman_ci'][1]:+.2f}]"
@@ -138,6 +138,8 @@ def ladder_text(rungs: list[dict[str, Any]]) -> str:
     rows = [[r["name"], *(cell(r["predictors"].get(n)) for n in names),
              cell((r.get("partial") or {}).get("smash | flops")),
              "–" if r.get("ceiling") is None else f"{r['ceiling']:+.2f}"] for r in rungs]
+    if markdown:
+        return "\n".join("| " + " | ".join(line) + " |" for line in [head, ["---"] * len(head), *rows])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)) for line in [head, *rows])
 

@@ -77,6 +77,9 @@ def test_a_rung_reports_what_the_score_adds_beyond_size():
     assert name in sees["predictors"] and 0.5 < share <= 1.05
     text = ladder_text([{"name": "8 epochs", **sees}])
     assert "smash | flops" in text and "8 epochs" in text and "smash+flops" in text
+    md = ladder_text([{"name": "8 epochs", **sees}], markdown=True).splitlines()
+    assert md[0].startswith("| truth | smash |") and set(md[1].split(" | ")[1:-1]) == {"---"}
+    assert md[2].startswith("| 8 epochs | +") and len(md) == 3
 
 
 def test_the_indifference_zone_maps_the_truths_seed_noise_onto_the_score():
