@@ -419,7 +419,8 @@ def analyse(frame: pd.DataFrame, meta: dict, n_boot: int = 2000) -> dict:
     result["rungs"] = ladder
     tag = f"e{top['epochs']}"
     result["delta"] = indifference_zone(frame[[f"val_error_s{s}_{tag}" for s in SEEDS]].to_numpy(float),
-                                        {m: frame[f"{MAIN}|{m}|mean"].to_numpy(float) for m in SCORE_METRICS})
+                                        {m: frame[f"{MAIN}|{m}|mean"].to_numpy(float) for m in SCORE_METRICS},
+                                        n_boot=n_boot)
     result["seconds"] = meta["seconds"]
     return result
 
@@ -433,7 +434,7 @@ def report(result: dict) -> None:
     zone = result["delta"]
     print(f"indifference zone from the truth's seed noise at {result['truth']['rung']} ({zone['archs']} archs, "
           f"seed sd {zone['seed_sd']}, truth IQR {zone['truth_iqr']}): "
-          + ", ".join(f"{m} delta {zone[m]['delta']}" for m in SCORE_METRICS))
+          + ", ".join(f"{m} delta {zone[m]['delta']} {zone[m]['delta_ci']}" for m in SCORE_METRICS))
     for row in result["ablations"]:
         print(f"  {row['variant']:<66} {row['metric']:<6} Spearman {row['spearman']:+.3f} {row['spearman_ci']}")
 

@@ -149,9 +149,10 @@ def _iqr(values: np.ndarray) -> float:
     return float(q75 - q25)
 
 
-def indifference_zone(truth_by_seed: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, Any]:
+def indifference_zone(truth_by_seed: np.ndarray, scores: dict[str, np.ndarray], n_boot: int = 2000,
+                      seed: int = 0) -> dict[str, Any]:
     """The score difference that matches the truth's own seed-to-seed noise, per score metric
-    (how core/metric.py's DELTAS are set).
+    (how core/metric.py's DELTAS are set), with a percentile bootstrap interval over archs.
 
     `truth_by_seed`: archs x seeds, each retrain's validation error at one rung (rows with a
     missing seed are left out); `scores`: metric -> each arch's mean score. The truth's noise
@@ -167,11 +168,23 @@ def indifference_zone(truth_by_seed: np.ndarray, scores: dict[str, np.ndarray]) 
         raise CorrelateError(f"the indifference zone needs at least 4 archs retrained with every seed, "
                              f"got {int(both.sum())}")
     truth = truth[both]
-    seed_sd = float(np.sqrt(np.mean(np.var(truth, axis=1, ddof=1))))
-    truth_iqr = _iqr(truth.mean(axis=1))
-    out: dict[str, Any] = {"archs": int(both.sum()), "seed_sd": round(seed_sd, 5), "truth_iqr": round(truth_iqr, 5)}
+
+    def zone(rows: np.ndarray, values: np.ndarray) -> tuple[float, float, float, float | None]:
+        sd = float(np.sqrt(np.mean(np.var(truth[rows], axis=1, ddof=1))))
+        t_iqr, s_iqr = _iqr(truth[rows].mean(axis=1)), _iqr(values[rows])
+        return sd, t_iqr, s_iqr, (sd * s_iqr / t_iqr if t_iqr > 0 else None)
+
+    n = len(truth)
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, n, n) for _ in range(n_boot)]
+    everything = np.arange(n)
+    sd, truth_iqr, _, _ = zone(everything, truth[:, 0])
+    out: dict[str, Any] = {"archs": n, "seed_sd": round(sd, 5), "truth_iqr": round(truth_iqr, 5)}
     for metric, values in scores.items():
-        score_iqr = _iqr(np.asarray(values, float)[both])
-        delta = seed_sd * score_iqr / truth_iqr if truth_iqr > 0 else None
-        out[metric] = {"score_iqr": round(score_iqr, 5), "delta": None if delta is None else round(delta, 4)}
+        values = np.asarray(values, float)[both]
+        _, _, score_iqr, delta = zone(everything, values)
+        boot = [d for rows in draws if (d := zone(rows, values)[3]) is not None and np.isfinite(d)]
+        ci = [round(float(v), 4) for v in np.percentile(boot, [2.5, 97.5])] if boot else [None, None]
+        out[metric] = {"score_iqr": round(score_iqr, 5), "delta": None if delta is None else round(delta, 4),
+                       "delta_ci": ci}
     return out

@@ -88,12 +88,15 @@ def test_the_indifference_zone_maps_the_truths_seed_noise_onto_the_score():
     rng = np.random.default_rng(0)
     truth = rng.uniform(0.08, 0.12, 400)
     seeds = truth[:, None] + 0.002 * rng.standard_normal((400, 2))
-    zone = indifference_zone(seeds, {"error": 0.5 + 3 * seeds.mean(axis=1), "loss": 9 * seeds.mean(axis=1)})
+    zone = indifference_zone(seeds, {"error": 0.5 + 3 * seeds.mean(axis=1), "loss": 9 * seeds.mean(axis=1)},
+                             n_boot=300)
     assert zone["archs"] == 400 and zone["seed_sd"] == pytest.approx(0.002, rel=0.1)
     assert zone["error"]["delta"] == pytest.approx(0.006, rel=0.1)
     assert zone["loss"]["delta"] == pytest.approx(0.018, rel=0.1)
+    lo, hi = zone["error"]["delta_ci"]
+    assert lo < zone["error"]["delta"] < hi and 0.8 * 0.006 < lo and hi < 1.2 * 0.006  # 400 archs: a narrow interval
     seeds[:3, 1] = np.nan  # an arch short of a seed is left out, not counted as noise
-    assert indifference_zone(seeds, {"error": seeds[:, 0]})["archs"] == 397
+    assert indifference_zone(seeds, {"error": seeds[:, 0]}, n_boot=10)["archs"] == 397
     with pytest.raises(CorrelateError, match="two seeds"):
         indifference_zone(seeds[:, :1], {"error": seeds[:, 0]})
     with pytest.raises(CorrelateError, match="at least 4 archs"):
