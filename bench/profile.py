@@ -40,12 +40,11 @@ import torch.nn.functional as F  # noqa: E402
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
 
 from bench.peak import peak  # noqa: E402
-from bench.step import TRAIN_PER_FORWARD, configured  # noqa: E402
+from bench.step import TRAIN_PER_FORWARD, configured, static_trainer  # noqa: E402
 from core.size import count_flops  # noqa: E402
 from core.space import sample_arch  # noqa: E402
 from engine.model import SmashModel  # noqa: E402
-from engine.nets.archnet import ArchNet  # noqa: E402
-from engine.runtime.device import autocast, memory_format  # noqa: E402
+from engine.runtime.device import memory_format  # noqa: E402
 from engine.runtime.rng import torch_gen  # noqa: E402
 
 GROUPS = {
@@ -112,15 +111,9 @@ def smash_step(model, opt, arch, x, y, seed: int) -> None:
 
 
 def static_step(arch, x, y, precision: str) -> None:
-    net = ArchNet(arch, x.shape[1], 10).to(x.device, memory_format=memory_format(x.device))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
+    step = static_trainer(arch, x.shape[1], 10, x, y, precision)
     for _ in range(2):  # the first builds kernels; profile the second
-        with autocast(x.device, precision):
-            logits = net(x)
-        loss = F.cross_entropy(logits.float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        step()
 
 
 def profiled(fn, steps: int) -> tuple[dict[str, float], float]:

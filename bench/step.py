@@ -36,6 +36,7 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]  # bench/profile.py is no stdlib `profile`
@@ -93,11 +94,12 @@ def smash_step(model, opt, space, rng, progress, x, y) -> dict[str, float]:
             "forward": t_fwd, "backward": t_bwd}
 
 
-def static_step(arch, image_channels, classes, x, y, reps, precision) -> float:
+def static_trainer(arch, image_channels, classes, x, y, precision) -> Callable[[], None]:
+    """One training step of `arch` as a plain network with its own weights, on (x, y)."""
     net = ArchNet(arch, image_channels, classes).to(x.device, memory_format=x_format(x))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)  # trained as SMASH trains
 
-    def step():
+    def step() -> None:
         with autocast(x.device, precision):
             logits = net(x)
         loss = F.cross_entropy(logits.float(), y)
@@ -105,6 +107,11 @@ def static_step(arch, image_channels, classes, x, y, reps, precision) -> float:
         loss.backward()
         opt.step()
 
+    return step
+
+
+def static_step(arch, image_channels, classes, x, y, reps, precision) -> float:
+    step = static_trainer(arch, image_channels, classes, x, y, precision)
     times = [timed(step)[1] for _ in range(reps + 1)]
     return float(np.median(times[1:]))
 

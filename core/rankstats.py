@@ -95,12 +95,21 @@ def bootstrap_ci(fn: Metric, score: Sequence[float], truth: Sequence[float], n_b
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1); got {level}")
     s, t = _pairs(score, truth)
-    estimate = float(fn(s, t)) if s.size else float("nan")
-    if s.size < 2:
+    return _percentile(fn, (s, t), 2, n_boot, level, seed)
+
+
+def _percentile(fn: Callable[..., float], columns: tuple[np.ndarray, ...], least: int, n_boot: int,
+                level: float, seed: int) -> tuple[float, float, float]:
+    """(fn on the columns, lower, upper): a percentile bootstrap resampling rows of the
+    columns together; no interval under `least` rows, and resamples where fn is undefined
+    are dropped."""
+    n = columns[0].size
+    estimate = float(fn(*columns)) if n else float("nan")
+    if n < least:
         return estimate, float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, s.size, size=(n_boot, s.size))
-    draws = np.array([fn(s[i], t[i]) for i in idx], dtype=float)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    draws = np.array([fn(*(c[i] for c in columns)) for i in idx], dtype=float)
     draws = draws[np.isfinite(draws)]
     if draws.size == 0:
         return estimate, float("nan"), float("nan")
@@ -187,18 +196,9 @@ def bootstrap_partial(score: Sequence[float], truth: Sequence[float], given: Seq
     """partial_spearman with a percentile bootstrap interval over (score, truth, given) triples."""
     s, t = _pairs(score, truth)
     g = np.asarray(given, dtype=float).ravel()
-    estimate = partial_spearman(s, t, g)
-    if s.size < 3:
-        return estimate, float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, s.size, size=(n_boot, s.size))
-    draws = np.array([partial_spearman(s[i], t[i], g[i]) for i in idx], dtype=float)
-    draws = draws[np.isfinite(draws)]
-    if draws.size == 0:
-        return estimate, float("nan"), float("nan")
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(draws, [alpha, 1 - alpha])
-    return estimate, float(lo), float(hi)
+    if g.shape != s.shape:
+        raise ValueError(f"given differs in length from score ({g.size} vs {s.size})")
+    return _percentile(partial_spearman, (s, t, g), 3, n_boot, level, seed)
 
 
 def rank_average(*predictors: Sequence[float]) -> np.ndarray:

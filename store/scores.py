@@ -18,6 +18,7 @@ import pandas as pd
 
 from core.board import SORT_KEYS
 from core.config import Config
+from core.metric import BOUNDS
 from core.search import STAGES
 
 from .base import StoreBase, check_choice, fetch_records, utcnow
@@ -93,8 +94,17 @@ _VERDICT = """
               THEN 'equivalent'
          ELSE 'unresolved' END"""
 
+# With a zone, the board shows the interval its verdicts judge by (mean +- t x the pooled
+# spread / sqrt(draws)), so an "equivalent" row's interval is seen inside delta of the
+# leader's score; without one (or for a partial score), each arch's own interval.
+_POOLED = "$delta IS NOT NULL AND NOT l.partial AND (SELECT tsd FROM spread) IS NOT NULL"
 _BOARD_COLUMNS = """
-    l.arch_id, l.score_mean, l.score_std, l.score_lo, l.score_hi, l.draws, l.val_images,
+    l.arch_id, l.score_mean, l.score_std,
+    CASE WHEN """ + _POOLED + """ THEN greatest(0.0, l.score_mean - """ + _HW.format(draws="l.draws") + """)
+         ELSE l.score_lo END AS score_lo,
+    CASE WHEN """ + _POOLED + """ THEN l.score_mean + """ + _HW.format(draws="l.draws") + """
+         ELSE l.score_hi END AS score_hi,
+    l.draws, l.val_images,
     l.partial, NOT l.partial AND l.score_lo <= (SELECT hi FROM leader) AS tied,""" + _VERDICT + """ AS verdict,
     l.race_rounds, l.params, l.flops, l.depth, l.n_layers, l.stage, l.checkpoint_step,
     t.val_error, t.test_error"""
@@ -341,6 +351,9 @@ class ScoresMixin(StoreBase):
         pages never overlap; NULLs (an arch never retrained, say) sort last. `tied` marks
         archs whose score interval overlaps the leader's (the best full score): their order
         against the leader is not settled by the draws. `partial` marks halving-stopped scores.
+        With an indifference zone, score_lo and score_hi are the interval the `verdict` judges
+        by (the run's pooled spread), so an equivalent row's interval lies within delta of
+        the leader's score.
         """
         if sort not in SORT_SQL:
             raise ValueError(f"sort must be one of {', '.join(SORT_SQL)}; got {sort!r}")
@@ -356,6 +369,7 @@ class ScoresMixin(StoreBase):
             frame = con.execute(query, {**bind, "limit": int(limit), "offset": int(offset),
                                         "delta": _delta(con, run_id)}).df()
         frame.insert(0, "rank", range(offset + 1, offset + 1 + len(frame)))
+        frame["score_hi"] = frame["score_hi"].clip(upper=BOUNDS[self.score_metric(run_id)][1])
         return frame
 
     def score_delta(self, run_id: str) -> float | None:

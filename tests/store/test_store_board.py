@@ -197,6 +197,13 @@ def test_every_arch_is_judged_against_the_leader_with_the_runs_delta(tmp_path):
     assert st.equivalent_set(RUN)["arch_id"].tolist() == ["lead", "near"]
     tallies = {a: Tally(4, m, sd) for a, (m, sd) in rows.items() if a != "cut"}
     assert verdicts(tallies, 0.2) == {a: v for a, v in board.items() if a != "cut"}
+    # The board shows the interval its verdicts judge by: the equivalent row's lies within
+    # delta of the leader's score, as the sentence above the table says; a partial row keeps its own.
+    shown = st.leaderboard(RUN, limit=10).set_index("arch_id")
+    assert 1.00 - 0.2 <= shown.loc["near", "score_lo"] < 1.03 < shown.loc["near", "score_hi"] <= 1.00 + 0.2
+    own = mean_interval(1.03, 0.04, 4)
+    assert shown.loc["near", "score_hi"] - shown.loc["near", "score_lo"] != pytest.approx(own[1] - own[0])
+    assert (shown.loc["cut", "score_lo"], shown.loc["cut", "score_hi"]) == pytest.approx(mean_interval(0.50, 0.01, 4))
     # Without a zone nothing is equivalent: the near arch is merely unresolved (tied).
     st = filled("none", 0)
     assert st.verdict_counts(RUN) == {"leader": 1, "unresolved": 2, "separated": 1, "partial": 1}
