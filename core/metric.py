@@ -25,8 +25,10 @@ DELTAS = {"error": 0.03, "loss": 0.08}
 matches the truth's own seed-to-seed noise. Archs whose retrained errors lie within one
 seed-to-seed standard deviation of each other cannot be ordered even by retraining them;
 the same share of the SMASH score's spread (the ratio of the scores' and the truths'
-interquartile ranges over a study's archs) is the score difference not worth resolving.
-docs/correlation.md gives the study's figures these come from."""
+interquartile ranges over a study's archs) is the score difference not worth resolving
+(core/study.py indifference_zone computes it from a study). These values are provisional:
+the truth ladder's figures so far (docs/correlation.md, "The indifference zone") are too
+loose to set them, and they are to be reset by that rule from the complete ladder."""
 
 
 def run_metric(config: dict[str, Any] | None) -> str:

@@ -139,7 +139,8 @@ def ladder_text(rungs: list[dict[str, Any]], markdown: bool = False) -> str:
              cell((r.get("partial") or {}).get("smash | flops")),
              "–" if r.get("ceiling") is None else f"{r['ceiling']:+.2f}"] for r in rungs]
     if markdown:
-        return "\n".join("| " + " | ".join(line) + " |" for line in [head, ["---"] * len(head), *rows])
+        cells = [[str(x).replace("|", "\\|") for x in line] for line in [head, ["---"] * len(head), *rows]]
+        return "\n".join("| " + " | ".join(line) + " |" for line in cells)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)) for line in [head, *rows])
 

@@ -80,6 +80,7 @@ def test_a_rung_reports_what_the_score_adds_beyond_size():
     md = ladder_text([{"name": "8 epochs", **sees}], markdown=True).splitlines()
     assert md[0].startswith("| truth | smash |") and set(md[1].split(" | ")[1:-1]) == {"---"}
     assert md[2].startswith("| 8 epochs | +") and len(md) == 3
+    assert "smash \\| flops" in md[0] and len({line.replace("\\|", "").count("|") for line in md}) == 1
 
 
 def test_the_indifference_zone_maps_the_truths_seed_noise_onto_the_score():
