@@ -178,7 +178,9 @@ def compare(calm: Path, chaos: Path, every: int) -> dict:
         rows[name], lost[name], extra[name] = len(a), len(a - b), len(b - a)
         step = columns.index("checkpoint_step") if "checkpoint_step" in columns else (
             columns.index("step") if name == "checkpoints" else None)
-        unexplained[name] = sum(1 for r in b - a if step is None or r[step] % every == 0)
+        # Off the schedule: any step not a positive multiple of `every` (a stop before the
+        # first step checkpoints step 0, which the schedule never does).
+        unexplained[name] = sum(1 for r in b - a if step is None or (r[step] % every == 0 and r[step] > 0))
     run_id = Store(store_path(calm)).latest_run_id()
     last = {w: ckpt.step_checkpoints(checkpoint_dir(w, run_id))[-1] for w in (calm, chaos)}
     sa, sb = (ckpt.load(last[w][1]) for w in (calm, chaos))

@@ -194,7 +194,9 @@ def test_a_loss_run_prints_its_scores_in_nats_not_percent(capsys, tmp_path):
     top = run_ok(capsys, "top", "--run", "loss-run", "--workdir", w)
     assert "validation loss" in top
     rows = [line for line in top.splitlines() if best in line]
-    assert rows and "0.9312" in rows[0] and "0.0123" in rows[0] and "[0.911, 0.951]" in rows[0], top
+    lead = st.leaderboard("loss-run", limit=1).iloc[0]  # the interval the verdicts judge by
+    shown = f"[{lead['score_lo']:.3f}, {lead['score_hi']:.3f}]"
+    assert rows and "0.9312" in rows[0] and "0.0123" in rows[0] and shown in rows[0], top
     assert "%" not in rows[0], rows[0]
     doc = json.loads(run_ok(capsys, "top", "--run", "loss-run", "--workdir", w, "--json"))
     assert [r["score_mean"] for r in doc["rows"]] == [0.9312, 1.0456, 1.25]
@@ -204,7 +206,9 @@ def test_a_loss_run_prints_its_scores_in_nats_not_percent(capsys, tmp_path):
     show = run_ok(capsys, "show", "best", "--run", "loss-run", "--workdir", w)
     assert "SMASH score (loss, nats) 0.9312 ± 0.0123, 95% interval [0.911, 0.951]" in show, show
     error_top = run_ok(capsys, "top", "--run", "error-run", "--workdir", w)
-    assert "25.00%" in error_top and "[23.0%, 27.0%]" in error_top and "validation loss" not in error_top
+    lead = st.leaderboard("error-run", limit=1).iloc[0]
+    assert "25.00%" in error_top and f"[{lead['score_lo']:.1%}, {lead['score_hi']:.1%}]" in error_top
+    assert "validation loss" not in error_top
 
 
 def test_top_recommends_what_to_train_as_the_leaderboard_does(capsys, w, store):
