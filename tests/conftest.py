@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -26,6 +27,20 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("SMASH_THREADS", str(len(os.sched_getaffinity(0))))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 NOT_APPLICABLE = "not applicable here:"
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, options: str, why: str):
+    """A tmpfs mounted at `path` (made here) with mount `options`, unmounted after; skipped
+    unless root (`why`: what the mount is for, in the skip reason)."""
+    if os.geteuid() != 0:
+        pytest.skip(f"{NOT_APPLICABLE} mounting {why} needs root")
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
 """A skip whose reason starts so (no CUDA, running as root) stays a skip even in CI."""
 
 

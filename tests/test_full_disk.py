@@ -17,22 +17,15 @@ import pytest
 from engine.runtime import checkpoint as ckpt
 from engine.runtime.workdir import checkpoint_dir
 from store import Store, store_path
-from tests.conftest import NOT_APPLICABLE, ROOT, tiny_config, write_config
+from tests.conftest import ROOT, tiny_config, tmpfs, write_config
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip(f"{NOT_APPLICABLE} mounting a small file system needs root")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)], check=True)
-    try:
+    with tmpfs(tmp_path / "disk", "size=32m", "a small file system") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 def smash(*args: str) -> subprocess.Popen:

@@ -4,26 +4,18 @@ read-only one, or one that cannot be created, is one line and exit 2, and nothin
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
 
-from tests.conftest import NOT_APPLICABLE, run_smash, tiny_config, write_config
+from tests.conftest import run_smash, tiny_config, tmpfs, write_config
 
 
 @pytest.fixture
 def read_only(tmp_path):
     """A read-only file system (a tmpfs mounted ro: even root cannot write to it)."""
-    if os.geteuid() != 0:
-        pytest.skip(f"{NOT_APPLICABLE} mounting a read-only file system needs root")
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], check=True)
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=1m", "a read-only file system") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def one_line(proc: subprocess.CompletedProcess, needle: str) -> None:
