@@ -20,15 +20,15 @@ BOUNDS = {"error": (0.0, 1.0), "loss": (0.0, math.inf)}
 
 LABELS = {"error": "validation error, generated weights", "loss": "validation loss, generated weights"}
 
-DELTAS = {"error": 0.03, "loss": 0.08}
+DELTAS = {"error": 0.0089, "loss": 0.0125}
 """Each metric's default indifference zone ([score].delta): the score difference that
 matches the truth's own seed-to-seed noise. Archs whose retrained errors lie within one
 seed-to-seed standard deviation of each other cannot be ordered even by retraining them;
 the same share of the SMASH score's spread (the ratio of the scores' and the truths'
-interquartile ranges over a study's archs) is the score difference not worth resolving
-(core/study.py indifference_zone computes it from a study). These values are provisional:
-the truth ladder's figures so far (docs/correlation.md, "The indifference zone") are too
-loose to set them, and they are to be reset by that rule from the complete ladder."""
+interquartile ranges over a study's archs) is the score difference not worth resolving.
+These are the truth ladder's figures at its top rung (docs/fidelity-ladder.json `delta`,
+computed by core/study.py indifference_zone; docs/correlation.md, "The indifference
+zone"), and tests/core/test_metric.py keeps the two equal when the ladder is refreshed."""
 
 
 def run_metric(config: dict[str, Any] | None) -> str:
