@@ -96,6 +96,13 @@ class HyperNet(nn.Module):
             h = torch.cat([h, out], 1) if dense else out
         return self.head(h)
 
+    def flops(self, rows: int, cols: int) -> int:
+        """FLOPs of one forward pass over a (rows, cols) grid: every conv of the body and the
+        head, 2 per multiply-add (as core/size.py counts a network's); 0 without a HyperNet.
+        The work SMASH adds to a step beyond the network it runs (bench/step.py)."""
+        convs = [*self.body, self.head] if self.head is not None else []
+        return sum(2 * c.v.shape[0] * c.v.shape[1] * c.v.shape[2] * c.v.shape[3] for c in convs) * rows * cols
+
     def generate(self, enc: torch.Tensor, spans: list[LayerSpan],
                  noise: torch.Tensor) -> Generated:
         """Weights of every layer of one architecture from its encoding and a noise draw."""

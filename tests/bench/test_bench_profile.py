@@ -24,6 +24,9 @@ def test_peak_and_profile_run_and_name_where_the_step_goes():
     out = json.loads(prof.stdout.strip().splitlines()[-1])
     assert any(k.startswith("conv") for k in out["smash_ms"]) and "batch norm" in out["smash_ms"]
     assert "HyperNet (forward)" in out["smash_ms"] and 0 < out["fraction_of_peak"] < 1.5
+    assert "HyperNet (backward convolutions)" in out["smash_ms"]  # batch 1: not the network's
+    assert "HyperNet (backward convolutions)" not in out["static_ms"]
+    assert out["hyper_gflop"] > 0 and out["floor_ratio"] > 1
     assert "limit: plain 3x3 conv" in prof.stdout
 
 
@@ -41,4 +44,9 @@ def test_step_times_smash_against_static_as_a_fraction_of_the_machine():
         ratio = out[f"{regime}_smash_step_s"] / out[f"{regime}_static_step_s"]  # from the rounded times
         assert abs(out[f"{regime}_ratio"] - ratio) < 0.02 * ratio
     assert any(k.endswith("fraction_of_peak") and 0 < v < 1.5 for k, v in out.items())
+    for regime in ("early", "annealed"):  # the HyperNet's share of the work, and the ratio it implies
+        assert out[f"{regime}_hyper_gflop"] > 0
+        assert out[f"{regime}_floor_ratio"] > 1
+        assert abs(out[f"{regime}_floor_ratio"] - 1 - out[f"{regime}_hyper_share"]) < 2e-4
+        assert out[f"{regime}_smash_with_hyper_gflops"] > out[f"{regime}_smash_gflops"]
     assert "limit: plain 3x3 conv" in step.stdout

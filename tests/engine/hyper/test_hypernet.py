@@ -65,3 +65,17 @@ def test_generated_bottlenecks_have_every_layer_shape(cfg):
     for s, w in zip(spans, gen.bottlenecks, strict=True):
         assert w.shape == (s.n_out, s.n_in, 1, 1)
         assert torch.isfinite(w).all()
+
+
+@pytest.mark.parametrize("cfg", [tiny_hyper(), tiny_hyper(dense_input=False)])
+def test_flops_count_every_conv_as_torch_counts_them(cfg):
+    """HyperNet.flops (the HyperNet's share of a SMASH step in bench/step.py) against
+    torch's own FLOP counter over the same forward pass."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    hyper = HyperNet(SPACE, cfg)
+    for seed in range(3):
+        grid = grid_for(hyper, seed)
+        with FlopCounterMode(display=False) as counter:
+            hyper(grid)
+        assert hyper.flops(*grid.shape[2:]) == counter.get_total_flops() > 0
