@@ -10,6 +10,7 @@ percentile bootstrap interval, and each rung with the truth's own seed-to-seed c
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -150,16 +151,25 @@ def _iqr(values: np.ndarray) -> float:
     return float(q75 - q25)
 
 
+LSD_Z = 1.96
+"""The two-sided 95% normal quantile: the least significant difference of two single
+retrains is LSD_Z x sqrt(2) x the truth's seed sd (indifference_zone)."""
+
+
 def indifference_zone(truth_by_seed: np.ndarray, scores: dict[str, np.ndarray], n_boot: int = 2000,
                       seed: int = 0) -> dict[str, Any]:
-    """The score difference that matches the truth's own seed-to-seed noise, per score metric
-    (how core/metric.py's DELTAS are set), with a percentile bootstrap interval over archs.
+    """The score difference not worth resolving, per score metric (how core/metric.py's DELTAS
+    are set), with a percentile bootstrap interval over archs.
 
     `truth_by_seed`: archs x seeds, each retrain's validation error at one rung (rows with a
     missing seed are left out); `scores`: metric -> each arch's mean score. The truth's noise
-    is the pooled within-arch standard deviation over seeds; a score difference is put on the
-    truth's scale by the ratio of the two spreads (interquartile ranges over the archs), so
-    delta = seed sd x IQR(score) / IQR(truth of the seed mean).
+    is the pooled within-arch standard deviation over seeds. A user settles a choice by
+    retraining the candidates, one seed each; two such retrains tell archs apart (at 95%)
+    only when their true errors differ by more than LSD_Z x sqrt(2) x seed sd (the least
+    significant difference of two single retrains), so a smaller difference is not worth a
+    ranking's resolving either. It is put on the score's scale by the ratio of the two
+    spreads (interquartile ranges over the archs):
+    delta = LSD_Z x sqrt(2) x seed sd x IQR(score) / IQR(truth of the seed mean).
     """
     truth = np.asarray(truth_by_seed, float)
     if truth.ndim != 2 or truth.shape[1] < 2:
@@ -173,14 +183,15 @@ def indifference_zone(truth_by_seed: np.ndarray, scores: dict[str, np.ndarray], 
     def zone(rows: np.ndarray, values: np.ndarray) -> tuple[float, float, float, float | None]:
         sd = float(np.sqrt(np.mean(np.var(truth[rows], axis=1, ddof=1))))
         t_iqr, s_iqr = _iqr(truth[rows].mean(axis=1)), _iqr(values[rows])
-        return sd, t_iqr, s_iqr, (sd * s_iqr / t_iqr if t_iqr > 0 else None)
+        return sd, t_iqr, s_iqr, (LSD_Z * math.sqrt(2) * sd * s_iqr / t_iqr if t_iqr > 0 else None)
 
     n = len(truth)
     rng = np.random.default_rng(seed)
     draws = [rng.integers(0, n, n) for _ in range(n_boot)]
     everything = np.arange(n)
     sd, truth_iqr, _, _ = zone(everything, truth[:, 0])
-    out: dict[str, Any] = {"archs": n, "seed_sd": round(sd, 5), "truth_iqr": round(truth_iqr, 5)}
+    out: dict[str, Any] = {"archs": n, "seed_sd": round(sd, 5), "truth_iqr": round(truth_iqr, 5),
+                           "truth_lsd": round(LSD_Z * math.sqrt(2) * sd, 5)}
     for metric, values in scores.items():
         values = np.asarray(values, float)[both]
         _, _, score_iqr, delta = zone(everything, values)

@@ -78,7 +78,7 @@ def test_race_respects_the_draw_budget_and_resumes(max_draws):
     assert race(half, more, top=2, max_draws=max_draws) == full
 
 
-def equivalence_trial(seed: int, delta: float | None, n: int = 40, noise: float = 0.015, top: int = 10,
+def equivalence_trial(seed: int, delta: float | None, n: int = 40, noise: float = 0.03, top: int = 10,
                       max_draws: int = 16) -> tuple[bool, bool, int, bool]:
     """One search on a synthetic scorer with known noise: 2 draws for every arch (the search),
     then racing. Returns (the true best is not separated from the leader: it is the leader, or
@@ -112,14 +112,12 @@ def equivalence_trial(seed: int, delta: float | None, n: int = 40, noise: float 
 
 def test_equivalence_racing_recommends_the_true_best_within_delta():
     """At the loss metric's default delta and the demo's racing settings, on a scorer whose
-    per-draw noise is of the demo's loss scores' size: racing declares the true best separated
-    from the leader in at most 10% of trials (it stays the leader, equivalent or unresolved),
-    and the recommendation holds the true best up to delta (an arch no worse than the true
-    best by more than delta: the guarantee an indifference zone gives; the top archs of a real
-    board lie closer together than any number of draws can order) in >= 90%. Printed: how
-    often the equivalent set itself holds the true best (a delta set from the truth's seed
-    noise is narrow against this noise, so 16 draws leave many archs unresolved), and the
-    draws spent beside racing as it was (no zone: race the ties until they separate)."""
+    per-draw noise is the demo's (its raced archs' loss draws over fresh validation shards
+    spread 0.031 nats), over 200 searches: the archs equivalent to the leader hold the true
+    best in >= 90%; racing declares the true best separated from the leader in at most 10%;
+    the recommendation holds the true best up to delta (an arch no worse than it by more than
+    delta: the guarantee an indifference zone gives) in >= 90%; and it spends fewer racing
+    draws than racing as it was (no zone: race the ties until they separate), printed."""
     from core.config import load_config
     from core.metric import DELTAS
 
@@ -135,5 +133,5 @@ def test_equivalence_racing_recommends_the_true_best_within_delta():
           f"{held:.0%}, recommended "
           f"within delta {recommended:.0%}, {spent:.1f} racing draws per search; racing as it was: "
           f"{np.mean([t[2] for t in old]):.1f} draws, leader within delta {np.mean([t[1] for t in old]):.0%}")
-    assert kept >= 0.9 and recommended >= 0.9
-    assert spent > 0
+    assert held >= 0.9 and kept >= 0.9 and recommended >= 0.9
+    assert 0 < spent < np.mean([t[2] for t in old])

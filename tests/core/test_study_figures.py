@@ -85,17 +85,20 @@ def test_a_rung_reports_what_the_score_adds_beyond_size():
 
 def test_the_indifference_zone_maps_the_truths_seed_noise_onto_the_score():
     """A known answer: the score is the truth stretched 3x plus an offset, the seeds differ by
-    a known noise, so delta is 3x the seed sd (to sampling error)."""
+    a known noise, so delta is 3x the least significant difference of two single retrains,
+    1.96 x sqrt(2) x the seed sd (to sampling error)."""
     rng = np.random.default_rng(0)
     truth = rng.uniform(0.08, 0.12, 400)
     seeds = truth[:, None] + 0.002 * rng.standard_normal((400, 2))
     zone = indifference_zone(seeds, {"error": 0.5 + 3 * seeds.mean(axis=1), "loss": 9 * seeds.mean(axis=1)},
                              n_boot=300)
+    lsd = 1.96 * np.sqrt(2) * 0.002
     assert zone["archs"] == 400 and zone["seed_sd"] == pytest.approx(0.002, rel=0.1)
-    assert zone["error"]["delta"] == pytest.approx(0.006, rel=0.1)
-    assert zone["loss"]["delta"] == pytest.approx(0.018, rel=0.1)
+    assert zone["truth_lsd"] == pytest.approx(lsd, rel=0.1)
+    assert zone["error"]["delta"] == pytest.approx(3 * lsd, rel=0.1)
+    assert zone["loss"]["delta"] == pytest.approx(9 * lsd, rel=0.1)
     lo, hi = zone["error"]["delta_ci"]
-    assert lo < zone["error"]["delta"] < hi and 0.8 * 0.006 < lo and hi < 1.2 * 0.006  # 400 archs: a narrow interval
+    assert lo < zone["error"]["delta"] < hi and 0.8 * 3 * lsd < lo and hi < 1.2 * 3 * lsd  # 400 archs: a narrow interval
     seeds[:3, 1] = np.nan  # an arch short of a seed is left out, not counted as noise
     assert indifference_zone(seeds, {"error": seeds[:, 0]}, n_boot=10)["archs"] == 397
     with pytest.raises(CorrelateError, match="two seeds"):
