@@ -40,7 +40,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
 
 from bench.peak import peak  # noqa: E402
-from bench.step import TRAIN_PER_FORWARD, configured, static_trainer  # noqa: E402
+from bench.step import TRAIN_PER_FORWARD, configured, hyper_train_flop, static_trainer  # noqa: E402
 from core.size import count_flops  # noqa: E402
 from core.space import sample_arch  # noqa: E402
 from engine.model import SmashModel  # noqa: E402
@@ -150,8 +150,7 @@ def run(args: argparse.Namespace) -> dict:
     fresh = archs[args.warmup:]
     flop = TRAIN_PER_FORWARD * float(np.mean([count_flops(a, shape, 10) for a in fresh])) * args.batch
     precision = "bf16" if cfg.precision == "bf16" or (cfg.precision == "auto" and _bf16()) else "fp32"
-    hyper_flop = TRAIN_PER_FORWARD * float(np.mean([model.hyper.flops(*model.hyper.layout.grid_shape(a))
-                                                    for a in fresh]))
+    hyper_flop = hyper_train_flop(model, fresh)
     smash, smash_wall = profiled(lambda i: smash_step(model, opt, fresh[i], x, y, 1000 + i), args.steps, args.batch)
     static, static_wall = profiled(lambda i: static_step(fresh[i], x, y, cfg.precision), args.steps, args.batch)
     static_wall /= 2  # two steps each, the first warming kernels up

@@ -67,6 +67,11 @@ TRAIN_PER_FORWARD = 3
 activations + backward for weights)."""
 
 
+def hyper_train_flop(model, archs) -> float:
+    """The HyperNet's mean work per training step over `archs` (TRAIN_PER_FORWARD x its forward)."""
+    return TRAIN_PER_FORWARD * float(np.mean([model.hyper.flops(*model.hyper.layout.grid_shape(a)) for a in archs]))
+
+
 def timed(fn):
     """fn's result and its seconds, waiting for a CUDA device to finish the work queued."""
     t0 = time.perf_counter()
@@ -130,7 +135,7 @@ def gflops(flop: float, seconds: float) -> float:
 def measure_regime(model, opt, cfg, args, shape, x, y, progress) -> dict[str, float]:
     """Figures of one regime: the same `args.archs` architectures, SMASH and static steps."""
     rng = np.random.default_rng(0)
-    smash_rows, static_times, fresh_times, forward_flop, hyper_flop = [], [], [], [], []
+    smash_rows, static_times, fresh_times, forward_flop, measured = [], [], [], [], []
     for _ in range(args.archs):
         # The same Arch, SMASH step and static step, `reps` times each (first run warms up).
         state = rng.bit_generator.state
@@ -140,7 +145,7 @@ def measure_regime(model, opt, cfg, args, shape, x, y, progress) -> dict[str, fl
             rows.append(smash_step(model, opt, cfg.space, rng, progress, x, y))
         arch = rows[0]["arch"]
         forward_flop.append(count_flops(arch, shape, 10) * args.batch)
-        hyper_flop.append(model.hyper.flops(*model.hyper.layout.grid_shape(arch)))
+        measured.append(arch)
         # In training every step is a new arch: its first run is the step training pays,
         # including oneDNN building kernels for conv shapes it has not seen yet.
         fresh_times.append(sum(v for k, v in rows[0].items() if k != "arch"))
@@ -150,7 +155,7 @@ def measure_regime(model, opt, cfg, args, shape, x, y, progress) -> dict[str, fl
     smash, static, fresh = sum(phases.values()), float(np.mean(static_times)), float(np.mean(fresh_times))
     fwd = float(np.mean(forward_flop))
     train = TRAIN_PER_FORWARD * fwd
-    hyper = TRAIN_PER_FORWARD * float(np.mean(hyper_flop))
+    hyper = hyper_train_flop(model, measured)
     return {"smash_step_s": round(smash, 4), "static_step_s": round(static, 4),
             "ratio": round(smash / static, 4), "fresh_step_s": round(fresh, 4),
             "fresh_ratio": round(fresh / static, 4),

@@ -156,6 +156,11 @@ LSD_Z = 1.96
 retrains is LSD_Z x sqrt(2) x the truth's seed sd (indifference_zone)."""
 
 
+def _lsd(sd: float) -> float:
+    """The least significant difference of two single retrains whose seed sd is `sd`."""
+    return LSD_Z * math.sqrt(2) * sd
+
+
 def indifference_zone(truth_by_seed: np.ndarray, scores: dict[str, np.ndarray], n_boot: int = 2000,
                       seed: int = 0) -> dict[str, Any]:
     """The score difference not worth resolving, per score metric (how core/metric.py's DELTAS
@@ -183,7 +188,7 @@ def indifference_zone(truth_by_seed: np.ndarray, scores: dict[str, np.ndarray], 
     def zone(rows: np.ndarray, values: np.ndarray) -> tuple[float, float, float, float | None]:
         sd = float(np.sqrt(np.mean(np.var(truth[rows], axis=1, ddof=1))))
         t_iqr, s_iqr = _iqr(truth[rows].mean(axis=1)), _iqr(values[rows])
-        return sd, t_iqr, s_iqr, (LSD_Z * math.sqrt(2) * sd * s_iqr / t_iqr if t_iqr > 0 else None)
+        return sd, t_iqr, s_iqr, (_lsd(sd) * s_iqr / t_iqr if t_iqr > 0 else None)
 
     n = len(truth)
     rng = np.random.default_rng(seed)
@@ -191,7 +196,7 @@ def indifference_zone(truth_by_seed: np.ndarray, scores: dict[str, np.ndarray], 
     everything = np.arange(n)
     sd, truth_iqr, _, _ = zone(everything, truth[:, 0])
     out: dict[str, Any] = {"archs": n, "seed_sd": round(sd, 5), "truth_iqr": round(truth_iqr, 5),
-                           "truth_lsd": round(LSD_Z * math.sqrt(2) * sd, 5)}
+                           "truth_lsd": round(_lsd(sd), 5)}
     for metric, values in scores.items():
         values = np.asarray(values, float)[both]
         _, _, score_iqr, delta = zone(everything, values)
