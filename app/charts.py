@@ -216,8 +216,8 @@ def ladder(rungs: list[dict]) -> go.Figure:
                                  name="seed-to-seed ceiling (95% interval)"))
         fig.add_trace(go.Scatter(x=names, y=[r.get("ceiling") for r in rungs], mode="lines",
                                  line=dict(color=TRUTH_COLOR, width=1), name="seed-to-seed ceiling"))
-        fig.add_trace(go.Scatter(x=names, y=[r.get("ceiling_of_mean") for r in rungs], mode="lines",
-                                 line=dict(color=TRUTH_COLOR, dash="dash"),
+        fig.add_trace(go.Scatter(x=names, y=[r.get("ceiling_of_mean") for r in rungs], mode="lines+markers",
+                                 line=dict(color=TRUTH_COLOR, dash="dash"), marker=dict(symbol="diamond-open"),
                                  name="perfect predictor vs the seeds' mean"))
     for name in dict.fromkeys(p for r in rungs for p in r["predictors"]):
         rows = [r["predictors"].get(name) or {} for r in rungs]
@@ -230,7 +230,9 @@ def ladder(rungs: list[dict]) -> go.Figure:
                          arrayminus=[(e - c[0]) if None not in (c[0], e) else 0 for c, e in zip(ci, est, strict=True)],
                          thickness=1, width=3),
             hovertemplate=f"{name}: Spearman %{{y:.3f}} at %{{x}}<extra></extra>"))
-    fig.update_yaxes(title_text="Spearman with retrained validation error", range=[-0.6, 1])
+    points = [v for r in rungs for row in r["predictors"].values() for v in [row.get("spearman")] if v is not None]
+    low = min([-0.6] + [v - 0.05 for v in points + lo if v is not None])  # every estimate in view
+    fig.update_yaxes(title_text="Spearman with retrained validation error", range=[max(low, -1.05), 1])
     fig.update_xaxes(title_text="training budget of the truth")
     return _layout(fig, height=420)
 

@@ -18,10 +18,10 @@ core/study.py. Every stage resumes (runs, scores and retrains are keyed and chec
 rescored archs are kept in the workdir), so a killed study continues where it stopped.
 The per-arch numbers go to --csv (docs/fidelity-archs.csv), and `--from-csv FILE` rebuilds
 every figure from that file alone. The last line printed is a JSON object; --out writes it
-(docs/fidelity.json), --png the ladder plot (docs/img/fidelity.png).
+(docs/fidelity.json), --png the ladder plot (docs/img/fidelity-ladder.png).
 
     python bench/fidelity.py --workdir runs/fidelity --csv docs/fidelity-archs.csv \\
-        --out docs/fidelity.json --png docs/img/fidelity.png                     # the full study
+        --out docs/fidelity.json --png docs/img/fidelity-ladder.png              # the full study
     python bench/fidelity.py --from-csv docs/fidelity-archs.csv --out /tmp/f.json  # figures only
     python bench/fidelity.py --workdir /tmp/f --config configs/smoke.toml --k 6 --sample 12 \\
         --steps 40 --epochs 1,2 --short 1x5 --no-variants                        # a smoke run
@@ -462,7 +462,7 @@ def main() -> None:
     p.add_argument("--from-csv", default=None, help="rebuild every figure from this CSV alone")
     p.add_argument("--csv", default=None, help="write the per-arch numbers here (docs/fidelity-archs.csv)")
     p.add_argument("--out", default=None, help="write the figures here (docs/fidelity.json)")
-    p.add_argument("--png", default=None, help="draw the truth ladder here (docs/img/fidelity.png)")
+    p.add_argument("--png", default=None, help="draw the truth ladder here (docs/img/fidelity-ladder.png)")
     p.add_argument("--markdown", default=None, help="write the ladder table here as Markdown")
     p.add_argument("--n-boot", type=int, default=2000)
     args = p.parse_args()

@@ -20,14 +20,14 @@ BOUNDS = {"error": (0.0, 1.0), "loss": (0.0, math.inf)}
 
 LABELS = {"error": "validation error, generated weights", "loss": "validation loss, generated weights"}
 
-DELTAS = {"error": 0.0375, "loss": 0.0701}
+DELTAS = {"error": 0.0432, "loss": 0.0832}
 """Each metric's default indifference zone ([score].delta): the score difference not worth
 resolving. A user settles a choice by retraining the candidates once each, and two single
 retrains tell archs apart (at 95%) only when their true errors differ by more than
 1.96 x sqrt(2) x the truth's seed-to-seed standard deviation; the same share of the SMASH
 score's spread (the ratio of the scores' and the truths' interquartile ranges over a
 study's archs) is delta. These are the truth ladder's figures at its top rung
-(docs/fidelity-ladder.json `delta`, computed by core/study.py indifference_zone;
+(docs/fidelity.json `delta`, computed by core/study.py indifference_zone;
 docs/correlation.md, "The indifference zone"), and tests/core/test_metric.py keeps the
 two equal when the ladder is refreshed."""
 

@@ -102,6 +102,21 @@ def test_charts_accept_empty_and_filled_frames():
     assert list(on.customdata[:, 0]) == ["a", "b", "d"]
 
 
+def test_ladder_chart_keeps_every_estimate_and_the_ceiling_of_the_mean_in_view():
+    """A rung far below zero stays on the plot, and a ceiling of the mean known at one rung
+    only (its neighbours' ceilings below zero have none) still shows as a point."""
+    def rung(name, smash, ceiling, of_mean):
+        return {"name": name, "predictors": {"smash": {"spearman": smash, "spearman_ci": [smash - 0.2, smash + 0.2]}},
+                "ceiling": ceiling, "ceiling_ci": [ceiling - 0.3, ceiling + 0.2], "ceiling_of_mean": of_mean}
+    fig = charts.ladder([rung("1 epoch", 0.3, -0.1, None), rung("4 epochs", -0.86, 0.05, 0.32),
+                         rung("8 epochs", 0.5, 0.7, 0.9)])
+    low, high = fig.layout.yaxis.range
+    assert low <= -0.86 - 0.05 and high == 1
+    mean = next(t for t in fig.data if t.name == "perfect predictor vs the seeds' mean")
+    assert "markers" in mean.mode and list(mean.y) == [None, 0.32, 0.9]
+    assert charts.ladder([rung("8 epochs", 0.5, 0.7, 0.9)]).layout.yaxis.range[0] == -0.6
+
+
 def test_score_charts_follow_the_score_metric():
     """Error scores are percentages (as always); loss scores are nats, as plain numbers."""
     pairs = pd.DataFrame({"arch_id": ["a", "b"], "score_mean": [0.93, 1.04], "score_std": [0.01, 0.02],

@@ -69,3 +69,17 @@ def test_the_ladder_study_at_smoke_size_and_its_figures_from_the_csv_alone(tmp_p
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert {k: v for k, v in json.loads(out.read_text()).items() if k != "seconds"} == \
         {k: v for k, v in result.items() if k != "seconds"}
+
+
+@pytest.mark.slow
+def test_the_committed_figures_rebuild_from_the_committed_csv(tmp_path):
+    """Every figure in docs/fidelity.json (and so in docs/correlation.md) follows from the
+    per-arch numbers in docs/fidelity-archs.csv alone."""
+    out = tmp_path / "fidelity.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "fidelity.py"), "--from-csv",
+                           str(ROOT / "docs" / "fidelity-archs.csv"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    committed = json.loads((ROOT / "docs" / "fidelity.json").read_text())
+    assert {k: v for k, v in json.loads(out.read_text()).items() if k != "seconds"} == \
+        {k: v for k, v in committed.items() if k != "seconds"}
