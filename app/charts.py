@@ -230,8 +230,8 @@ def ladder(rungs: list[dict]) -> go.Figure:
                          arrayminus=[(e - c[0]) if None not in (c[0], e) else 0 for c, e in zip(ci, est, strict=True)],
                          thickness=1, width=3),
             hovertemplate=f"{name}: Spearman %{{y:.3f}} at %{{x}}<extra></extra>"))
-    points = [v for r in rungs for row in r["predictors"].values() for v in [row.get("spearman")] if v is not None]
-    low = min([-0.6] + [v - 0.05 for v in points + lo if v is not None])  # every estimate in view
+    points = [row.get("spearman") for r in rungs for row in r["predictors"].values()] + lo
+    low = min([-0.6] + [v - 0.05 for v in points if v is not None])  # every estimate in view
     fig.update_yaxes(title_text="Spearman with retrained validation error", range=[max(low, -1.05), 1])
     fig.update_xaxes(title_text="training budget of the truth")
     return _layout(fig, height=420)

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from core.metric import DELTAS, format_score, run_metric
 
-LADDER = Path(__file__).resolve().parents[2] / "docs" / "fidelity.json"
+STUDY_JSON = Path(__file__).resolve().parents[2] / "docs" / "fidelity.json"
 
 
 def test_default_deltas_are_the_truth_ladders():
     """DELTAS are set by the rule in docs/correlation.md from the committed ladder, not by hand:
     refreshing docs/fidelity.json without resetting them fails here."""
-    zone = json.loads(LADDER.read_text())["delta"]
+    zone = json.loads(STUDY_JSON.read_text())["delta"]
     assert zone["archs"] >= 10
     assert DELTAS == {metric: zone[metric]["delta"] for metric in DELTAS}
     for metric, value in DELTAS.items():
@@ -28,7 +28,7 @@ STUDY_KEYS = {"run_id", "study_id", "n_archs", "sample", "truth", "hypernet_step
 def test_the_committed_study_is_the_ladder_with_the_400_step_truth_beside_it():
     """docs/fidelity.json keeps every key the 400-step study had and gains the ladder's rungs,
     cheapest first, the short truth earlier studies used among them."""
-    study = json.loads(LADDER.read_text())
+    study = json.loads(STUDY_JSON.read_text())
     assert STUDY_KEYS | {"rungs", "partial", "best_sort", "delta"} <= set(study)
     names = [rung["name"] for rung in study["rungs"]]
     assert names == ["400 steps", "1 epoch", "2 epochs", "4 epochs", "8 epochs"]
